@@ -1,1 +1,47 @@
-//! placeholder
+//! A board = a probe (flash, read memory, reset, core state) + a link (SMP) + what the board can
+//! do. The runner drives every backend through these traits and never knows which one it has.
+
+pub mod probe;
+pub mod sim;
+
+pub use probe::{BoardError, CoreState, Probe, ResetKind};
+
+use dfu_hil_smp::{SmpError, Transport};
+use std::time::Duration;
+
+/// SMP link to the board: the `dfu_hil_smp::Transport` of whichever backend (serial, BLE, UDP,
+/// in-memory). Boxed so the runner can hold any of them.
+pub struct Link(pub Box<dyn Transport>);
+
+impl Transport for Link {
+    fn send(&mut self, packet: &[u8]) -> Result<(), SmpError> {
+        self.0.send(packet)
+    }
+    fn recv(&mut self, timeout: Duration) -> Result<Vec<u8>, SmpError> {
+        self.0.recv(timeout)
+    }
+    fn max_packet(&self) -> usize {
+        self.0.max_packet()
+    }
+    fn take_noise(&mut self) -> Vec<u8> {
+        self.0.take_noise()
+    }
+}
+
+/// Which backend a board is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoardKind {
+    Sim,
+    Hw,
+    NativeSim,
+}
+
+/// A connected board.
+pub struct Board {
+    pub kind: BoardKind,
+    pub name: String,
+    pub probe: Box<dyn Probe>,
+    /// Factory for a fresh SMP link (a reset may drop a USB CDC port; a new link per use is
+    /// the robust default).
+    pub link: Link,
+}

@@ -1,1 +1,12 @@
-//! placeholder
+//! The simulated board: NOR flash, a model of MCUboot's boot decision and swap algorithms, and a
+//! Zephyr-like SMP server — the default target, so every scenario runs with no hardware.
+
+pub mod board;
+pub mod bootloader;
+pub mod firmware;
+pub mod flash;
+pub mod flash_map;
+pub mod smp_server;
+pub mod swap_move;
+
+pub use board::{CoreState, SimBoard};

@@ -1,0 +1,67 @@
+//! The debug-probe side of a board.
+
+/// What the CPU is doing, as a probe classifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreState {
+    Running,
+    Halted,
+    /// No power, or the board is held in reset.
+    Off,
+    LockedUp,
+    /// The PC stays in one place (sampled several times): a fault handler's or panic's spin
+    /// loop. `symbol` comes from the ELF files the scenario names.
+    FaultLoop {
+        pc: u32,
+        symbol: Option<String>,
+    },
+}
+
+impl std::fmt::Display for CoreState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CoreState::Running => f.write_str("running"),
+            CoreState::Halted => f.write_str("halted"),
+            CoreState::Off => f.write_str("off"),
+            CoreState::LockedUp => f.write_str("locked up"),
+            CoreState::FaultLoop { pc, symbol } => match symbol {
+                Some(s) => write!(f, "fault loop in {s} (pc 0x{pc:08x})"),
+                None => write!(f, "fault loop at pc 0x{pc:08x}"),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetKind {
+    /// Reset and let the CPU run (MCUboot, then the app).
+    Run,
+    /// Reset and halt at the reset vector.
+    Halt,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error("no region `{0}` on this board")]
+    NoRegion(String),
+    #[error("region `{region}`: {message}")]
+    Flash { region: String, message: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("probe: {0}")]
+    Probe(String),
+}
+
+/// Flash, memory, reset and core state through a debug probe. Regions are partition names.
+pub trait Probe: Send {
+    /// Program `bytes` at the start of a region (erasing the sectors it covers).
+    fn flash(&mut self, region: &str, bytes: &[u8]) -> Result<(), BoardError>;
+    fn read(&mut self, region: &str, offset: u32, len: u32) -> Result<Vec<u8>, BoardError>;
+    fn erase(&mut self, region: &str, offset: u32, len: u32) -> Result<(), BoardError>;
+    fn region_size(&self, region: &str) -> Result<u32, BoardError>;
+    fn reset(&mut self, kind: ResetKind) -> Result<(), BoardError>;
+    fn core_state(&mut self) -> Result<CoreState, BoardError>;
+    /// Device log text captured since the last call (UART lines not part of SMP, RTT).
+    fn take_log(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}

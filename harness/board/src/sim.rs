@@ -1,0 +1,151 @@
+//! The `sim` backend: the built-in simulated board, in process. The probe reads its flash
+//! directly; the link is real serial framing over an in-memory UART.
+
+use crate::probe::{BoardError, CoreState, Probe, ResetKind};
+use crate::{Board, BoardKind, Link};
+use dfu_hil_mcuboot::layout::Layout;
+use dfu_hil_sim::SimBoard;
+use dfu_hil_smp::{ByteStream, SerialTransport};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub type Shared = Arc<Mutex<SimBoard>>;
+
+/// Build a sim board for a layout; returns the runner's `Board` and a handle on the simulator
+/// (for fault switches and evidence the real world would not give).
+pub fn open(layout: Layout, name: &str) -> (Board, Shared) {
+    let shared = Arc::new(Mutex::new(SimBoard::new(layout)));
+    let probe = SimProbe {
+        board: shared.clone(),
+        log_seen: 0,
+    };
+    let uart = SimUart {
+        board: shared.clone(),
+        pending: Vec::new(),
+    };
+    let board = Board {
+        kind: BoardKind::Sim,
+        name: name.to_owned(),
+        probe: Box::new(probe),
+        link: Link(Box::new(SerialTransport::new(uart))),
+    };
+    (board, shared)
+}
+
+pub struct SimProbe {
+    board: Shared,
+    log_seen: usize,
+}
+
+fn flash_err(region: &str, e: impl std::fmt::Display) -> BoardError {
+    BoardError::Flash {
+        region: region.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+impl Probe for SimProbe {
+    fn flash(&mut self, region: &str, bytes: &[u8]) -> Result<(), BoardError> {
+        let mut b = self.board.lock().expect("sim board lock");
+        b.flash
+            .partition(region)
+            .map_err(|_| BoardError::NoRegion(region.to_owned()))?;
+        b.probe_program(region, bytes)
+            .map_err(|e| flash_err(region, e))
+    }
+
+    fn read(&mut self, region: &str, offset: u32, len: u32) -> Result<Vec<u8>, BoardError> {
+        let b = self.board.lock().expect("sim board lock");
+        b.flash
+            .partition(region)
+            .map_err(|_| BoardError::NoRegion(region.to_owned()))?;
+        b.flash
+            .read(region, offset, len)
+            .map_err(|e| flash_err(region, e))
+    }
+
+    fn erase(&mut self, region: &str, offset: u32, len: u32) -> Result<(), BoardError> {
+        let mut b = self.board.lock().expect("sim board lock");
+        b.flash
+            .erase(region, offset, len)
+            .map_err(|e| flash_err(region, e))
+    }
+
+    fn region_size(&self, region: &str) -> Result<u32, BoardError> {
+        let b = self.board.lock().expect("sim board lock");
+        b.flash
+            .size(region)
+            .map_err(|_| BoardError::NoRegion(region.to_owned()))
+    }
+
+    fn reset(&mut self, kind: ResetKind) -> Result<(), BoardError> {
+        let mut b = self.board.lock().expect("sim board lock");
+        match kind {
+            ResetKind::Run => {
+                b.reset();
+            }
+            ResetKind::Halt => b.halt(),
+        }
+        Ok(())
+    }
+
+    fn core_state(&mut self) -> Result<CoreState, BoardError> {
+        let b = self.board.lock().expect("sim board lock");
+        Ok(match b.core_state() {
+            dfu_hil_sim::CoreState::Off => CoreState::Off,
+            dfu_hil_sim::CoreState::Halted => CoreState::Halted,
+            dfu_hil_sim::CoreState::Running { .. } => CoreState::Running,
+            dfu_hil_sim::CoreState::LockedUp => CoreState::LockedUp,
+            dfu_hil_sim::CoreState::FaultLoop { pc, symbol } => CoreState::FaultLoop {
+                pc: *pc,
+                symbol: symbol.clone(),
+            },
+        })
+    }
+
+    fn take_log(&mut self) -> Vec<String> {
+        let b = self.board.lock().expect("sim board lock");
+        let log = b.log();
+        let new = log[self.log_seen.min(log.len())..].to_vec();
+        self.log_seen = log.len();
+        new
+    }
+}
+
+/// The board's SMP UART as a byte stream: writes go to the simulated device, reads return what
+/// it transmitted (SMP lines and log text, interleaved as on a real shared UART).
+pub struct SimUart {
+    board: Shared,
+    pending: Vec<u8>,
+}
+
+impl ByteStream for SimUart {
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        let mut board = self.board.lock().expect("sim board lock");
+        board.uart_write(b);
+        Ok(())
+    }
+
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.pending.is_empty() {
+                let mut board = self.board.lock().expect("sim board lock");
+                self.pending = board.uart_read();
+            }
+            if !self.pending.is_empty() {
+                let n = buf.len().min(self.pending.len());
+                buf[..n].copy_from_slice(&self.pending[..n]);
+                self.pending.drain(..n);
+                return Ok(n);
+            }
+            // Nothing will ever arrive without a request in process; wait out the timeout the
+            // way a silent real device makes the host wait, but in small steps.
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(0);
+            }
+            std::thread::sleep((deadline - now).min(Duration::from_millis(5)));
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Console reporter: one line per step as it finishes, and for a failure the expected/actual
+//! table with the evidence, pointing at the step's YAML line.
+
+use crate::run::{Observer, ScenarioResult, StepResult, StepStatus};
+use crate::scenario::LoadedScenario;
+use std::io::{IsTerminal, Write};
+
+pub struct Console {
+    pub quiet: bool,
+    pub verbose: bool,
+    path: String,
+    last_progress: usize,
+}
+
+impl Console {
+    pub fn new(quiet: bool, verbose: bool) -> Self {
+        Console {
+            quiet,
+            verbose,
+            path: String::new(),
+            last_progress: 0,
+        }
+    }
+}
+
+impl Observer for Console {
+    fn scenario_start(&mut self, s: &LoadedScenario, board: &str) {
+        self.path = s.path.display().to_string();
+        if !self.quiet {
+            println!(
+                "scenario {} on {board} ({}, {})",
+                s.scenario.name, s.scenario.layout, s.scenario.bootloader.mode
+            );
+        }
+    }
+
+    fn step_start(&mut self, index: usize, total: usize, summary: &str) {
+        self.last_progress = 0;
+        if self.verbose {
+            println!("  [{index:>2}/{total}] {summary} ...");
+        }
+    }
+
+    fn upload_progress(&mut self, sent: usize, total: usize) {
+        if self.quiet || total == 0 || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let pct = sent * 100 / total;
+        if pct / 25 > self.last_progress / 25 || sent == total {
+            self.last_progress = pct;
+            eprint!("\r          upload {sent}/{total} bytes ({pct}%)   ");
+            if sent == total {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn step_end(&mut self, r: &StepResult, total: usize) {
+        if self.quiet && r.status == StepStatus::Passed {
+            return;
+        }
+        let word = match r.status {
+            StepStatus::Passed => "ok",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Error => "ERROR",
+            StepStatus::Skipped => "skipped",
+        };
+        println!(
+            "  [{:>2}/{total}] {:<44} {word:<6} {}",
+            r.index, r.summary, r.message
+        );
+        if r.status != StepStatus::Passed {
+            println!("          at {}:{}:{}", self.path, r.line, r.column);
+            for line in r.detail.lines() {
+                println!("        {line}");
+            }
+        }
+    }
+
+    fn scenario_end(&mut self, r: &ScenarioResult) {
+        let verdict = if r.passed() { "PASSED" } else { "FAILED" };
+        if !self.quiet || !r.passed() {
+            println!(
+                "{verdict}: {} on {} in {:.2} s{}",
+                r.name,
+                r.board,
+                r.elapsed.as_secs_f64(),
+                r.evidence
+                    .as_ref()
+                    .map(|e| format!(" — evidence in {}", e.display()))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The evidence folder of one scenario run: what a DFU engineer opens when the verdict is not
+//! enough — SMP transcript, device log, trailer dumps (raw and decoded), fixture hashes.
+
+use crate::expect;
+use crate::fixtures::Built;
+use crate::run::{RunOptions, ScenarioResult};
+use crate::scenario::BootloaderSpec;
+use dfu_hil_board::Probe;
+use dfu_hil_mcuboot::layout::Layout;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// What evidence is read from after the last step.
+pub struct Sources<'a> {
+    pub probe: &'a mut dyn Probe,
+    pub layout: &'a Layout,
+    pub bootloader: &'a BootloaderSpec,
+    pub fixtures: &'a BTreeMap<String, Built>,
+}
+
+/// Folder name: scenario name made safe for a path.
+pub fn folder_name(r: &ScenarioResult) -> String {
+    format!("{}--{}", r.board, r.name)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub fn write(
+    src: &mut Sources<'_>,
+    r: &ScenarioResult,
+    opts: &RunOptions,
+) -> std::io::Result<PathBuf> {
+    let dir = opts.evidence_dir.join(folder_name(r));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("smp-transcript.txt"), &r.transcript)?;
+    std::fs::write(dir.join("device.log"), r.device_log.join("\n") + "\n")?;
+    let mut decoded = String::new();
+    for pair in &src.layout.images {
+        for region in [&pair.primary, &pair.secondary] {
+            let Some(l) = expect::trailer_layout(src.layout, src.bootloader, region) else {
+                continue;
+            };
+            let len = l.trailer_size().min(l.slot_size);
+            match src.probe.read(region, l.slot_size - len, len) {
+                Ok(raw) => {
+                    std::fs::write(dir.join(format!("trailer-{region}.bin")), &raw)?;
+                    match l.decode(&raw) {
+                        Ok(t) => {
+                            let _ = writeln!(
+                                decoded,
+                                "{region} (trailer at 0x{:x}, {} bytes): {t}\n  status records written: {}",
+                                l.slot_size - len,
+                                len,
+                                t.status_written()
+                            );
+                        }
+                        Err(e) => {
+                            let _ = writeln!(decoded, "{region}: {e}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(decoded, "{region}: unreadable through the probe: {e}");
+                }
+            }
+        }
+    }
+    std::fs::write(dir.join("trailers.txt"), decoded)?;
+    let mut images = String::new();
+    for (name, b) in src.fixtures {
+        let _ = writeln!(
+            images,
+            "{name}: {} bytes, file sha256 {}, image hash {}, version {}",
+            b.bytes.len(),
+            hex::encode(b.file_sha256),
+            b.image_hash
+                .as_deref()
+                .map(hex::encode)
+                .unwrap_or_else(|| "-".into()),
+            b.version.as_deref().unwrap_or("-")
+        );
+    }
+    std::fs::write(dir.join("images.txt"), images)?;
+    let mut steps = String::new();
+    for s in &r.steps {
+        let _ = writeln!(
+            steps,
+            "[{:>2}] {}:{} {:<40} {:?} {}",
+            s.index,
+            r.path.display(),
+            s.line,
+            s.summary,
+            s.status,
+            s.message
+        );
+        if !s.detail.is_empty() {
+            steps.push_str(&s.detail);
+            steps.push('\n');
+        }
+    }
+    std::fs::write(dir.join("steps.txt"), steps)?;
+    if let Ok(text) = std::fs::read_to_string(&r.path) {
+        std::fs::write(dir.join("scenario.yaml"), text)?;
+    }
+    Ok(dir)
+}

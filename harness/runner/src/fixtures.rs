@@ -1,0 +1,254 @@
+//! Firmware fixtures: the images a scenario flashes and uploads, derived reproducibly from a
+//! manifest (`firmware-fixtures/fixtures.yaml`) — never hand-edited binaries.
+//!
+//! For the simulated board an `app` fixture is a synthetic Zephyr-like binary signed like
+//! `west build` signs (imgtool-compatible); for hardware a `file` fixture points at a real
+//! `zephyr.signed.bin`. The `mcuboot` fixture is built from the scenario's `bootloader:` block.
+
+use crate::scenario::BootloaderSpec;
+use dfu_hil_mcuboot::image::{Image, Version};
+use dfu_hil_mcuboot::keys::SigningKey;
+use dfu_hil_mcuboot::layout::Layout;
+use dfu_hil_mcuboot::sign::{sign, SignOptions};
+use dfu_hil_sim::firmware::{self, AppDescriptor, BootloaderBuild};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum FixtureSpec {
+    /// The bootloader, built from the scenario's `bootloader:` block.
+    Mcuboot {},
+    /// A synthetic application signed for the primary slot.
+    App(AppFixture),
+    /// A real image file (path relative to the manifest or scenario).
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AppFixture {
+    /// Application name (shown in its boot banner).
+    pub name: String,
+    /// Image version, `major.minor.revision[+build]`.
+    pub version: String,
+    /// Size of the unsigned binary in bytes.
+    #[serde(default = "default_size")]
+    pub size: u32,
+    /// Key name from the manifest's `keys:`; `none` signs hash-only.
+    #[serde(default = "default_key")]
+    pub key: String,
+    /// imgtool `--header-size`.
+    #[serde(default = "default_hdr")]
+    pub header_size: u16,
+    /// Where the app's vector table is linked, from the slot start (Zephyr ROM_START_OFFSET).
+    #[serde(default = "default_hdr_u32")]
+    pub rom_start_offset: u32,
+    /// imgtool `--pad-header`.
+    #[serde(default)]
+    pub pad_header: bool,
+    /// The app calls `boot_write_img_confirmed()` at start-up.
+    #[serde(default)]
+    pub confirm_on_boot: bool,
+    /// SMP groups compiled in (0 = OS, 1 = image).
+    pub smp_groups: Option<Vec<u16>>,
+}
+
+fn default_size() -> u32 {
+    0x6000
+}
+fn default_key() -> String {
+    "default".into()
+}
+fn default_hdr() -> u16 {
+    0x200
+}
+fn default_hdr_u32() -> u32 {
+    0x200
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Key name → PEM path (relative to the manifest).
+    #[serde(default)]
+    pub keys: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    pub images: BTreeMap<String, FixtureSpec>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("{path}: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error("fixture `{0}` is not defined in the scenario or the fixture manifest")]
+    Unknown(String),
+    #[error("fixture `{name}`: {message}")]
+    Build { name: String, message: String },
+}
+
+/// A fixture ready to flash or upload.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    /// SHA-256 of the file (what SMP upload sends as `sha`).
+    pub file_sha256: [u8; 32],
+    /// The image hash TLV (what `image list` shows and `image test` takes); None for MCUboot.
+    pub image_hash: Option<Vec<u8>>,
+    pub version: Option<String>,
+}
+
+pub fn load_manifest(path: &Path) -> Result<Manifest, FixtureError> {
+    let text = std::fs::read_to_string(path).map_err(|e| FixtureError::Manifest {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    serde_saphyr::from_str(&text).map_err(|e| FixtureError::Manifest {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Everything needed to build fixtures for one scenario on one layout.
+pub struct Builder<'a> {
+    pub manifest_dir: PathBuf,
+    pub manifest: Manifest,
+    pub extra: &'a BTreeMap<String, FixtureSpec>,
+    pub scenario_dir: PathBuf,
+    pub layout: &'a Layout,
+    pub bootloader: &'a BootloaderSpec,
+}
+
+impl Builder<'_> {
+    fn spec(&self, name: &str) -> Result<(&FixtureSpec, &Path), FixtureError> {
+        if let Some(s) = self.extra.get(name) {
+            return Ok((s, &self.scenario_dir));
+        }
+        self.manifest
+            .images
+            .get(name)
+            .map(|s| (s, self.manifest_dir.as_path()))
+            .ok_or_else(|| FixtureError::Unknown(name.to_owned()))
+    }
+
+    pub fn key(&self, name: &str) -> Result<SigningKey, FixtureError> {
+        let path = self
+            .manifest
+            .keys
+            .get(name)
+            .map(|p| self.manifest_dir.join(p))
+            .ok_or_else(|| FixtureError::Build {
+                name: name.to_owned(),
+                message: format!("no key `{name}` in the manifest's `keys:`"),
+            })?;
+        SigningKey::load(&path).map_err(|e| FixtureError::Build {
+            name: name.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn err(name: &str, message: impl ToString) -> FixtureError {
+        FixtureError::Build {
+            name: name.to_owned(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn build(&self, name: &str) -> Result<Built, FixtureError> {
+        let (spec, dir) = self.spec(name)?;
+        let bytes = match spec {
+            FixtureSpec::Mcuboot {} => self.build_mcuboot(name)?,
+            FixtureSpec::File(p) => {
+                let path = dir.join(p);
+                std::fs::read(&path)
+                    .map_err(|e| Self::err(name, format!("{}: {e}", path.display())))?
+            }
+            FixtureSpec::App(app) => self.build_app(name, app)?,
+        };
+        let image = Image::parse(&bytes).ok();
+        Ok(Built {
+            name: name.to_owned(),
+            file_sha256: Sha256::digest(&bytes).into(),
+            image_hash: image
+                .as_ref()
+                .and_then(|i| i.hash_tlv().map(<[u8]>::to_vec)),
+            version: image.map(|i| i.header.version.to_string()),
+            bytes,
+        })
+    }
+
+    fn build_mcuboot(&self, name: &str) -> Result<Vec<u8>, FixtureError> {
+        let b = self.bootloader;
+        let key = self.key(&b.key)?;
+        let build = BootloaderBuild {
+            mode: b.mode,
+            max_align: b.max_align,
+            max_sectors: b.max_sectors,
+            key_pem: Some(key.public().to_pem()),
+            validate_primary: b.validate_primary,
+            downgrade_prevention: b.downgrade_prevention,
+            external_flash_driver: b.external_flash_driver,
+            version: "2.1.0".into(),
+        };
+        let part = self
+            .layout
+            .partition("mcuboot")
+            .ok_or_else(|| Self::err(name, "the layout has no `mcuboot` partition"))?;
+        Ok(firmware::build_bootloader(
+            &build,
+            self.layout.address(part),
+        ))
+    }
+
+    fn build_app(&self, name: &str, app: &AppFixture) -> Result<Vec<u8>, FixtureError> {
+        let pair = self
+            .layout
+            .images
+            .first()
+            .ok_or_else(|| Self::err(name, "layout has no image pair"))?;
+        let primary = self
+            .layout
+            .partition(&pair.primary)
+            .expect("checked layout");
+        let secondary = self
+            .layout
+            .partition(&pair.secondary)
+            .expect("checked layout");
+        let version: Version = app
+            .version
+            .parse()
+            .map_err(|e| Self::err(name, format!("version `{}`: {e}", app.version)))?;
+        let mut desc = AppDescriptor::new(&app.name, &app.version);
+        desc.confirm_on_boot = app.confirm_on_boot;
+        desc.max_align = self.bootloader.max_align;
+        if let Some(g) = &app.smp_groups {
+            desc.smp_groups = g.clone();
+        }
+        let link_base = self.layout.address(primary);
+        let mut payload = firmware::build_app(&desc, link_base, app.rom_start_offset, app.size);
+        if app.pad_header {
+            // The binary then starts with its vector table; imgtool prepends the header room.
+            payload.drain(..app.rom_start_offset as usize);
+        }
+        let key = if app.key == "none" {
+            None
+        } else {
+            Some(self.key(&app.key)?)
+        };
+        let dev = self.layout.device_of(secondary);
+        let opts = SignOptions {
+            header_size: app.header_size,
+            pad_header: app.pad_header,
+            version,
+            slot_size: secondary.size,
+            align: dev.write_size,
+            max_align: self.bootloader.max_align,
+            max_sectors: self.bootloader.max_sectors,
+            ..SignOptions::default()
+        };
+        sign(&payload, key.as_ref(), &opts).map_err(|e| Self::err(name, e))
+    }
+}

@@ -1,0 +1,153 @@
+//! Machine-readable reports: JUnit (quick-junit, as cargo-nextest writes it) and JSON.
+//!
+//! Mapping: one testsuite per scenario file, one testcase per scenario named
+//! `<board>/<scenario>` (unique per board), `failure` for device behaviour that did not match,
+//! `error` for infrastructure (board, probe, link), evidence paths in system-out.
+
+use crate::run::{ScenarioResult, StepStatus};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
+use std::path::Path;
+
+pub fn junit(results: &[ScenarioResult]) -> Report {
+    let mut report = Report::new("dfu-hil");
+    let total: std::time::Duration = results.iter().map(|r| r.elapsed).sum();
+    report.set_time(total);
+    for r in results {
+        let mut suite = TestSuite::new(r.path.display().to_string());
+        suite.add_properties([
+            Property::new("board", r.board.clone()),
+            Property::new("layout", r.layout.clone()),
+            Property::new("mode", r.mode.clone()),
+            Property::new("transport", r.transport.clone()),
+        ]);
+        for (name, sha) in &r.fixtures {
+            suite.add_property(Property::new(format!("fixture.{name}.sha256"), sha.clone()));
+        }
+        let status = match r.failed_step() {
+            None => TestCaseStatus::success(),
+            Some(s) => {
+                let kind = if s.status == StepStatus::Error {
+                    NonSuccessKind::Error
+                } else {
+                    NonSuccessKind::Failure
+                };
+                let mut st = TestCaseStatus::non_success(kind);
+                st.set_message(format!(
+                    "step {} ({}) at {}:{}: {}",
+                    s.index,
+                    s.summary,
+                    r.path.display(),
+                    s.line,
+                    s.message
+                ));
+                st.set_type(if s.status == StepStatus::Error {
+                    "infrastructure"
+                } else {
+                    "expectation"
+                });
+                st.set_description(s.detail.clone());
+                st
+            }
+        };
+        let mut case = TestCase::new(format!("{}/{}", r.board, r.name), status);
+        case.set_classname(format!("{}/{}", r.board, r.layout));
+        case.set_time(r.elapsed);
+        case.set_assertions(r.steps.len());
+        case.extra
+            .insert("file".into(), r.path.display().to_string().into());
+        if let Some(s) = r.failed_step() {
+            case.extra.insert("line".into(), s.line.to_string().into());
+        }
+        let mut out = String::new();
+        for s in &r.steps {
+            out.push_str(&format!(
+                "[{:>2}] {:<44} {:<7} {}\n",
+                s.index,
+                s.summary,
+                format!("{:?}", s.status).to_lowercase(),
+                s.message
+            ));
+        }
+        if let Some(e) = &r.evidence {
+            out.push_str(&format!("evidence: {}\n", e.display()));
+            out.push_str(&format!("[[ATTACHMENT|{}]]\n", e.display()));
+        }
+        case.set_system_out(out);
+        suite.add_test_case(case);
+        report.add_test_suite(suite);
+    }
+    report
+}
+
+pub fn write_junit(results: &[ScenarioResult], path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let xml = junit(results)
+        .to_string()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    std::fs::write(path, xml)
+}
+
+#[derive(Serialize)]
+struct JsonStep<'a> {
+    index: usize,
+    line: u64,
+    step: &'a str,
+    status: String,
+    message: &'a str,
+    detail: &'a str,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct JsonScenario<'a> {
+    name: &'a str,
+    file: String,
+    board: &'a str,
+    layout: &'a str,
+    mode: &'a str,
+    transport: &'a str,
+    passed: bool,
+    seconds: f64,
+    fixtures: &'a std::collections::BTreeMap<String, String>,
+    evidence: Option<String>,
+    steps: Vec<JsonStep<'a>>,
+}
+
+pub fn write_json(results: &[ScenarioResult], path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let doc: Vec<JsonScenario> = results
+        .iter()
+        .map(|r| JsonScenario {
+            name: &r.name,
+            file: r.path.display().to_string(),
+            board: &r.board,
+            layout: &r.layout,
+            mode: &r.mode,
+            transport: &r.transport,
+            passed: r.passed(),
+            seconds: r.elapsed.as_secs_f64(),
+            fixtures: &r.fixtures,
+            evidence: r.evidence.as_ref().map(|p| p.display().to_string()),
+            steps: r
+                .steps
+                .iter()
+                .map(|s| JsonStep {
+                    index: s.index,
+                    line: s.line,
+                    step: &s.summary,
+                    status: format!("{:?}", s.status).to_lowercase(),
+                    message: &s.message,
+                    detail: &s.detail,
+                    seconds: s.elapsed.as_secs_f64(),
+                })
+                .collect(),
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
+    std::fs::write(path, text)
+}

@@ -1,0 +1,644 @@
+//! The executor: runs one scenario's steps against a board and records what happened.
+//!
+//! A failed step stops the scenario (later steps are reported as skipped), but evidence is
+//! always collected: the device log, the SMP transcript and trailer dumps of every slot.
+
+use crate::expect::{self, Mismatch};
+use crate::fixtures::{self, Built, FixtureError};
+use crate::scenario::{LoadedScenario, ResetHow, Step};
+use dfu_hil_board::{Board, BoardError, CoreState, Link, Probe, ResetKind};
+use dfu_hil_mcuboot::layout::{Layout, LayoutError};
+use dfu_hil_smp::{Client, SlotState, SmpError, Transport};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Options shared by every scenario of a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Project root (holds `partitions/`, `firmware-fixtures/`, `scenarios/`).
+    pub root: PathBuf,
+    /// Where per-scenario evidence folders go.
+    pub evidence_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    /// The board or link failed (not the device under test's behaviour).
+    Error,
+    Skipped,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    pub index: usize,
+    pub line: u64,
+    pub column: u64,
+    pub summary: String,
+    pub status: StepStatus,
+    /// One line: what happened ("ok", the mismatch, the error).
+    pub message: String,
+    /// Multi-line explanation for failures: expected vs actual and evidence.
+    pub detail: String,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub path: PathBuf,
+    pub board: String,
+    pub layout: String,
+    pub mode: String,
+    pub transport: String,
+    pub steps: Vec<StepResult>,
+    pub elapsed: Duration,
+    pub device_log: Vec<String>,
+    pub transcript: String,
+    pub fixtures: BTreeMap<String, String>,
+    pub evidence: Option<PathBuf>,
+}
+
+impl ScenarioResult {
+    pub fn failed_step(&self) -> Option<&StepResult> {
+        self.steps
+            .iter()
+            .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Error))
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failed_step().is_none()
+    }
+}
+
+/// Invalid input or a board that cannot be opened: nothing ran.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{scenario}: layout `{layout}` not found (looked for {tried})")]
+    NoLayout {
+        scenario: PathBuf,
+        layout: String,
+        tried: String,
+    },
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error("{scenario}: {source}")]
+    Fixture {
+        scenario: PathBuf,
+        source: FixtureError,
+    },
+    #[error("{scenario}:{line}:{column}: {message}")]
+    Semantic {
+        scenario: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+}
+
+/// Progress callbacks for reporters (console).
+pub trait Observer {
+    fn scenario_start(&mut self, _s: &LoadedScenario, _board: &str) {}
+    fn step_start(&mut self, _index: usize, _total: usize, _summary: &str) {}
+    fn upload_progress(&mut self, _sent: usize, _total: usize) {}
+    fn step_end(&mut self, _r: &StepResult, _total: usize) {}
+    fn scenario_end(&mut self, _r: &ScenarioResult) {}
+}
+
+/// Reporter that prints nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+pub fn resolve_layout(root: &Path, s: &LoadedScenario) -> Result<Layout, SetupError> {
+    let name = &s.scenario.layout;
+    let candidates = [
+        root.join("partitions").join(format!("{name}.yaml")),
+        s.path.parent().unwrap_or(Path::new(".")).join(name),
+    ];
+    for c in &candidates {
+        if c.is_file() {
+            return Ok(Layout::load(c)?);
+        }
+    }
+    Err(SetupError::NoLayout {
+        scenario: s.path.clone(),
+        layout: name.clone(),
+        tried: candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Fixture names a scenario's steps use.
+fn referenced_fixtures(s: &LoadedScenario) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    for st in &s.scenario.steps {
+        let (l, c) = (st.referenced.line(), st.referenced.column());
+        let mut add = |n: &String| out.push((n.clone(), l, c));
+        match &st.value {
+            Step::Flash(m) => m.values().for_each(&mut add),
+            Step::Upload(u) => add(&u.image),
+            Step::Test(f) => add(f),
+            Step::Confirm(c) => {
+                if let Some(i) = &c.image {
+                    add(i)
+                }
+            }
+            Step::Expect(e) => {
+                if let Some(r) = &e.running {
+                    add(r);
+                }
+                for slot in [&e.slot0, &e.slot1].into_iter().flatten() {
+                    if let Some(i) = &slot.image {
+                        add(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Check a scenario against its layout and build its fixtures (everything that can be known
+/// before touching a board), so bad input exits 96 with a location instead of failing mid-run.
+pub fn prepare(
+    s: &LoadedScenario,
+    opts: &RunOptions,
+) -> Result<(Layout, BTreeMap<String, Built>), SetupError> {
+    let layout = resolve_layout(&opts.root, s)?;
+    for st in &s.scenario.steps {
+        let regions: Vec<&String> = match &st.value {
+            Step::Flash(m) => m.keys().collect(),
+            Step::ExpectTrailer(m) => m.keys().collect(),
+            _ => vec![],
+        };
+        for r in regions {
+            if layout.partition(r).is_none() {
+                return Err(SetupError::Semantic {
+                    scenario: s.path.clone(),
+                    line: st.referenced.line(),
+                    column: st.referenced.column(),
+                    message: format!(
+                        "{}: no partition `{r}` in layout `{}` (it has: {})",
+                        st.value.keyword(),
+                        layout.name,
+                        layout.partition_names().join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    let manifest_path = opts.root.join("firmware-fixtures").join("fixtures.yaml");
+    let manifest = if manifest_path.is_file() {
+        fixtures::load_manifest(&manifest_path).map_err(|source| SetupError::Fixture {
+            scenario: s.path.clone(),
+            source,
+        })?
+    } else {
+        fixtures::Manifest::default()
+    };
+    let builder = fixtures::Builder {
+        manifest_dir: opts.root.join("firmware-fixtures"),
+        manifest,
+        extra: &s.scenario.fixtures,
+        scenario_dir: s.path.parent().unwrap_or(Path::new(".")).to_owned(),
+        layout: &layout,
+        bootloader: &s.scenario.bootloader,
+    };
+    let mut built = BTreeMap::new();
+    for (name, line, column) in referenced_fixtures(s) {
+        if built.contains_key(&name) {
+            continue;
+        }
+        match builder.build(&name) {
+            Ok(b) => {
+                built.insert(name, b);
+            }
+            Err(FixtureError::Unknown(n)) => {
+                return Err(SetupError::Semantic {
+                    scenario: s.path.clone(),
+                    line,
+                    column,
+                    message: format!("unknown fixture `{n}` (not in the scenario's `fixtures:` nor firmware-fixtures/fixtures.yaml)"),
+                })
+            }
+            Err(source) => {
+                return Err(SetupError::Fixture {
+                    scenario: s.path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok((layout, built))
+}
+
+/// Per-scenario execution state.
+struct Ctx<'a> {
+    probe: Box<dyn Probe>,
+    client: Client<Link>,
+    layout: &'a Layout,
+    scenario: &'a LoadedScenario,
+    fixtures: &'a BTreeMap<String, Built>,
+    device_log: Vec<String>,
+}
+
+/// Why a step did not pass.
+enum StepFail {
+    Mismatch(Mismatch),
+    Board(String),
+}
+
+impl From<BoardError> for StepFail {
+    fn from(e: BoardError) -> Self {
+        StepFail::Board(e.to_string())
+    }
+}
+
+impl From<SmpError> for StepFail {
+    fn from(e: SmpError) -> Self {
+        match e {
+            // The device answered with an error: that is the device's behaviour, a failure.
+            SmpError::Device(d) => {
+                StepFail::Mismatch(Mismatch::new(format!("device answered {d}"), String::new()))
+            }
+            other => StepFail::Board(format!("SMP: {other}")),
+        }
+    }
+}
+
+/// Run one prepared scenario on a board.
+pub fn run_scenario(
+    s: &LoadedScenario,
+    layout: &Layout,
+    fixtures: &BTreeMap<String, Built>,
+    board: Board,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> ScenarioResult {
+    obs.scenario_start(s, &board.name);
+    let started = Instant::now();
+    let board_name = board.name.clone();
+    let mut ctx = Ctx {
+        probe: board.probe,
+        client: Client::new(board.link),
+        layout,
+        scenario: s,
+        fixtures,
+        device_log: Vec::new(),
+    };
+    let total = s.scenario.steps.len();
+    let mut steps = Vec::new();
+    let mut stopped = false;
+    for (i, st) in s.scenario.steps.iter().enumerate() {
+        let summary = st.value.summary();
+        let (line, column) = (st.referenced.line(), st.referenced.column());
+        if stopped {
+            steps.push(StepResult {
+                index: i + 1,
+                line,
+                column,
+                summary,
+                status: StepStatus::Skipped,
+                message: "skipped: an earlier step failed".into(),
+                detail: String::new(),
+                elapsed: Duration::ZERO,
+            });
+            continue;
+        }
+        obs.step_start(i + 1, total, &summary);
+        let t0 = Instant::now();
+        let outcome = ctx.step(&st.value, obs);
+        ctx.collect_log();
+        let (status, message, detail) = match outcome {
+            Ok(msg) => (StepStatus::Passed, msg, String::new()),
+            Err(StepFail::Mismatch(m)) => {
+                let evidence = ctx.evidence_snapshot();
+                (
+                    StepStatus::Failed,
+                    m.summary.clone(),
+                    format!("{}\n{}", m.detail.trim_end(), evidence),
+                )
+            }
+            Err(StepFail::Board(e)) => (StepStatus::Error, e, ctx.evidence_snapshot()),
+        };
+        stopped = status != StepStatus::Passed;
+        let r = StepResult {
+            index: i + 1,
+            line,
+            column,
+            summary,
+            status,
+            message,
+            detail,
+            elapsed: t0.elapsed(),
+        };
+        obs.step_end(&r, total);
+        steps.push(r);
+    }
+    ctx.collect_log();
+    let mut result = ScenarioResult {
+        name: s.scenario.name.clone(),
+        path: s.path.clone(),
+        board: board_name,
+        layout: layout.name.clone(),
+        mode: s.scenario.bootloader.mode.to_string(),
+        transport: format!("{:?}", s.scenario.transport).to_lowercase(),
+        steps,
+        elapsed: started.elapsed(),
+        device_log: ctx.device_log.clone(),
+        transcript: ctx.client.transcript_text(),
+        fixtures: fixtures
+            .iter()
+            .map(|(k, v)| (k.clone(), hex::encode(v.file_sha256)))
+            .collect(),
+        evidence: None,
+    };
+    result.evidence = crate::evidence::write(&mut ctx_evidence(&mut ctx), &result, opts).ok();
+    obs.scenario_end(&result);
+    result
+}
+
+fn ctx_evidence<'c, 'a>(ctx: &'c mut Ctx<'a>) -> crate::evidence::Sources<'c> {
+    crate::evidence::Sources {
+        probe: ctx.probe.as_mut(),
+        layout: ctx.layout,
+        bootloader: &ctx.scenario.scenario.bootloader,
+        fixtures: ctx.fixtures,
+    }
+}
+
+impl Ctx<'_> {
+    fn collect_log(&mut self) {
+        self.device_log.extend(self.probe.take_log());
+        let noise = self.client.transport_mut().take_noise();
+        if !noise.is_empty() && self.device_log.is_empty() {
+            // Backends without a probe-side log: keep UART text from the link.
+            self.device_log
+                .extend(String::from_utf8_lossy(&noise).lines().map(str::to_owned));
+        }
+    }
+
+    fn fixture(&self, name: &str) -> &Built {
+        // Every referenced fixture was built in `prepare`.
+        &self.fixtures[name]
+    }
+
+    fn image_hash(&self, name: &str) -> Result<Vec<u8>, StepFail> {
+        self.fixture(name).image_hash.clone().ok_or_else(|| {
+            StepFail::Board(format!(
+                "fixture `{name}` is not an MCUboot image (no hash TLV)"
+            ))
+        })
+    }
+
+    /// Name of the fixture whose image hash this is, for readable "actual" values.
+    fn name_of_hash(&self, hash: &[u8]) -> String {
+        self.fixtures
+            .values()
+            .find(|f| f.image_hash.as_deref() == Some(hash))
+            .map(|f| f.name.clone())
+            .unwrap_or_else(|| format!("unknown image {}", short_hash(hash)))
+    }
+
+    fn step(&mut self, step: &Step, obs: &mut dyn Observer) -> Result<String, StepFail> {
+        match step {
+            Step::Flash(map) => {
+                for (region, fixture) in map {
+                    let bytes = self.fixture(fixture).bytes.clone();
+                    self.probe.flash(region, &bytes)?;
+                }
+                // Like `west flash`, the target is reset and runs after programming.
+                self.probe.reset(ResetKind::Run)?;
+                Ok(format!("{} region(s) programmed, board reset", map.len()))
+            }
+            Step::Upload(u) => {
+                let data = self.fixture(&u.image).bytes.clone();
+                let rep = self
+                    .client
+                    .upload(u.image_number, &data, &mut |sent, total| {
+                        obs.upload_progress(sent, total)
+                    })?;
+                let secs = rep.elapsed.as_secs_f64().max(1e-6);
+                Ok(format!(
+                    "{} B in {} requests, {:.2} s ({:.1} KiB/s), {} retries",
+                    rep.bytes,
+                    rep.chunks,
+                    secs,
+                    rep.bytes as f64 / 1024.0 / secs,
+                    rep.retries
+                ))
+            }
+            Step::Test(f) => {
+                let hash = self.image_hash(f)?;
+                self.client.image_test(&hash)?;
+                Ok(format!("marked {f} ({}) for test", short_hash(&hash)))
+            }
+            Step::Confirm(c) => match &c.image {
+                None => {
+                    self.client.image_confirm(None)?;
+                    Ok("confirmed the running image".into())
+                }
+                Some(f) => {
+                    let hash = self.image_hash(f)?;
+                    self.client.image_confirm(Some(&hash))?;
+                    Ok(format!("confirmed {f} ({})", short_hash(&hash)))
+                }
+            },
+            Step::Reset(r) => {
+                match r.how {
+                    ResetHow::Smp => self.client.reset(false)?,
+                    ResetHow::Probe => self.probe.reset(ResetKind::Run)?,
+                }
+                let state = self.probe.core_state()?;
+                Ok(format!("core {state} after reset"))
+            }
+            Step::Expect(e) => self.expect(e),
+            Step::ExpectTrailer(m) => {
+                let mut mismatches = Vec::new();
+                let mut seen = Vec::new();
+                for (region, want) in m {
+                    let t = expect::read_trailer(
+                        self.probe.as_mut(),
+                        self.layout,
+                        &self.scenario.scenario.bootloader,
+                        region,
+                    )?;
+                    seen.push(format!("{region}: {t}"));
+                    mismatches.extend(expect::trailer(region, want, &t));
+                }
+                if mismatches.is_empty() {
+                    Ok(seen.join("; "))
+                } else {
+                    Err(StepFail::Mismatch(Mismatch::from_fields(&mismatches)))
+                }
+            }
+            Step::ExpectFault(f) => {
+                let state = self.probe.core_state()?;
+                match (&state, &f.symbol) {
+                    (CoreState::FaultLoop { symbol: got, .. }, Some(want))
+                        if got.as_deref() != Some(want.as_str()) =>
+                    {
+                        Err(StepFail::Mismatch(Mismatch::from_fields(&[
+                            expect::Field {
+                                what: "core".into(),
+                                expected: format!("fault loop in {want}"),
+                                actual: state.to_string(),
+                            },
+                        ])))
+                    }
+                    (CoreState::FaultLoop { .. }, _) | (CoreState::LockedUp, None) => {
+                        Ok(format!("core {state}"))
+                    }
+                    _ => Err(StepFail::Mismatch(Mismatch::from_fields(&[
+                        expect::Field {
+                            what: "core".into(),
+                            expected: match &f.symbol {
+                                Some(s) => format!("fault loop in {s}"),
+                                None => "fault loop".into(),
+                            },
+                            actual: state.to_string(),
+                        },
+                    ]))),
+                }
+            }
+            Step::Sleep(s) => {
+                std::thread::sleep(Duration::from_millis(s.ms));
+                Ok(format!("slept {} ms", s.ms))
+            }
+        }
+    }
+
+    fn expect(&mut self, e: &crate::scenario::ExpectStep) -> Result<String, StepFail> {
+        let mut fields = Vec::new();
+        let core = self.probe.core_state()?;
+        if e.running.is_some() && core != CoreState::Running {
+            fields.push(expect::Field {
+                what: "core".into(),
+                expected: "running".into(),
+                actual: core.to_string(),
+            });
+            return Err(StepFail::Mismatch(Mismatch::from_fields(&fields)));
+        }
+        let slots = self.client.image_state()?;
+        if let Some(want) = &e.running {
+            let want_hash = self.image_hash(want)?;
+            let active = slots.iter().find(|s| s.active);
+            let actual = match active {
+                Some(s) => format!(
+                    "{} (slot {}, v{})",
+                    self.name_of_hash(&s.hash),
+                    s.slot,
+                    s.version
+                ),
+                None => "no active slot reported".into(),
+            };
+            if active.map(|s| &s.hash) != Some(&want_hash) {
+                fields.push(expect::Field {
+                    what: "running".into(),
+                    expected: want.clone(),
+                    actual,
+                });
+            }
+        }
+        for (n, want) in [(0u32, &e.slot0), (1u32, &e.slot1)] {
+            let Some(want) = want else { continue };
+            let got = slots.iter().find(|s| s.slot == n && s.image == 0);
+            let want_hash = match &want.image {
+                Some(f) => Some((f.clone(), self.image_hash(f)?)),
+                None => None,
+            };
+            fields.extend(expect::slot(
+                n,
+                want,
+                got,
+                want_hash.as_ref().map(|(f, h)| (f.as_str(), h.as_slice())),
+                |h| self.name_of_hash(h),
+            ));
+        }
+        if fields.is_empty() {
+            Ok(slots_line(&slots, |h| self.name_of_hash(h)))
+        } else {
+            Err(StepFail::Mismatch(Mismatch::from_fields(&fields)))
+        }
+    }
+
+    /// The state a DFU engineer wants beside any failure: core, image list, both trailers.
+    fn evidence_snapshot(&mut self) -> String {
+        let mut out = String::from("evidence:\n");
+        match self.probe.core_state() {
+            Ok(c) => out.push_str(&format!("  core:       {c}\n")),
+            Err(e) => out.push_str(&format!("  core:       unknown ({e})\n")),
+        }
+        if matches!(self.probe.core_state(), Ok(CoreState::Running)) {
+            match self.client.image_state() {
+                Ok(slots) => out.push_str(&format!(
+                    "  image list: {}\n",
+                    slots_line(&slots, |h| self.name_of_hash(h))
+                )),
+                Err(e) => out.push_str(&format!("  image list: unavailable ({e})\n")),
+            }
+        }
+        for pair in &self.layout.images {
+            for region in [&pair.primary, &pair.secondary] {
+                match expect::read_trailer(
+                    self.probe.as_mut(),
+                    self.layout,
+                    &self.scenario.scenario.bootloader,
+                    region,
+                ) {
+                    Ok(t) => out.push_str(&format!("  trailer {region}: {t}\n")),
+                    Err(e) => out.push_str(&format!("  trailer {region}: unreadable ({e})\n")),
+                }
+            }
+        }
+        self.collect_log();
+        let tail: Vec<&String> = self.device_log.iter().rev().take(8).collect();
+        if !tail.is_empty() {
+            out.push_str("  device log (last lines):\n");
+            for l in tail.into_iter().rev() {
+                out.push_str(&format!("    {l}\n"));
+            }
+        }
+        out
+    }
+}
+
+pub fn short_hash(h: &[u8]) -> String {
+    hex::encode(&h[..h.len().min(4)])
+}
+
+fn slots_line(slots: &[SlotState], name: impl Fn(&[u8]) -> String) -> String {
+    if slots.is_empty() {
+        return "(no slots)".into();
+    }
+    slots
+        .iter()
+        .map(|s| {
+            let mut flags = vec![];
+            for (on, f) in [
+                (s.active, "active"),
+                (s.confirmed, "confirmed"),
+                (s.pending, "pending"),
+                (s.permanent, "permanent"),
+            ] {
+                if on {
+                    flags.push(f);
+                }
+            }
+            format!(
+                "slot{} {} v{} [{}]",
+                s.slot,
+                name(&s.hash),
+                s.version,
+                flags.join(" ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

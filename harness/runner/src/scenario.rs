@@ -1,0 +1,384 @@
+//! The scenario language: what a DFU engineer writes in `scenarios/*.yaml`.
+//!
+//! Steps are an externally tagged enum (`- upload: { image: app-v2 }`) and every struct denies
+//! unknown fields, so a typo is an error with file:line:col rather than a silently ignored key.
+//! Each step keeps its source location so a failed expectation points at its YAML line.
+
+use dfu_hil_mcuboot::trailer::UpgradeMode;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Layout name from `partitions/` (or a path to a layout file).
+    pub layout: String,
+    #[serde(default)]
+    pub bootloader: BootloaderSpec,
+    #[serde(default)]
+    pub transport: TransportKind,
+    /// Fixtures added to (or overriding) `firmware-fixtures/fixtures.yaml` for this scenario.
+    #[serde(default)]
+    pub fixtures: BTreeMap<String, crate::fixtures::FixtureSpec>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub steps: Vec<Spanned<Step>>,
+}
+
+/// How MCUboot is built on the board under test.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BootloaderSpec {
+    #[serde(default = "default_mode")]
+    pub mode: UpgradeMode,
+    /// Key fixture name (from the fixture manifest's `keys:`) MCUboot verifies with.
+    #[serde(default = "default_key")]
+    pub key: String,
+    #[serde(default = "default_max_align")]
+    pub max_align: u32,
+    #[serde(default = "default_max_sectors")]
+    pub max_sectors: u32,
+    #[serde(default = "yes")]
+    pub validate_primary: bool,
+    #[serde(default)]
+    pub downgrade_prevention: bool,
+    /// MCUboot has the QSPI/SPI NOR driver for external flash.
+    #[serde(default = "yes")]
+    pub external_flash_driver: bool,
+}
+
+fn default_mode() -> UpgradeMode {
+    UpgradeMode::SwapMove
+}
+fn default_key() -> String {
+    "default".into()
+}
+fn default_max_align() -> u32 {
+    8
+}
+fn default_max_sectors() -> u32 {
+    128
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for BootloaderSpec {
+    fn default() -> Self {
+        BootloaderSpec {
+            mode: default_mode(),
+            key: default_key(),
+            max_align: 8,
+            max_sectors: 128,
+            validate_primary: true,
+            downgrade_prevention: false,
+            external_flash_driver: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    #[default]
+    Serial,
+    Ble,
+    Udp,
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum Step {
+    /// Program fixtures through the probe: `{ region: fixture }`.
+    Flash(BTreeMap<String, String>),
+    /// Upload a fixture over SMP.
+    Upload(UploadStep),
+    /// `image test <hash of fixture>`.
+    Test(String),
+    /// `image confirm` (no hash: the running image) or of a fixture's hash.
+    Confirm(ConfirmStep),
+    Reset(ResetStep),
+    /// Check SMP image state and which image runs.
+    Expect(ExpectStep),
+    /// Check trailer fields read back through the probe: `{ region: fields }`.
+    ExpectTrailer(BTreeMap<String, TrailerExpect>),
+    /// Check the CPU is stuck in a fault loop (optionally in a given symbol).
+    ExpectFault(FaultExpect),
+    Sleep(SleepStep),
+}
+
+impl Step {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Step::Flash(_) => "flash",
+            Step::Upload(_) => "upload",
+            Step::Test(_) => "test",
+            Step::Confirm(_) => "confirm",
+            Step::Reset(_) => "reset",
+            Step::Expect(_) => "expect",
+            Step::ExpectTrailer(_) => "expect-trailer",
+            Step::ExpectFault(_) => "expect-fault",
+            Step::Sleep(_) => "sleep",
+        }
+    }
+
+    /// Short human description for the console.
+    pub fn summary(&self) -> String {
+        match self {
+            Step::Flash(m) => {
+                let parts: Vec<String> = m.iter().map(|(r, f)| format!("{r}={f}")).collect();
+                format!("flash {}", parts.join(", "))
+            }
+            Step::Upload(u) => format!("upload {}", u.image),
+            Step::Test(f) => format!("test {f}"),
+            Step::Confirm(c) => match &c.image {
+                Some(i) => format!("confirm {i}"),
+                None => "confirm (running image)".into(),
+            },
+            Step::Reset(r) => format!("reset ({})", r.how.name()),
+            Step::Expect(e) => {
+                let mut s = vec![];
+                if let Some(r) = &e.running {
+                    s.push(format!("running {r}"));
+                }
+                if e.slot0.is_some() {
+                    s.push("slot0".into());
+                }
+                if e.slot1.is_some() {
+                    s.push("slot1".into());
+                }
+                format!("expect {}", s.join(", "))
+            }
+            Step::ExpectTrailer(m) => {
+                format!(
+                    "expect-trailer {}",
+                    m.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+            Step::ExpectFault(f) => match &f.symbol {
+                Some(s) => format!("expect-fault in {s}"),
+                None => "expect-fault".into(),
+            },
+            Step::Sleep(s) => format!("sleep {} ms", s.ms),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UploadStep {
+    pub image: String,
+    /// MCUboot image number (0 = application; 1 = network core on nRF5340).
+    #[serde(default)]
+    pub image_number: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConfirmStep {
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ResetStep {
+    #[serde(default)]
+    pub how: ResetHow,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResetHow {
+    /// `os reset` over SMP, as a host tool does after an upload.
+    #[default]
+    Smp,
+    /// Reset through the debug probe (works when the app is dead).
+    Probe,
+}
+
+impl ResetHow {
+    pub fn name(self) -> &'static str {
+        match self {
+            ResetHow::Smp => "smp",
+            ResetHow::Probe => "probe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpectStep {
+    /// Fixture that must be running (the active slot's hash, and the CPU running).
+    pub running: Option<String>,
+    pub slot0: Option<SlotExpect>,
+    pub slot1: Option<SlotExpect>,
+}
+
+/// Flags img_mgmt reports for a slot; only the fields given are checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SlotExpect {
+    /// Fixture whose image hash the slot must hold.
+    pub image: Option<String>,
+    /// `false`: the slot must not be listed (empty or invalid).
+    pub present: Option<bool>,
+    pub active: Option<bool>,
+    pub confirmed: Option<bool>,
+    pub pending: Option<bool>,
+    pub permanent: Option<bool>,
+    pub bootable: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MagicExpect {
+    Good,
+    Bad,
+    Unset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlagExpect {
+    Set,
+    Bad,
+    Unset,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TrailerExpect {
+    pub magic: Option<MagicExpect>,
+    pub image_ok: Option<FlagExpect>,
+    pub copy_done: Option<FlagExpect>,
+    /// Swap type recorded in swap_info: none (erased), test, perm, revert.
+    pub swap_type: Option<dfu_hil_mcuboot::trailer::SwapType>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FaultExpect {
+    pub symbol: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SleepStep {
+    pub ms: u64,
+}
+
+/// A scenario as loaded, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub path: PathBuf,
+    pub scenario: Scenario,
+}
+
+/// Invalid input: names the file, and line/column with a snippet where the parser knows them.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    match serde_saphyr::from_str::<Scenario>(text) {
+        Ok(scenario) => Ok(LoadedScenario {
+            path: path.to_owned(),
+            scenario,
+        }),
+        Err(e) => {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            Err(ScenarioError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.to_string(),
+            })
+        }
+    }
+}
+
+/// Resolve `scenario NAME`: a path to a file, or `scenarios/NAME.yaml` under the project root.
+pub fn resolve(name: &str, root: &Path) -> Option<PathBuf> {
+    let as_path = Path::new(name);
+    if as_path.is_file() {
+        return Some(as_path.to_owned());
+    }
+    let p = root.join("scenarios").join(format!("{name}.yaml"));
+    p.is_file().then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+name: t
+layout: nrf52840-internal
+steps:
+  - flash: { mcuboot: mcuboot, slot0: app-v1 }
+  - upload: { image: app-v2 }
+  - test: app-v2
+  - reset: {}
+  - expect: { running: app-v2, slot0: { confirmed: false } }
+  - expect-trailer: { slot1: { magic: good, image-ok: unset } }
+"#;
+
+    #[test]
+    fn parses_steps_with_lines() {
+        let s = parse(OK, Path::new("t.yaml")).unwrap().scenario;
+        assert_eq!(s.steps.len(), 6);
+        assert_eq!(s.steps[2].referenced.line(), 7);
+        assert!(matches!(&s.steps[2].value, Step::Test(f) if f == "app-v2"));
+        assert_eq!(s.bootloader.mode, UpgradeMode::SwapMove);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let bad = OK.replace("image: app-v2 }", "imgae: app-v2 }");
+        let e = parse(&bad, Path::new("t.yaml")).unwrap_err();
+        let ScenarioError::Parse { line, message, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(*line, 6, "{e}");
+        assert!(message.contains("imgae"), "{message}");
+        assert!(e.to_string().starts_with("t.yaml:6:"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_located() {
+        let bad = OK.replace("magic: good", "magic: great");
+        let e = parse(&bad, Path::new("t.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("t.yaml:10:"), "{e}");
+    }
+}

@@ -1,0 +1,282 @@
+//! The simulated board: flash, MCUboot, the CPU's handoff to the app, and the app's SMP server
+//! behind a UART — everything a probe and a serial port would see on a real nRF52840 DK.
+
+use crate::bootloader::{BootOutcome, Bootloader, ImageDecision};
+use crate::firmware::{self, AppDescriptor, BootloaderBuild};
+use crate::flash_map::{FlashMap, MapError};
+use crate::smp_server::{AppView, SmpServer};
+use dfu_hil_mcuboot::layout::Layout;
+use dfu_hil_smp::serial::{self, DeviceLineDecoder};
+
+/// Partition that holds the bootloader.
+pub const BOOT_PARTITION: &str = "mcuboot";
+
+/// What the CPU is doing, as a debug probe would classify it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreState {
+    /// No power / never reset.
+    Off,
+    /// Halted by the debugger.
+    Halted,
+    /// Running application firmware from `partition`.
+    Running {
+        partition: String,
+        app: AppDescriptor,
+    },
+    /// Spinning in one place after a fault or a panic; `symbol` resolved from the ELF.
+    FaultLoop { pc: u32, symbol: Option<String> },
+    /// Lockup (fault during fault handling, or no valid vector table at all).
+    LockedUp,
+}
+
+/// Everything one boot produced, for evidence.
+#[derive(Debug, Clone, Default)]
+pub struct BootReport {
+    pub n: u32,
+    pub log: Vec<String>,
+    pub decisions: Vec<ImageDecision>,
+    pub outcome: Option<BootOutcome>,
+}
+
+pub struct SimBoard {
+    pub flash: FlashMap,
+    core: CoreState,
+    server: SmpServer,
+    rx: DeviceLineDecoder,
+    tx: Vec<u8>,
+    boots: u32,
+    last_boot: BootReport,
+    /// Whole device log (UART text), across boots.
+    log: Vec<String>,
+}
+
+impl SimBoard {
+    pub fn new(layout: Layout) -> Self {
+        SimBoard {
+            flash: FlashMap::new(layout),
+            core: CoreState::Off,
+            server: SmpServer::new(),
+            rx: DeviceLineDecoder::new(),
+            tx: Vec::new(),
+            boots: 0,
+            last_boot: BootReport::default(),
+            log: Vec::new(),
+        }
+    }
+
+    pub fn core_state(&self) -> &CoreState {
+        &self.core
+    }
+
+    pub fn last_boot(&self) -> &BootReport {
+        &self.last_boot
+    }
+
+    pub fn log(&self) -> &[String] {
+        &self.log
+    }
+
+    pub fn halt(&mut self) {
+        self.core = CoreState::Halted;
+    }
+
+    fn emit(&mut self, line: String) {
+        self.tx.extend_from_slice(line.as_bytes());
+        self.tx.extend_from_slice(b"\r\n");
+        self.log.push(line);
+    }
+
+    fn boot_build(&self) -> Option<BootloaderBuild> {
+        let p = self.flash.partition(BOOT_PARTITION).ok()?;
+        let bytes = self.flash.read(BOOT_PARTITION, 0, p.size).ok()?;
+        firmware::read_bootloader(&bytes)
+    }
+
+    /// Power-on reset: RAM state is lost, MCUboot runs, then the CPU jumps where it says.
+    pub fn reset(&mut self) -> &BootReport {
+        self.server.reset();
+        self.rx = DeviceLineDecoder::new();
+        self.boots += 1;
+        let mut report = BootReport {
+            n: self.boots,
+            ..BootReport::default()
+        };
+        let Some(build) = self.boot_build() else {
+            // No bootloader: the vector table at 0 is erased, the core locks up at once.
+            self.core = CoreState::LockedUp;
+            self.last_boot = report;
+            return &self.last_boot;
+        };
+        let mut bl = Bootloader::new(&build);
+        let outcome = bl.boot(&mut self.flash);
+        report.decisions = bl.decisions.clone();
+        for line in std::mem::take(&mut bl.log) {
+            self.emit(line);
+        }
+        let boot_base = self
+            .flash
+            .partition(BOOT_PARTITION)
+            .map(|p| self.flash.layout.address(p))
+            .unwrap_or(0);
+        self.core = match &outcome {
+            BootOutcome::PowerCut { .. } => CoreState::Off,
+            BootOutcome::Halt { .. } => CoreState::FaultLoop {
+                pc: boot_base + 0x1b40,
+                symbol: Some("fih_panic_loop".into()),
+            },
+            BootOutcome::Jump {
+                partition,
+                hdr_size,
+                ..
+            } => self.handoff(partition, *hdr_size, boot_base, &build),
+        };
+        report.outcome = Some(outcome);
+        report.log = self.log[self.log.len().saturating_sub(64)..].to_vec();
+        self.last_boot = report;
+        &self.last_boot
+    }
+
+    /// `do_boot`: load SP and reset vector from `slot + hdr_size` and jump. A bad vector
+    /// faults inside MCUboot (VTOR still points at MCUboot's table), which Zephyr's fatal error
+    /// handler ends in `arch_system_halt`.
+    fn handoff(
+        &mut self,
+        partition: &str,
+        hdr_size: u16,
+        boot_base: u32,
+        build: &BootloaderBuild,
+    ) -> CoreState {
+        let part = self
+            .flash
+            .partition(partition)
+            .expect("bootloader jumped to an existing partition")
+            .clone();
+        let base = self.flash.layout.address(&part);
+        let vt = self.flash.read(partition, hdr_size as u32, 8).unwrap_or_default();
+        let sp = u32::from_le_bytes(vt[..4].try_into().unwrap_or([0; 4]));
+        let pc = u32::from_le_bytes(vt[4..8].try_into().unwrap_or([0; 4]));
+        let target = pc & !1;
+        let in_slot = target >= base && target < base + part.size;
+        let sp_ok = (firmware::RAM_START..=firmware::RAM_END).contains(&sp);
+        let fault = |this: &mut Self, what: &str| {
+            this.emit("E: ***** USAGE FAULT *****".into());
+            this.emit(format!("E:   {what}"));
+            this.emit(format!("E: r15/pc: 0x{pc:08x}  sp: 0x{sp:08x}"));
+            this.emit("E: >>> ZEPHYR FATAL ERROR 0: CPU exception on CPU 0".into());
+            this.emit("E: Halting system".into());
+            CoreState::FaultLoop {
+                pc: boot_base + firmware::BOOT_ARCH_SYSTEM_HALT,
+                symbol: Some("arch_system_halt".into()),
+            }
+        };
+        if pc & 1 == 0 {
+            return fault(self, "Illegal use of the EPSR");
+        }
+        if !in_slot || !sp_ok {
+            return fault(self, "Attempt to execute undefined instruction");
+        }
+        let code = self
+            .flash
+            .read(partition, target - base, (base + part.size - target).min(4096))
+            .unwrap_or_default();
+        let Some(app) = firmware::read_app(&code) else {
+            return fault(self, "Attempt to execute undefined instruction");
+        };
+        self.emit("*** Booting Zephyr OS build v4.2.0 ***".into());
+        self.emit(format!("{} {} (sim)", app.name, app.version));
+        let _ = build;
+        self.rx = DeviceLineDecoder::new();
+        self.rx.set_netbuf_size(Some(app.buf_size as usize));
+        let running = CoreState::Running {
+            partition: partition.to_owned(),
+            app: app.clone(),
+        };
+        self.core = running.clone();
+        if app.confirm_on_boot {
+            self.app_confirm_self(&app, build);
+        }
+        running
+    }
+
+    fn app_confirm_self(&mut self, app: &AppDescriptor, build: &BootloaderBuild) {
+        let confirm = dfu_hil_smp::Packet::request(
+            dfu_hil_smp::Version::V2,
+            dfu_hil_smp::Op::Write,
+            dfu_hil_smp::group::IMAGE,
+            dfu_hil_smp::img_cmd::STATE,
+            0,
+            dfu_hil_smp::Value::Map(vec![(
+                dfu_hil_smp::Value::Text("confirm".into()),
+                dfu_hil_smp::Value::Bool(true),
+            )]),
+        );
+        let mut view = AppView {
+            flash: &mut self.flash,
+            app,
+            boot: build,
+            active_image: 0,
+        };
+        let _ = self.server.handle(&mut view, &confirm.encode());
+        self.emit("app: image confirmed".into());
+    }
+
+    /// Handle one raw SMP packet as the app would (used by the UART path and UDP later).
+    /// Returns the response packets; empty when nothing answers (no app running, no SMP).
+    /// An accepted `os reset` reboots the board after the response has been produced, so the
+    /// caller still gets the response (Zephyr sends it before `CONFIG_MCUMGR_GRP_OS_RESET_MS`).
+    pub fn smp_request(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
+        let (packets, reset) = self.serve(packet);
+        if reset {
+            self.reset();
+        }
+        packets
+    }
+
+    /// Run the app's SMP server on one packet; `true` when it asked for a reset.
+    fn serve(&mut self, packet: &[u8]) -> (Vec<Vec<u8>>, bool) {
+        let CoreState::Running { app, .. } = self.core.clone() else {
+            return (vec![], false);
+        };
+        let Some(build) = self.boot_build() else {
+            return (vec![], false);
+        };
+        let mut view = AppView {
+            flash: &mut self.flash,
+            app: &app,
+            boot: &build,
+            active_image: 0,
+        };
+        let reply = self.server.handle(&mut view, packet);
+        (reply.packets, reply.reset)
+    }
+
+    /// Bytes from the host on the SMP UART. Responses are framed onto the UART before any
+    /// reboot a reset request causes, so the host sees the reply, then the boot log.
+    pub fn uart_write(&mut self, bytes: &[u8]) {
+        if !matches!(self.core, CoreState::Running { .. }) {
+            return;
+        }
+        for packet in self.rx.push(bytes) {
+            let (responses, reset) = self.serve(&packet);
+            for resp in responses {
+                self.tx.extend_from_slice(&serial::encode_zephyr(&resp));
+            }
+            if reset {
+                self.reset();
+                // The rest of the line buffer died with the old app's RAM.
+                break;
+            }
+        }
+    }
+
+    /// Bytes the device sent on the UART since the last call (SMP lines and log text).
+    pub fn uart_read(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.tx)
+    }
+
+    /// Program a partition as a debug probe does (not counted towards power cuts... but it
+    /// goes through the same flash rules).
+    pub fn probe_program(&mut self, partition: &str, data: &[u8]) -> Result<(), MapError> {
+        self.flash.program(partition, data)
+    }
+}

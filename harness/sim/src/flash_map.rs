@@ -1,0 +1,237 @@
+//! The board's flash as partitions: every device of a layout, addressed by partition name, with
+//! one operation counter across all devices so a power cut can land on any erase or write.
+
+use crate::flash::{FlashError, NorFlash, OpKind};
+use dfu_hil_mcuboot::layout::{Layout, Partition};
+
+/// Counted flash operation, kept so evidence can say what the bootloader was doing at a cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlashOp {
+    pub n: u64,
+    pub kind: OpKind,
+    pub partition: String,
+    pub offset: u32,
+    pub len: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct FlashMap {
+    pub layout: Layout,
+    devices: Vec<NorFlash>,
+    ops: u64,
+    cut_before: Option<u64>,
+    last_op: Option<FlashOp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    #[error("no partition `{0}` in this layout")]
+    NoPartition(String),
+    #[error("partition `{partition}`: {source}")]
+    Flash {
+        partition: String,
+        source: FlashError,
+    },
+}
+
+impl MapError {
+    pub fn is_power_cut(&self) -> bool {
+        matches!(
+            self,
+            MapError::Flash {
+                source: FlashError::PowerCut { .. },
+                ..
+            }
+        )
+    }
+}
+
+impl FlashMap {
+    pub fn new(layout: Layout) -> Self {
+        let devices = layout
+            .flash
+            .iter()
+            .map(|d| NorFlash::new(&d.name, d.size, d.sector_size, d.write_size, d.erased))
+            .collect();
+        FlashMap {
+            layout,
+            devices,
+            ops: 0,
+            cut_before: None,
+            last_op: None,
+        }
+    }
+
+    pub fn devices(&self) -> &[NorFlash] {
+        &self.devices
+    }
+
+    pub fn device_mut(&mut self, name: &str) -> Option<&mut NorFlash> {
+        self.devices.iter_mut().find(|d| d.name == name)
+    }
+
+    /// Number of erase/write operations since the board was created.
+    pub fn op_count(&self) -> u64 {
+        self.ops
+    }
+
+    pub fn last_op(&self) -> Option<&FlashOp> {
+        self.last_op.as_ref()
+    }
+
+    /// Arm a power cut before the `n`-th operation from now (1 = the very next one).
+    pub fn arm_power_cut(&mut self, n: u64) {
+        self.cut_before = Some(self.ops + n);
+    }
+
+    pub fn disarm_power_cut(&mut self) {
+        self.cut_before = None;
+    }
+
+    pub fn partition(&self, name: &str) -> Result<&Partition, MapError> {
+        self.layout
+            .partition(name)
+            .ok_or_else(|| MapError::NoPartition(name.to_owned()))
+    }
+
+    fn locate(&self, name: &str) -> Result<(usize, u32, u32), MapError> {
+        let p = self.partition(name)?;
+        let dev = self
+            .devices
+            .iter()
+            .position(|d| d.name == p.device)
+            .expect("layout checked: partition device exists");
+        Ok((dev, p.offset, p.size))
+    }
+
+    fn check_inside(name: &str, size: u32, off: u32, len: u32) -> Result<(), MapError> {
+        if off.checked_add(len).is_none_or(|e| e > size) {
+            return Err(MapError::Flash {
+                partition: name.to_owned(),
+                source: FlashError::OutOfRange {
+                    device: name.to_owned(),
+                    offset: off,
+                    len,
+                    size,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    pub fn size(&self, name: &str) -> Result<u32, MapError> {
+        Ok(self.partition(name)?.size)
+    }
+
+    pub fn sector_size(&self, name: &str) -> Result<u32, MapError> {
+        let (d, _, _) = self.locate(name)?;
+        Ok(self.devices[d].sector_size)
+    }
+
+    pub fn write_size(&self, name: &str) -> Result<u32, MapError> {
+        let (d, _, _) = self.locate(name)?;
+        Ok(self.devices[d].write_size)
+    }
+
+    pub fn erased_value(&self, name: &str) -> Result<u8, MapError> {
+        let (d, _, _) = self.locate(name)?;
+        Ok(self.devices[d].erased)
+    }
+
+    /// Read inside a partition (reads are not counted: a cut cannot land on them).
+    pub fn read(&self, name: &str, off: u32, len: u32) -> Result<Vec<u8>, MapError> {
+        let (d, base, size) = self.locate(name)?;
+        Self::check_inside(name, size, off, len)?;
+        self.devices[d]
+            .read(base + off, len)
+            .map(|b| b.to_vec())
+            .map_err(|source| MapError::Flash {
+                partition: name.to_owned(),
+                source,
+            })
+    }
+
+    fn count(&mut self, kind: OpKind, name: &str, off: u32, len: u32) -> Result<(), MapError> {
+        self.ops += 1;
+        let op = FlashOp {
+            n: self.ops,
+            kind,
+            partition: name.to_owned(),
+            offset: off,
+            len,
+        };
+        if self.cut_before == Some(self.ops) {
+            self.cut_before = None;
+            self.last_op = Some(op);
+            return Err(MapError::Flash {
+                partition: name.to_owned(),
+                source: FlashError::PowerCut { op: self.ops },
+            });
+        }
+        self.last_op = Some(op);
+        Ok(())
+    }
+
+    pub fn erase(&mut self, name: &str, off: u32, len: u32) -> Result<(), MapError> {
+        let (d, base, size) = self.locate(name)?;
+        Self::check_inside(name, size, off, len)?;
+        self.count(OpKind::Erase, name, off, len)?;
+        self.devices[d]
+            .erase(base + off, len)
+            .map_err(|source| MapError::Flash {
+                partition: name.to_owned(),
+                source,
+            })
+    }
+
+    pub fn write(&mut self, name: &str, off: u32, data: &[u8]) -> Result<(), MapError> {
+        let (d, base, size) = self.locate(name)?;
+        Self::check_inside(name, size, off, data.len() as u32)?;
+        self.count(OpKind::Write, name, off, data.len() as u32)?;
+        self.devices[d]
+            .write(base + off, data)
+            .map_err(|source| MapError::Flash {
+                partition: name.to_owned(),
+                source,
+            })
+    }
+
+    /// Erase a whole partition.
+    pub fn erase_all(&mut self, name: &str) -> Result<(), MapError> {
+        let size = self.size(name)?;
+        self.erase(name, 0, size)
+    }
+
+    /// Program `data` at the start of a partition as a flasher does: erase the sectors it covers,
+    /// then write, padding the last write to the write size with the erased value.
+    pub fn program(&mut self, name: &str, data: &[u8]) -> Result<(), MapError> {
+        let size = self.size(name)?;
+        let sector = self.sector_size(name)?;
+        let w = self.write_size(name)? as usize;
+        let erased = self.erased_value(name)?;
+        Self::check_inside(name, size, 0, data.len() as u32)?;
+        let span = (data.len() as u32).div_ceil(sector) * sector;
+        if span > 0 {
+            self.erase(name, 0, span)?;
+        }
+        let mut buf = data.to_vec();
+        buf.resize(data.len().div_ceil(w) * w, erased);
+        if !buf.is_empty() {
+            self.write(name, 0, &buf)?;
+        }
+        Ok(())
+    }
+
+    /// Copy `len` bytes between partitions (used by swap algorithms after erasing the target).
+    pub fn copy(
+        &mut self,
+        from: &str,
+        from_off: u32,
+        to: &str,
+        to_off: u32,
+        len: u32,
+    ) -> Result<(), MapError> {
+        let data = self.read(from, from_off, len)?;
+        self.write(to, to_off, &data)
+    }
+}

@@ -1,0 +1,332 @@
+//! Swap-using-move (`swap_move.c`): the region loop, its status records and how an interrupted
+//! swap is found again.
+//!
+//! The order of every erase and write here is the contract: a power cut may land before any one
+//! of them, and the next boot must be able to tell from the status records and trailers where it
+//! was. So each step is one [`FlashMap`] operation, in MCUboot's order, and nothing is batched.
+
+use crate::bootloader::{Bootloader, Pair, Stop};
+use crate::flash_map::FlashMap;
+use dfu_hil_mcuboot::image::Image;
+use dfu_hil_mcuboot::trailer::{Field, SwapType, Trailer, TrailerLayout, TrailerWrite};
+
+/// MCUboot copies through a RAM buffer of this size (`BOOT_TMPBUF_SZ`); each chunk is one flash
+/// write, which matters for where power cuts can land.
+const COPY_CHUNK: u32 = 256;
+
+/// Status record values (`BOOT_STATUS_STATE_0/1`).
+pub(crate) const STATE_0: u8 = 1;
+pub(crate) const STATE_1: u8 = 2;
+
+/// Progress through a swap (`struct boot_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Status {
+    /// Still in the "move every primary sector up by one" phase (`BOOT_STATUS_OP_MOVE`).
+    pub op_move: bool,
+    /// 1-based region index (`BOOT_STATUS_IDX_0` = 1).
+    pub idx: u32,
+    /// `STATE_0` or `STATE_1`.
+    pub state: u8,
+    pub swap_type: SwapType,
+    pub swap_size: u32,
+    /// The status lives in the primary trailer already (`BOOT_STATUS_SOURCE_PRIMARY_SLOT`), so a
+    /// restarted swap must not re-initialise it.
+    pub source_primary: bool,
+}
+
+impl Status {
+    /// `boot_status_reset`.
+    pub fn reset() -> Self {
+        Status {
+            op_move: true,
+            idx: 1,
+            state: STATE_0,
+            swap_type: SwapType::None,
+            swap_size: 0,
+            source_primary: false,
+        }
+    }
+
+    /// `boot_status_is_reset`: no status record has been written for this swap.
+    pub fn is_reset(&self) -> bool {
+        self.op_move && self.idx == 1 && self.state == STATE_0
+    }
+}
+
+/// `swap_read_status_bytes`: the last written record gives (op, idx, state) of the *next* step.
+/// The move records and the swap records are separate regions, so only the highest written
+/// record counts. `None` when no record is written.
+pub(crate) fn read_status_records(pri: &Trailer, max_sectors: u32) -> Option<(bool, u32, u8)> {
+    let erased = pri.erased;
+    // 1-based position of the highest written record, as MCUboot's found_idx.
+    let found = pri.status.iter().rposition(|&b| b != erased)? as u32 + 1;
+    Some(if found < max_sectors {
+        (true, found + 1, STATE_0)
+    } else {
+        let n = found - max_sectors;
+        (false, n / 2 + 1, (n % 2) as u8 + STATE_0)
+    })
+}
+
+/// `find_last_idx`: number of sectors the swap covers (at least one).
+fn last_idx(swap_size: u32, sector: u32) -> u32 {
+    swap_size.div_ceil(sector).max(1)
+}
+
+/// Trailer size rounded up to whole sectors (`ALIGN_UP(boot_trailer_sz, sector)`).
+fn trailer_sectors(l: &TrailerLayout, sector: u32) -> u32 {
+    l.trailer_size().div_ceil(sector)
+}
+
+impl Bootloader<'_> {
+    /// `app_max_size` for swap-using-move: the primary needs one spare sector for the move, both
+    /// slots lose the sectors holding the trailer.
+    pub(crate) fn max_image_size(&self, pair: &Pair) -> u32 {
+        let pri_n = pair.pri_layout.slot_size / pair.sector;
+        let sec_n = pair.sec_layout.slot_size / pair.sector;
+        let t = trailer_sectors(&pair.pri_layout, pair.sector);
+        let pri = pri_n.saturating_sub(t + 1) * pair.sector;
+        let sec = sec_n.saturating_sub(t) * pair.sector;
+        pri.min(sec)
+    }
+
+    /// The space check at the start of a new swap in `swap_run`.
+    pub(crate) fn enough_space(&mut self, pair: &Pair, copy_size: u32) -> bool {
+        let last = last_idx(copy_size, pair.sector);
+        let n = pair.pri_layout.slot_size / pair.sector;
+        let first_trailer_idx = n - trailer_sectors(&pair.pri_layout, pair.sector);
+        if last >= first_trailer_idx {
+            self.warn("Not enough free space to run swap upgrade");
+            self.warn(format!(
+                "required {} bytes but only {} are available",
+                (last + 1) * pair.sector,
+                first_trailer_idx * pair.sector
+            ));
+            return false;
+        }
+        true
+    }
+
+    /// Size to swap: the larger of both images including TLVs (`boot_swap_image`).
+    pub(crate) fn copy_size(&self, flash: &FlashMap, pair: &Pair) -> Result<u32, Stop> {
+        let mut size = 0;
+        for (part, l) in [
+            (&pair.primary, &pair.pri_layout),
+            (&pair.secondary, &pair.sec_layout),
+        ] {
+            if let Ok(img) = Image::parse(&flash.read(part, 0, l.slot_size)?) {
+                size = size.max(img.total_size as u32);
+            }
+        }
+        Ok(size)
+    }
+
+    pub(crate) fn write(&self, flash: &mut FlashMap, part: &str, w: TrailerWrite) -> Result<(), Stop> {
+        flash.write(part, w.offset, &w.data)?;
+        Ok(())
+    }
+
+    /// `swap_erase_trailer_sectors`: erase sector by sector from the slot end down until the
+    /// whole trailer is covered.
+    pub(crate) fn erase_trailer_sectors(
+        &self,
+        flash: &mut FlashMap,
+        part: &str,
+        l: &TrailerLayout,
+    ) -> Result<(), Stop> {
+        let sector = flash.sector_size(part)?;
+        let mut covered = 0;
+        let mut off = l.slot_size;
+        while covered < l.trailer_size() {
+            off -= sector;
+            flash.erase(part, off, sector)?;
+            covered += sector;
+        }
+        Ok(())
+    }
+
+    /// `boot_scramble_slot` on a device that needs erase: the whole slot, one sector at a time
+    /// (each sector is one flash operation, so a cut can leave it half scrubbed).
+    pub(crate) fn scramble_slot(&self, flash: &mut FlashMap, part: &str) -> Result<(), Stop> {
+        let sector = flash.sector_size(part)?;
+        let size = flash.size(part)?;
+        let mut off = 0;
+        while off < size {
+            flash.erase(part, off, sector)?;
+            off += sector;
+        }
+        Ok(())
+    }
+
+    /// `swap_status_init` on the primary: swap_info, image_ok (if the secondary asked for
+    /// permanent), swap_size, magic last — so a cut before the magic leaves no status at all.
+    fn status_init(&self, flash: &mut FlashMap, pair: &Pair, bs: &Status) -> Result<(), Stop> {
+        let l = &pair.pri_layout;
+        let sec = self.read_trailer(flash, &pair.secondary, &pair.sec_layout)?;
+        if bs.swap_type != SwapType::None {
+            self.write(flash, &pair.primary, l.swap_info_write(pair.image as u8, bs.swap_type))?;
+        }
+        if sec.image_ok == dfu_hil_mcuboot::trailer::Flag::Set {
+            self.write(flash, &pair.primary, l.flag_write(Field::ImageOk, 1))?;
+        }
+        self.write(flash, &pair.primary, l.swap_size_write(bs.swap_size))?;
+        self.write(flash, &pair.primary, l.magic_write())?;
+        Ok(())
+    }
+
+    /// `boot_write_status`: one record (state number padded to the write size) at
+    /// `boot_status_internal_off`.
+    fn write_status(&self, flash: &mut FlashMap, pair: &Pair, bs: &Status) -> Result<(), Stop> {
+        let l = &pair.pri_layout;
+        let record = if bs.op_move {
+            bs.idx - 1
+        } else {
+            self.build.max_sectors + (bs.idx - 1) * 2 + (bs.state - STATE_0) as u32
+        };
+        self.write(flash, &pair.primary, l.status_record_write(record, bs.state))
+    }
+
+    /// `boot_copy_region` in `BOOT_TMPBUF_SZ` chunks.
+    fn copy_region(
+        &self,
+        flash: &mut FlashMap,
+        from: (&str, u32),
+        to: (&str, u32),
+        len: u32,
+    ) -> Result<(), Stop> {
+        let mut done = 0;
+        while done < len {
+            let n = COPY_CHUNK.min(len - done);
+            flash.copy(from.0, from.1 + done, to.0, to.1 + done, n)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// `swap_run` for swap-using-move: move the primary up by one sector (top-down), then for
+    /// each index copy secondary→primary and primary(moved)→secondary, a status record after each
+    /// step. Resumes from `bs`. The space check has been done by the caller for new swaps.
+    pub(crate) fn swap_run(
+        &mut self,
+        flash: &mut FlashMap,
+        pair: &Pair,
+        bs: &mut Status,
+    ) -> Result<(), Stop> {
+        self.info("Starting swap using move algorithm.");
+        let sz = pair.sector;
+        let last = last_idx(bs.swap_size, sz);
+        self.fixup_revert(flash, pair, bs)?;
+        if bs.op_move {
+            let mut idx = last;
+            while idx > 0 {
+                if idx + bs.idx <= last + 1 {
+                    // boot_move_sector_up(idx)
+                    if bs.idx == 1 {
+                        if !bs.source_primary {
+                            self.erase_trailer_sectors(flash, &pair.primary, &pair.pri_layout)?;
+                            self.status_init(flash, pair, bs)?;
+                        }
+                        self.erase_trailer_sectors(flash, &pair.secondary, &pair.sec_layout)?;
+                    }
+                    flash.erase(&pair.primary, idx * sz, sz)?;
+                    self.copy_region(
+                        flash,
+                        (&pair.primary, (idx - 1) * sz),
+                        (&pair.primary, idx * sz),
+                        sz,
+                    )?;
+                    self.write_status(flash, pair, bs)?;
+                    bs.idx += 1;
+                }
+                idx -= 1;
+            }
+            bs.idx = 1;
+        }
+        bs.op_move = false;
+        for idx in bs.idx.max(1)..=last {
+            let pri_off = (idx - 1) * sz;
+            let pri_up_off = idx * sz;
+            let sec_off = (idx - 1) * sz;
+            if bs.state == STATE_0 {
+                flash.erase(&pair.primary, pri_off, sz)?;
+                self.copy_region(flash, (&pair.secondary, sec_off), (&pair.primary, pri_off), sz)?;
+                self.write_status(flash, pair, bs)?;
+                bs.state = STATE_1;
+            }
+            if bs.state == STATE_1 {
+                flash.erase(&pair.secondary, sec_off, sz)?;
+                self.copy_region(
+                    flash,
+                    (&pair.primary, pri_up_off),
+                    (&pair.secondary, sec_off),
+                    sz,
+                )?;
+                self.write_status(flash, pair, bs)?;
+                bs.idx += 1;
+                bs.state = STATE_0;
+            }
+        }
+        Ok(())
+    }
+
+    /// `fixup_revert`: make a just-started revert look like a permanent upgrade (secondary
+    /// image_ok, swap_size, magic) so a cut before the first status record can be resumed.
+    fn fixup_revert(&mut self, flash: &mut FlashMap, pair: &Pair, bs: &Status) -> Result<(), Stop> {
+        if bs.swap_type != SwapType::Revert || !bs.op_move || bs.idx != 1 {
+            return Ok(());
+        }
+        let sec = self.read_trailer(flash, &pair.secondary, &pair.sec_layout)?;
+        self.log_state("Secondary image", &sec);
+        if sec.magic == dfu_hil_mcuboot::trailer::MagicState::Unset {
+            let l = &pair.sec_layout;
+            self.erase_trailer_sectors(flash, &pair.secondary, l)?;
+            self.write(flash, &pair.secondary, l.flag_write(Field::ImageOk, 1))?;
+            self.write(flash, &pair.secondary, l.swap_size_write(bs.swap_size))?;
+            self.write(flash, &pair.secondary, l.magic_write())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dfu_hil_mcuboot::trailer::UpgradeMode;
+
+    fn trailer_with(records: &[u32]) -> Trailer {
+        let l = TrailerLayout {
+            max_sectors: 16,
+            ..TrailerLayout::new(0x20000, UpgradeMode::SwapMove)
+        };
+        let mut slot = vec![0xff; l.slot_size as usize];
+        for &r in records {
+            let w = l.status_record_write(r, 1);
+            slot[w.offset as usize..w.offset as usize + w.data.len()].copy_from_slice(&w.data);
+        }
+        l.decode(&slot).unwrap()
+    }
+
+    #[test]
+    fn status_records_decode_like_swap_read_status_bytes() {
+        assert_eq!(read_status_records(&trailer_with(&[]), 16), None);
+        // Two moves done: the next move is index 3.
+        assert_eq!(read_status_records(&trailer_with(&[0, 1]), 16), Some((true, 3, STATE_0)));
+        // All moves done, first swap record (idx 1, state 0) written: continue idx 1 state 1.
+        assert_eq!(
+            read_status_records(&trailer_with(&[0, 1, 16]), 16),
+            Some((false, 1, STATE_1))
+        );
+        // Both records of index 1 written: continue at idx 2, state 0.
+        assert_eq!(
+            read_status_records(&trailer_with(&[0, 1, 16, 17]), 16),
+            Some((false, 2, STATE_0))
+        );
+    }
+
+    #[test]
+    fn last_idx_is_at_least_one() {
+        assert_eq!(last_idx(0, 0x1000), 1);
+        assert_eq!(last_idx(0x1000, 0x1000), 1);
+        assert_eq!(last_idx(0x1001, 0x1000), 2);
+    }
+}

@@ -1,0 +1,770 @@
+//! Stop-and-wait SMP client with a transcript of every exchange.
+//!
+//! The upload follows what the robust peer clients converged on (smp.md §6.1, §9.3): send the
+//! full SHA-256 of the file on the first chunk (so a retried first chunk resumes instead of
+//! re-erasing), always continue from the offset the device returns, resend the first-chunk
+//! fields when the device says `off: 0` (session lost after a reset or erase), use a long
+//! timeout for the first chunk (the device erases the slot before answering), and retry a
+//! chunk that got no answer (the device drops bad frames silently).
+
+use std::time::{Duration, Instant};
+
+use ciborium::value::Value;
+use sha2::{Digest, Sha256};
+
+use crate::errors::{response_error, SmpError};
+use crate::header::{command_name, group, group_name, img_cmd, os_cmd, Op, Version, HEADER_LEN};
+use crate::packet::{
+    cbor_len, head_len, map, map_array, map_bool, map_bytes, map_text, map_uint, render_value,
+    uint, Packet,
+};
+use crate::transport::Transport;
+
+/// Zephyr's default `CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE`, assumed when params is unanswered.
+pub const DEFAULT_BUF_SIZE: u32 = 384;
+/// Zephyr refuses a first upload chunk with less than the 32-byte MCUboot header.
+pub const MIN_FIRST_CHUNK: usize = 32;
+/// Default per-request timeout (smpclient's 2.5 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2500);
+/// Default first-chunk timeout: the device erases the slot before it answers.
+pub const DEFAULT_FIRST_CHUNK_TIMEOUT: Duration = Duration::from_secs(40);
+/// Attempts per upload chunk before giving up.
+pub const DEFAULT_UPLOAD_TRIES: u32 = 3;
+/// Consecutive upload responses without forward progress tolerated before giving up; guards
+/// against a device stuck answering the same offset (zephyrproject-rtos/zephyr#44219).
+pub const MAX_STALLS: u32 = 5;
+
+/// `mcumgr params` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    pub buf_size: u32,
+    pub buf_count: u32,
+}
+
+/// One slot as reported by the image state command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotState {
+    pub image: u32,
+    pub slot: u32,
+    pub version: String,
+    /// SHA-256 TLV of the image (not the file hash).
+    pub hash: Vec<u8>,
+    pub bootable: bool,
+    pub pending: bool,
+    pub confirmed: bool,
+    pub active: bool,
+    pub permanent: bool,
+}
+
+/// Parse an image-state body. Tolerates unknown keys and missing flags (frugal list: only true
+/// flags are sent), a missing `image` (single-image builds) and missing `splitStatus`.
+pub fn parse_image_state(body: &Value) -> Result<Vec<SlotState>, SmpError> {
+    let images = map_array(body, "images").ok_or_else(|| {
+        SmpError::UnexpectedResponse(format!(
+            "image state without an `images` list: {}",
+            render_value(body)
+        ))
+    })?;
+    images
+        .iter()
+        .map(|m| {
+            if !matches!(m, Value::Map(_)) {
+                return Err(SmpError::UnexpectedResponse(format!(
+                    "image state entry is not a map: {}",
+                    render_value(m)
+                )));
+            }
+            let flag = |k: &str| map_bool(m, k).unwrap_or(false);
+            Ok(SlotState {
+                image: map_uint(m, "image").unwrap_or(0) as u32,
+                slot: map_uint(m, "slot").unwrap_or(0) as u32,
+                version: map_text(m, "version").unwrap_or("").to_string(),
+                hash: map_bytes(m, "hash").unwrap_or(&[]).to_vec(),
+                bootable: flag("bootable"),
+                pending: flag("pending"),
+                confirmed: flag("confirmed"),
+                active: flag("active"),
+                permanent: flag("permanent"),
+            })
+        })
+        .collect()
+}
+
+/// Outcome of a successful upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadReport {
+    pub bytes: usize,
+    /// Acknowledged upload requests (including resends after a session loss).
+    pub chunks: usize,
+    /// Requests that were sent again after a timeout or EBUSY.
+    pub retries: usize,
+    pub elapsed: Duration,
+    /// The device's final `match` (None when its image check is off).
+    pub matched: Option<bool>,
+    /// Largest request (header + CBOR) allowed for this upload.
+    pub packet_limit: usize,
+    /// Times the device answered `off: 0` mid-upload and the first chunk was resent.
+    pub restarts: usize,
+}
+
+/// One request and what came back, for the transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    /// When the request was sent, since client creation.
+    pub at: Duration,
+    pub request: Packet,
+    pub response: Option<Packet>,
+    /// Timeout, transport failure or device error, as text.
+    pub error: Option<String>,
+    /// When the matching response arrived.
+    pub response_at: Option<Duration>,
+    /// Packets received while waiting that did not match (stale seq, undecodable).
+    pub discarded: Vec<String>,
+}
+
+/// Synchronous SMP client over any [`Transport`].
+pub struct Client<T: Transport> {
+    transport: T,
+    version: Version,
+    seq: u8,
+    timeout: Duration,
+    first_chunk_timeout: Duration,
+    upload_tries: u32,
+    busy_backoff: Duration,
+    buf_size: Option<u32>,
+    started: Instant,
+    transcript: Vec<Exchange>,
+}
+
+impl<T: Transport> Client<T> {
+    /// SMP v2, default timeouts, sequence numbers starting at 0.
+    pub fn new(transport: T) -> Self {
+        Client {
+            transport,
+            version: Version::V2,
+            seq: 0,
+            timeout: DEFAULT_TIMEOUT,
+            first_chunk_timeout: DEFAULT_FIRST_CHUNK_TIMEOUT,
+            upload_tries: DEFAULT_UPLOAD_TRIES,
+            busy_backoff: Duration::from_millis(100),
+            buf_size: None,
+            started: Instant::now(),
+            transcript: Vec::new(),
+        }
+    }
+
+    pub fn set_version(&mut self, v: Version) {
+        self.version = v;
+    }
+
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Per-request timeout (default 2.5 s).
+    pub fn set_timeout(&mut self, t: Duration) {
+        self.timeout = t;
+    }
+
+    /// Timeout of an upload's first chunk (default 40 s), which waits for the slot erase.
+    pub fn set_first_chunk_timeout(&mut self, t: Duration) {
+        self.first_chunk_timeout = t;
+    }
+
+    /// Attempts per upload chunk (default 3, minimum 1).
+    pub fn set_upload_tries(&mut self, n: u32) {
+        self.upload_tries = n.max(1);
+    }
+
+    /// Use this buffer size instead of asking the device (`None`: ask with params on the next
+    /// upload, falling back to 384).
+    pub fn set_buf_size(&mut self, b: Option<u32>) {
+        self.buf_size = b;
+    }
+
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    pub fn into_transport(self) -> T {
+        self.transport
+    }
+
+    pub fn transcript(&self) -> &[Exchange] {
+        &self.transcript
+    }
+
+    pub fn take_transcript(&mut self) -> Vec<Exchange> {
+        std::mem::take(&mut self.transcript)
+    }
+
+    /// The whole transcript formatted with [`format_exchange`], one exchange per block.
+    pub fn transcript_text(&self) -> String {
+        self.transcript
+            .iter()
+            .map(format_exchange)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Raw request with the default timeout: returns the response body; device errors →
+    /// `Err(SmpError::Device(..))`; matches responses by seq, discarding stale ones.
+    pub fn request(&mut self, op: Op, group: u16, id: u8, body: Value) -> Result<Value, SmpError> {
+        let t = self.timeout;
+        self.request_with_timeout(op, group, id, body, t)
+    }
+
+    /// [`Client::request`] with an explicit timeout.
+    pub fn request_with_timeout(
+        &mut self,
+        op: Op,
+        group: u16,
+        id: u8,
+        body: Value,
+        timeout: Duration,
+    ) -> Result<Value, SmpError> {
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        let mut request = Packet::request(self.version, op, group, id, seq, body);
+        let bytes = request.encode();
+        request.header.len = (bytes.len() - HEADER_LEN) as u16;
+        let mut ex = Exchange {
+            at: self.started.elapsed(),
+            request,
+            response: None,
+            error: None,
+            response_at: None,
+            discarded: Vec::new(),
+        };
+        let result = self.transact(&bytes, op, group, id, seq, timeout, &mut ex);
+        if let Err(e) = &result {
+            ex.error = Some(match e {
+                SmpError::Timeout => format!("timeout after {:.3}s", timeout.as_secs_f64()),
+                other => other.to_string(),
+            });
+        }
+        self.transcript.push(ex);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transact(
+        &mut self,
+        bytes: &[u8],
+        op: Op,
+        group: u16,
+        id: u8,
+        seq: u8,
+        timeout: Duration,
+        ex: &mut Exchange,
+    ) -> Result<Value, SmpError> {
+        let limit = self.transport.max_packet();
+        if bytes.len() > limit {
+            return Err(SmpError::BufferTooSmall {
+                max_packet: limit,
+                needed: bytes.len(),
+            });
+        }
+        self.transport.send(bytes)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(SmpError::Timeout);
+            }
+            let raw = self.transport.recv(deadline - now)?;
+            let pkt = match Packet::decode(&raw) {
+                Ok(p) => p,
+                Err(e) => {
+                    ex.discarded
+                        .push(format!("undecodable packet {} ({e})", hex::encode(&raw)));
+                    continue;
+                }
+            };
+            let h = &pkt.header;
+            if h.seq != seq || h.group != group || h.id != id || !h.op.is_response() {
+                ex.discarded
+                    .push(format!("stale/unmatched: {}", format_packet(&pkt)));
+                continue;
+            }
+            if h.op != op.response() {
+                ex.discarded.push(format!(
+                    "note: response op {} for request op {}",
+                    h.op.short(),
+                    op.short()
+                ));
+            }
+            ex.response_at = Some(self.started.elapsed());
+            let body = pkt.body.clone();
+            ex.response = Some(pkt);
+            return match response_error(&body) {
+                Some(d) => Err(SmpError::Device(d)),
+                None => Ok(body),
+            };
+        }
+    }
+
+    /// OS echo: the device returns the text unchanged.
+    pub fn echo(&mut self, text: &str) -> Result<String, SmpError> {
+        let rsp = self.request(
+            Op::Write,
+            group::OS,
+            os_cmd::ECHO,
+            map([("d", Value::Text(text.to_string()))]),
+        )?;
+        map_text(&rsp, "r")
+            .map(str::to_string)
+            .ok_or_else(|| unexpected("echo response without `r`", &rsp))
+    }
+
+    /// OS reset. `force` only matters when a reset hook refused an earlier reset with EBUSY.
+    pub fn reset(&mut self, force: bool) -> Result<(), SmpError> {
+        let body = if force {
+            map([("force", Value::Bool(true))])
+        } else {
+            map([])
+        };
+        self.request(Op::Write, group::OS, os_cmd::RESET, body)?;
+        Ok(())
+    }
+
+    /// mcumgr params; remembers `buf_size` for sizing uploads.
+    pub fn params(&mut self) -> Result<Params, SmpError> {
+        let rsp = self.request(Op::Read, group::OS, os_cmd::PARAMS, map([]))?;
+        let buf_size = map_uint(&rsp, "buf_size")
+            .ok_or_else(|| unexpected("params response without `buf_size`", &rsp))?;
+        let buf_count = map_uint(&rsp, "buf_count").unwrap_or(0);
+        let p = Params {
+            buf_size: buf_size.min(u32::MAX as u64) as u32,
+            buf_count: buf_count.min(u32::MAX as u64) as u32,
+        };
+        self.buf_size = Some(p.buf_size);
+        Ok(p)
+    }
+
+    /// Bootloader info; `query` e.g. `Some("mode")`. Returns the raw body.
+    pub fn bootloader_info(&mut self, query: Option<&str>) -> Result<Value, SmpError> {
+        let body = match query {
+            Some(q) => map([("query", Value::Text(q.to_string()))]),
+            None => map([]),
+        };
+        self.request(Op::Read, group::OS, os_cmd::BOOTLOADER_INFO, body)
+    }
+
+    /// Image slot info (raw body).
+    pub fn slot_info(&mut self) -> Result<Value, SmpError> {
+        self.request(Op::Read, group::IMAGE, img_cmd::SLOT_INFO, map([]))
+    }
+
+    pub fn image_state(&mut self) -> Result<Vec<SlotState>, SmpError> {
+        let rsp = self.request(Op::Read, group::IMAGE, img_cmd::STATE, map([]))?;
+        parse_image_state(&rsp)
+    }
+
+    /// Mark the image with this (TLV) hash for a one-time test boot.
+    pub fn image_test(&mut self, hash: &[u8]) -> Result<Vec<SlotState>, SmpError> {
+        let body = map([
+            ("hash", Value::Bytes(hash.to_vec())),
+            ("confirm", Value::Bool(false)),
+        ]);
+        let rsp = self.request(Op::Write, group::IMAGE, img_cmd::STATE, body)?;
+        parse_image_state(&rsp)
+    }
+
+    /// Confirm the image with this hash, or the running image when `None`. The hash key is
+    /// omitted rather than sent as null: Zephyr rejects a null hash with EINVAL (smp.md §3.2).
+    pub fn image_confirm(&mut self, hash: Option<&[u8]>) -> Result<Vec<SlotState>, SmpError> {
+        let mut entries = Vec::new();
+        if let Some(h) = hash {
+            entries.push(("hash", Value::Bytes(h.to_vec())));
+        }
+        entries.push(("confirm", Value::Bool(true)));
+        let rsp = self.request(Op::Write, group::IMAGE, img_cmd::STATE, map(entries))?;
+        parse_image_state(&rsp)
+    }
+
+    /// Erase a slot (default: the one opposite the active image). Can take long, so it uses
+    /// the first-chunk timeout.
+    pub fn image_erase(&mut self, slot: Option<u32>) -> Result<(), SmpError> {
+        let body = match slot {
+            Some(s) => map([("slot", uint(s as u64))]),
+            None => map([]),
+        };
+        let t = self.first_chunk_timeout;
+        self.request_with_timeout(Op::Write, group::IMAGE, img_cmd::ERASE, body, t)?;
+        Ok(())
+    }
+
+    /// Largest request (header + CBOR) for uploads: min(transport limit, buf_size - 4), with
+    /// buf_size from params when the device answers it, else 384. Only a device error or a
+    /// timeout falls back; a broken link is reported.
+    pub fn upload_packet_limit(&mut self) -> Result<usize, SmpError> {
+        let buf = match self.buf_size {
+            Some(b) => b,
+            None => match self.params() {
+                Ok(p) => p.buf_size,
+                Err(SmpError::Device(_)) | Err(SmpError::Timeout) => {
+                    self.buf_size = Some(DEFAULT_BUF_SIZE);
+                    DEFAULT_BUF_SIZE
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(self
+            .transport
+            .max_packet()
+            .min((buf as usize).saturating_sub(4)))
+    }
+
+    /// Upload `data` (a whole signed image file) to image number `image`.
+    ///
+    /// Sends len + full 32-byte sha (SHA-256 of data) on the first chunk, always continues
+    /// from the offset the device returns, resends first-chunk fields when the device answers
+    /// off 0 after a session loss, retries a chunk on timeout or EBUSY, and calls
+    /// `progress(sent, total)` after each acknowledged chunk. Every request fits
+    /// [`Client::upload_packet_limit`], computed from the exact encoded size.
+    pub fn upload(
+        &mut self,
+        image: u32,
+        data: &[u8],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<UploadReport, SmpError> {
+        let start = Instant::now();
+        if data.is_empty() {
+            return Err(SmpError::Upload("refusing to upload an empty image".into()));
+        }
+        let total = data.len();
+        let sha = Sha256::digest(data).to_vec();
+        let limit = self.upload_packet_limit()?;
+        let mut off = 0usize;
+        let mut report = UploadReport {
+            bytes: total,
+            chunks: 0,
+            retries: 0,
+            elapsed: Duration::ZERO,
+            matched: None,
+            packet_limit: limit,
+            restarts: 0,
+        };
+        let mut stalls = 0u32;
+        while off < total {
+            let first = off == 0;
+            let body = upload_chunk(image, data, &sha, off, limit)?;
+            let timeout = if first {
+                self.first_chunk_timeout
+            } else {
+                self.timeout
+            };
+            let mut attempt = 1;
+            let rsp = loop {
+                match self.request_with_timeout(
+                    Op::Write,
+                    group::IMAGE,
+                    img_cmd::UPLOAD,
+                    body.clone(),
+                    timeout,
+                ) {
+                    Ok(v) => break v,
+                    Err(e) if e.is_retryable() && attempt < self.upload_tries => {
+                        if !matches!(e, SmpError::Timeout) {
+                            std::thread::sleep(self.busy_backoff);
+                        }
+                        attempt += 1;
+                        report.retries += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            report.chunks += 1;
+            let new_off = map_uint(&rsp, "off")
+                .ok_or_else(|| unexpected("upload response without `off`", &rsp))?
+                as usize;
+            if new_off > total {
+                return Err(SmpError::Upload(format!(
+                    "device answered off {new_off} beyond the image length {total}"
+                )));
+            }
+            if new_off == 0 && off != 0 {
+                report.restarts += 1;
+            }
+            if new_off <= off {
+                stalls += 1;
+                if stalls > MAX_STALLS {
+                    return Err(SmpError::Upload(format!(
+                        "device keeps answering off {new_off} without progress"
+                    )));
+                }
+            } else {
+                stalls = 0;
+            }
+            if let Some(m) = map_bool(&rsp, "match") {
+                report.matched = Some(m);
+            }
+            off = new_off;
+            progress(off, total);
+        }
+        if report.matched == Some(false) {
+            return Err(SmpError::Upload(
+                "device reports the received image does not match its SHA-256".into(),
+            ));
+        }
+        report.elapsed = start.elapsed();
+        Ok(report)
+    }
+}
+
+fn unexpected(what: &str, body: &Value) -> SmpError {
+    SmpError::UnexpectedResponse(format!("{what}: {}", render_value(body)))
+}
+
+/// Build the upload request body for the chunk starting at `off`, as large as fits `limit`
+/// bytes of header + CBOR. The first chunk (off 0) carries `image`, `len` and `sha`; `data` is
+/// last so transcripts stay readable.
+fn upload_chunk(
+    image: u32,
+    data: &[u8],
+    sha: &[u8],
+    off: usize,
+    limit: usize,
+) -> Result<Value, SmpError> {
+    let first = off == 0;
+    let build = |n: usize| {
+        let mut e = vec![("off", uint(off as u64))];
+        if first {
+            e.push(("image", uint(image as u64)));
+            e.push(("len", uint(data.len() as u64)));
+            e.push(("sha", Value::Bytes(sha.to_vec())));
+        }
+        e.push(("data", Value::Bytes(data[off..off + n].to_vec())));
+        map(e)
+    };
+    // Everything but the data bytes and their length head (an empty bstr head is 1 byte).
+    let fixed = HEADER_LEN + cbor_len(&build(0)) - 1;
+    let room = limit.saturating_sub(fixed);
+    let mut n = room.saturating_sub(head_len(room as u64));
+    while n + 1 + head_len(n as u64 + 1) <= room {
+        n += 1;
+    }
+    let remaining = data.len() - off;
+    let n = n.min(remaining);
+    let min = if first {
+        MIN_FIRST_CHUNK.min(remaining)
+    } else {
+        1
+    };
+    if n < min {
+        return Err(SmpError::BufferTooSmall {
+            max_packet: limit,
+            needed: fixed + head_len(min as u64) + min,
+        });
+    }
+    let body = build(n);
+    debug_assert!(HEADER_LEN + cbor_len(&body) <= limit);
+    Ok(body)
+}
+
+/// One packet as a protocol-analyser line (without time or direction):
+/// `v2 W grp=IMAGE(1) id=UPLOAD(1) seq=5 len=380 {off: 4096, data: h'…'(354 B)}`.
+pub fn format_packet(p: &Packet) -> String {
+    let h = &p.header;
+    let grp = match group_name(h.group) {
+        Some(n) => format!("{n}({})", h.group),
+        None => h.group.to_string(),
+    };
+    let id = match command_name(h.group, h.id) {
+        Some(n) => format!("{n}({})", h.id),
+        None => h.id.to_string(),
+    };
+    let body = match &p.body {
+        Value::Null => "(empty)".to_string(),
+        b => render_value(b),
+    };
+    format!(
+        "v{} {} grp={grp} id={id} seq={} len={} {body}",
+        h.version as u8 + 1,
+        h.op.short(),
+        h.seq,
+        h.len
+    )
+}
+
+/// Protocol-analyser style text for one exchange: the request line (`→`), then the response
+/// (`←`) or the failure (`✗`), plus any packets discarded while waiting.
+pub fn format_exchange(e: &Exchange) -> String {
+    let mut s = format!(
+        "+{:.3}s → {}",
+        e.at.as_secs_f64(),
+        format_packet(&e.request)
+    );
+    for d in &e.discarded {
+        s.push_str(&format!("\n          (discarded {d})"));
+    }
+    if let Some(r) = &e.response {
+        let t = e.response_at.unwrap_or(e.at);
+        s.push_str(&format!(
+            "\n+{:.3}s ← {}",
+            t.as_secs_f64(),
+            format_packet(r)
+        ));
+    }
+    if let Some(err) = &e.error {
+        let t = e.response_at.unwrap_or(e.at);
+        s.push_str(&format!("\n+{:.3}s ✗ {err}", t.as_secs_f64()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::packet_pipe;
+    use crate::packet::encode_cbor;
+
+    #[test]
+    fn chunk_sizes_are_exact() {
+        let data = vec![0x5a; 300_000];
+        let sha = Sha256::digest(&data).to_vec();
+        for limit in [107usize, 120, 252, 380, 1020, 2044, 8192] {
+            for off in [0usize, 1, 23, 24, 255, 256, 65535, 65536, 299_000] {
+                let body = upload_chunk(0, &data, &sha, off, limit).unwrap();
+                let size = HEADER_LEN + encode_cbor(&body).len();
+                assert!(size <= limit, "limit {limit} off {off}: {size}");
+                let n = map_bytes(&body, "data").unwrap().len();
+                if off + n < data.len() {
+                    // One more byte would not fit.
+                    let bigger = HEADER_LEN
+                        + cbor_len(&body)
+                        + 1
+                        + (head_len(n as u64 + 1) - head_len(n as u64));
+                    assert!(bigger > limit, "limit {limit} off {off}: slack");
+                }
+            }
+        }
+        // First chunk overhead 69 + 32 bytes of header data: 101 is the minimum (smp.md §3.4).
+        let small = vec![0u8; 1000];
+        let sha = Sha256::digest(&small).to_vec();
+        // 8 + map 1 + off 5 + image 7 + len 7 + sha 38 + data key 5 + head 2 + 32 = 105.
+        assert!(upload_chunk(0, &small, &sha, 0, 105).is_ok());
+        assert!(matches!(
+            upload_chunk(0, &small, &sha, 0, 104),
+            Err(SmpError::BufferTooSmall { .. })
+        ));
+    }
+
+    #[test]
+    fn parse_state_full_and_frugal() {
+        let full = map([
+            (
+                "images",
+                Value::Array(vec![
+                    map([
+                        ("slot", uint(0)),
+                        ("version", Value::Text("1.2.3".into())),
+                        ("hash", Value::Bytes(vec![7; 32])),
+                        ("bootable", Value::Bool(true)),
+                        ("pending", Value::Bool(false)),
+                        ("confirmed", Value::Bool(true)),
+                        ("active", Value::Bool(true)),
+                        ("permanent", Value::Bool(false)),
+                        ("future_key", uint(1)),
+                    ]),
+                    map([
+                        ("image", uint(1)),
+                        ("slot", uint(1)),
+                        ("pending", Value::Bool(true)),
+                    ]),
+                ]),
+            ),
+            ("splitStatus", uint(0)),
+        ]);
+        let s = parse_image_state(&full).unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(s[0].active && s[0].confirmed && s[0].bootable && !s[0].pending);
+        assert_eq!(s[0].version, "1.2.3");
+        assert_eq!(s[1].image, 1);
+        assert!(s[1].pending && !s[1].bootable);
+        assert!(parse_image_state(&map([])).is_err());
+    }
+
+    #[test]
+    fn format_lines() {
+        let req = Packet::request(
+            Version::V2,
+            Op::Write,
+            group::IMAGE,
+            img_cmd::UPLOAD,
+            5,
+            map([("off", uint(4096)), ("data", Value::Bytes(vec![1; 354]))]),
+        );
+        let mut req2 = req.clone();
+        req2.header.len = (req.encode().len() - 8) as u16;
+        let line = format_packet(&req2);
+        assert_eq!(
+            line,
+            "v2 W grp=IMAGE(1) id=UPLOAD(1) seq=5 len=370 {off: 4096, data: h'01010101…'(354 B)}"
+        );
+        let ex = Exchange {
+            at: Duration::from_millis(12),
+            request: req2,
+            response: None,
+            error: Some("timeout after 2.500s".into()),
+            response_at: None,
+            discarded: vec![],
+        };
+        let t = format_exchange(&ex);
+        assert!(t.starts_with("+0.012s → v2 W grp=IMAGE(1)"), "{t}");
+        assert!(t.contains("✗ timeout"), "{t}");
+    }
+
+    #[test]
+    fn request_matches_seq_and_reports_device_errors() {
+        let (a, mut dev) = packet_pipe(1024);
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let raw = dev.recv(Duration::from_secs(10)).unwrap();
+                let req = Packet::decode(&raw).unwrap();
+                // A stale answer first, then the real one.
+                let mut stale = req.header;
+                stale.seq = stale.seq.wrapping_sub(1);
+                dev.send(
+                    &Packet::response_to(&stale, map([("r", Value::Text("old".into()))]))
+                        .encode_zephyr(),
+                )
+                .unwrap();
+                let body = if req.header.id == os_cmd::ECHO {
+                    map([("r", map_get_text(&req.body, "d"))])
+                } else {
+                    map([("rc", uint(8))])
+                };
+                dev.send(&Packet::response_to(&req.header, body).encode_zephyr())
+                    .unwrap();
+            }
+        });
+        let mut c = Client::new(a);
+        assert_eq!(c.echo("hi").unwrap(), "hi");
+        let e = c.params().unwrap_err();
+        assert!(
+            matches!(e, SmpError::Device(crate::DeviceError::Mgmt { rc: 8 })),
+            "{e}"
+        );
+        server.join().unwrap();
+        assert_eq!(c.transcript().len(), 2);
+        assert_eq!(c.transcript()[0].discarded.len(), 1);
+        assert_eq!(c.transcript()[1].request.header.seq, 1);
+        assert!(c.transcript()[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("NOT_SUPPORTED"));
+        let text = c.transcript_text();
+        assert!(text.contains("id=ECHO(0)"), "{text}");
+        assert!(
+            text.contains("← v2 WR grp=OS(0) id=ECHO(0) seq=0"),
+            "{text}"
+        );
+    }
+
+    fn map_get_text(v: &Value, k: &str) -> Value {
+        Value::Text(map_text(v, k).unwrap_or("").to_string())
+    }
+}

@@ -1,0 +1,166 @@
+//! Packet transports. The client only needs "one SMP packet out, packets back"; how packets are
+//! framed (serial lines, BLE notifications, UDP datagrams) is the transport's business.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::errors::SmpError;
+use crate::serial::{encode_client, LineDecoder, SerialEvent};
+
+/// One SMP packet out, packets back. Implemented by serial (over any byte stream), in-memory,
+/// UDP, BLE later.
+pub trait Transport: Send {
+    fn send(&mut self, packet: &[u8]) -> Result<(), SmpError>;
+    /// Next complete SMP packet, or Err(SmpError::Timeout) after `timeout`.
+    fn recv(&mut self, timeout: Duration) -> Result<Vec<u8>, SmpError>;
+    /// Largest SMP packet (header + CBOR) this link carries in one request, before the
+    /// device's own buf_size.
+    fn max_packet(&self) -> usize;
+    /// Bytes that were not SMP (device log, prompts) seen since the last call.
+    fn take_noise(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn send(&mut self, packet: &[u8]) -> Result<(), SmpError> {
+        (**self).send(packet)
+    }
+    fn recv(&mut self, timeout: Duration) -> Result<Vec<u8>, SmpError> {
+        (**self).recv(timeout)
+    }
+    fn max_packet(&self) -> usize {
+        (**self).max_packet()
+    }
+    fn take_noise(&mut self) -> Vec<u8> {
+        (**self).take_noise()
+    }
+}
+
+/// Serial framing over any byte stream (a PTY, a real port, an in-memory pipe).
+pub trait ByteStream: Send {
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()>;
+    /// Read what is available, waiting at most `timeout`; `Ok(0)` means timed out.
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize>;
+}
+
+impl<S: ByteStream + ?Sized> ByteStream for Box<S> {
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        (**self).write_all(b)
+    }
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
+        (**self).read(buf, timeout)
+    }
+}
+
+/// The serial link imposes no packet limit of its own (a packet spans as many lines as it
+/// needs); the device's `buf_size - 4` is the real cap and the client applies it.
+pub const SERIAL_MAX_PACKET: usize = 8192;
+
+/// SMP over a byte stream with console framing (smp.md §4.1). Sends 124-character lines like
+/// every client; receives with the tolerant [`LineDecoder`], so device log interleaved between
+/// frames is kept (see [`Transport::take_noise`]) rather than breaking the exchange.
+pub struct SerialTransport<S: ByteStream> {
+    stream: S,
+    decoder: LineDecoder,
+    ready: VecDeque<Vec<u8>>,
+    noise: Vec<u8>,
+    corrupt: Vec<String>,
+    max_packet: usize,
+    line_delay: Duration,
+}
+
+impl<S: ByteStream> SerialTransport<S> {
+    pub fn new(stream: S) -> Self {
+        SerialTransport {
+            stream,
+            decoder: LineDecoder::new(),
+            ready: VecDeque::new(),
+            noise: Vec::new(),
+            corrupt: Vec::new(),
+            max_packet: SERIAL_MAX_PACKET,
+            line_delay: Duration::ZERO,
+        }
+    }
+
+    /// Override the advertised packet limit (e.g. for a device known to have a small buffer
+    /// but no params command).
+    pub fn set_max_packet(&mut self, n: usize) {
+        self.max_packet = n;
+    }
+
+    /// Pause between lines of one packet. A stock Zephyr UART has only two line buffers; when
+    /// the device is busy (flash erase) a burst of lines can be dropped. Go mcumgr sleeps
+    /// 20 ms here; the default is no pause.
+    pub fn set_line_delay(&mut self, d: Duration) {
+        self.line_delay = d;
+    }
+
+    /// Descriptions of frames dropped as corrupt since the last call.
+    pub fn take_corrupt(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.corrupt)
+    }
+
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
+    fn absorb(&mut self, events: Vec<SerialEvent>) {
+        for e in events {
+            match e {
+                SerialEvent::Packet(p) => self.ready.push_back(p),
+                SerialEvent::Noise(n) => self.noise.extend_from_slice(&n),
+                SerialEvent::Corrupt(c) => self.corrupt.push(c),
+            }
+        }
+    }
+}
+
+impl<S: ByteStream> Transport for SerialTransport<S> {
+    fn send(&mut self, packet: &[u8]) -> Result<(), SmpError> {
+        let wire = encode_client(packet);
+        if self.line_delay.is_zero() {
+            self.stream.write_all(&wire)?;
+        } else {
+            for (i, line) in wire.split_inclusive(|&b| b == b'\n').enumerate() {
+                if i > 0 {
+                    std::thread::sleep(self.line_delay);
+                }
+                self.stream.write_all(line)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<Vec<u8>, SmpError> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 1024];
+        loop {
+            if let Some(p) = self.ready.pop_front() {
+                return Ok(p);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(SmpError::Timeout);
+            }
+            let n = self.stream.read(&mut buf, deadline - now)?;
+            if n == 0 {
+                continue; // timed out: the loop re-checks the deadline
+            }
+            let ev = self.decoder.push(&buf[..n]);
+            self.absorb(ev);
+        }
+    }
+
+    fn max_packet(&self) -> usize {
+        self.max_packet
+    }
+
+    fn take_noise(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.noise)
+    }
+}

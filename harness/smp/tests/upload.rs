@@ -1,0 +1,353 @@
+//! Client upload against a tiny fake device over an in-memory serial link.
+//!
+//! The fake speaks the device side of the framing (`serial::encode_zephyr`,
+//! `DeviceLineDecoder` with a NETBUF limit) and a minimal img_mgmt upload state machine, and it
+//! checks every request it receives. Misbehaviours are switched on per test.
+
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dfu_hil_smp::mem::{pipe, PipeEnd};
+use dfu_hil_smp::serial::{self, DeviceLineDecoder};
+use dfu_hil_smp::transport::{ByteStream, Transport};
+use dfu_hil_smp::{
+    group, img_cmd, map, map_bytes, map_uint, os_cmd, uint, Client, DeviceError, Packet,
+    SerialTransport, SmpError, Value,
+};
+use sha2::{Digest, Sha256};
+
+#[derive(Clone, Default)]
+struct Faults {
+    /// `None`: the params command is not supported (rc 8).
+    buf_size: Option<u32>,
+    /// Forget the upload session after handling this upload request (1-based).
+    lose_session_after: Option<usize>,
+    /// Ignore this upload request entirely (as a silently dropped frame).
+    drop_request: Option<usize>,
+    /// Process this upload request but send no answer (answer lost).
+    swallow_response: Option<usize>,
+    /// Send a stale duplicate of the previous response before each answer.
+    stale_duplicates: bool,
+    /// Answer the first upload request with this image-group error.
+    first_error: Option<u32>,
+    /// Log text written between responses.
+    chatter: bool,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    image: Vec<u8>,
+    complete: bool,
+    upload_requests: usize,
+    first_chunks: usize,
+    largest_request: usize,
+    limit_violations: usize,
+    dropped_frames: u64,
+}
+
+struct Session {
+    sha: Vec<u8>,
+    len: usize,
+    buf: Vec<u8>,
+}
+
+fn spawn_device(mut end: PipeEnd, f: Faults) -> JoinHandle<Seen> {
+    std::thread::spawn(move || {
+        let netbuf = f.buf_size.unwrap_or(384) as usize;
+        let mut dec = DeviceLineDecoder::new();
+        dec.set_netbuf_size(Some(netbuf));
+        let mut seen = Seen::default();
+        let mut session: Option<Session> = None;
+        let mut last_rsp: Option<Vec<u8>> = None;
+        let mut buf = [0u8; 512];
+        // Ends when the client hangs up.
+        while let Ok(n) = end.read(&mut buf, Duration::from_millis(50)) {
+            for raw in dec.push(&buf[..n]) {
+                seen.largest_request = seen.largest_request.max(raw.len());
+                if raw.len() > netbuf - 4 {
+                    seen.limit_violations += 1;
+                }
+                let req = Packet::decode(&raw).expect("device got an undecodable request");
+                let body = match (req.header.group, req.header.id) {
+                    (group::OS, os_cmd::PARAMS) => match f.buf_size {
+                        Some(b) => map([("buf_size", uint(b as u64)), ("buf_count", uint(4))]),
+                        None => map([("rc", uint(8))]),
+                    },
+                    (group::IMAGE, img_cmd::UPLOAD) => {
+                        seen.upload_requests += 1;
+                        let k = seen.upload_requests;
+                        if f.drop_request == Some(k) {
+                            continue;
+                        }
+                        let rsp = upload(&req.body, &mut session, &mut seen, &f);
+                        if f.lose_session_after == Some(k) {
+                            session = None;
+                        }
+                        if f.swallow_response == Some(k) {
+                            continue;
+                        }
+                        rsp
+                    }
+                    _ => map([("rc", uint(8))]),
+                };
+                if f.stale_duplicates {
+                    if let Some(old) = &last_rsp {
+                        end.write_all(old).unwrap();
+                    }
+                }
+                if f.chatter {
+                    end.write_all(b"[00:00:01.000] <inf> img: chunk\r\n")
+                        .unwrap();
+                }
+                let wire =
+                    serial::encode_zephyr(&Packet::response_to(&req.header, body).encode_zephyr());
+                if end.write_all(&wire).is_err() {
+                    break;
+                }
+                last_rsp = Some(wire);
+            }
+        }
+        seen.dropped_frames = dec.stats().too_big + dec.stats().bad_crc + dec.stats().long_lines;
+        seen
+    })
+}
+
+/// Minimal img_mgmt upload semantics (smp.md §3.3).
+fn upload(body: &Value, session: &mut Option<Session>, seen: &mut Seen, f: &Faults) -> Value {
+    let Some(off) = map_uint(body, "off") else {
+        return group_err(20);
+    };
+    let off = off as usize;
+    let data = map_bytes(body, "data").unwrap_or(&[]).to_vec();
+    if off == 0 {
+        seen.first_chunks += 1;
+        if let Some(rc) = f.first_error {
+            if seen.first_chunks == 1 {
+                return group_err(rc);
+            }
+        }
+        if data.len() < 32 {
+            return group_err(22);
+        }
+        let Some(len) = map_uint(body, "len") else {
+            return group_err(21);
+        };
+        let sha = map_bytes(body, "sha").unwrap_or(&[]).to_vec();
+        assert_eq!(sha.len(), 32, "client must send the full 32-byte sha");
+        if let Some(s) = session {
+            if s.sha == sha {
+                // Resume: nothing erased, tell the client where we are.
+                return map([("off", uint(s.buf.len() as u64))]);
+            }
+        }
+        *session = Some(Session {
+            sha,
+            len: len as usize,
+            buf: Vec::new(),
+        });
+    }
+    let Some(s) = session else {
+        return map([("off", uint(0))]);
+    };
+    if off != s.buf.len() {
+        return map([("off", uint(s.buf.len() as u64))]);
+    }
+    if off + data.len() > s.len {
+        return group_err(31);
+    }
+    s.buf.extend_from_slice(&data);
+    let mut rsp = vec![("off", uint(s.buf.len() as u64))];
+    if s.buf.len() == s.len {
+        let matched = Sha256::digest(&s.buf).to_vec() == s.sha;
+        rsp.push(("match", Value::Bool(matched)));
+        seen.image = std::mem::take(&mut s.buf);
+        seen.complete = true;
+        *session = None;
+    }
+    map(rsp)
+}
+
+fn group_err(rc: u32) -> Value {
+    map([("err", map([("group", uint(1)), ("rc", uint(rc as u64))]))])
+}
+
+fn image(n: usize) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..n)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
+        .collect();
+    v[..4].copy_from_slice(&[0x3d, 0xb8, 0xf3, 0x96]);
+    v
+}
+
+type Report = Result<dfu_hil_smp::UploadReport, SmpError>;
+
+/// Upload `data` to a fake device with faults `f`; returns the result, what the device saw
+/// and the progress calls. The client is dropped (hanging up the pipe) before joining.
+fn run(
+    f: Faults,
+    data: &[u8],
+    tweak: impl FnOnce(&mut Client<SerialTransport<PipeEnd>>),
+) -> (Report, Seen, Vec<(usize, usize)>) {
+    let (host, dev) = pipe();
+    let device = spawn_device(dev, f);
+    let mut client = Client::new(SerialTransport::new(host));
+    tweak(&mut client);
+    let mut progress = Vec::new();
+    let res = client.upload(0, data, &mut |a, b| progress.push((a, b)));
+    drop(client);
+    let seen = device.join().unwrap();
+    (res, seen, progress)
+}
+
+#[test]
+fn upload_fits_buf_size_and_reassembles() {
+    let data = image(10_000);
+    let (host, dev) = pipe();
+    let device = spawn_device(
+        dev,
+        Faults {
+            buf_size: Some(256),
+            chatter: true,
+            ..Faults::default()
+        },
+    );
+    let mut client = Client::new(SerialTransport::new(host));
+    let mut progress = Vec::new();
+    let report = client
+        .upload(0, &data, &mut |a, b| progress.push((a, b)))
+        .unwrap();
+    let noise = client.transport_mut().take_noise();
+    let transcript = client.transcript_text();
+    drop(client);
+    let seen = device.join().unwrap();
+
+    assert!(seen.complete);
+    assert_eq!(seen.image, data);
+    assert_eq!(seen.limit_violations, 0);
+    assert_eq!(seen.dropped_frames, 0);
+    assert_eq!(
+        seen.largest_request, 252,
+        "chunks should fill buf_size - 4 exactly"
+    );
+    assert_eq!(report.packet_limit, 252);
+    assert_eq!(report.bytes, data.len());
+    assert_eq!(report.retries, 0);
+    assert_eq!(report.matched, Some(true));
+    assert_eq!(report.chunks, progress.len());
+    assert_eq!(progress.last(), Some(&(data.len(), data.len())));
+    assert!(progress.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(String::from_utf8_lossy(&noise).contains("<inf> img: chunk"));
+    assert!(
+        transcript.contains("grp=OS(0) id=PARAMS(6)"),
+        "{transcript}"
+    );
+    assert!(transcript.contains("id=UPLOAD(1)"));
+}
+
+#[test]
+fn no_params_defaults_to_384() {
+    let data = image(3_000);
+    let (res, seen, _) = run(Faults::default(), &data, |_| {});
+    let report = res.unwrap();
+    assert_eq!(report.packet_limit, 380);
+    assert_eq!(seen.image, data);
+    assert_eq!(seen.largest_request, 380);
+    assert_eq!(seen.limit_violations, 0);
+}
+
+#[test]
+fn session_lost_midway_restarts_with_first_chunk_fields() {
+    let data = image(6_000);
+    let f = Faults {
+        buf_size: Some(512),
+        lose_session_after: Some(4),
+        ..Faults::default()
+    };
+    let (res, seen, progress) = run(f, &data, |_| {});
+    let report = res.unwrap();
+    assert_eq!(seen.image, data);
+    assert_eq!(
+        seen.first_chunks, 2,
+        "first-chunk fields must be resent after off 0"
+    );
+    assert_eq!(report.restarts, 1);
+    assert!(
+        progress.iter().any(|&(off, _)| off == 0),
+        "progress reports the restart"
+    );
+    assert_eq!(seen.limit_violations, 0);
+}
+
+#[test]
+fn dropped_request_is_retried() {
+    let data = image(4_000);
+    let f = Faults {
+        buf_size: Some(384),
+        drop_request: Some(3),
+        ..Faults::default()
+    };
+    let (res, seen, _) = run(f, &data, |c| {
+        c.set_timeout(Duration::from_millis(300));
+        c.set_first_chunk_timeout(Duration::from_millis(300));
+    });
+    let report = res.unwrap();
+    assert_eq!(report.retries, 1);
+    assert_eq!(seen.image, data);
+}
+
+#[test]
+fn lost_first_answer_resumes_without_new_session() {
+    let data = image(4_000);
+    let f = Faults {
+        buf_size: Some(384),
+        swallow_response: Some(1),
+        stale_duplicates: true,
+        ..Faults::default()
+    };
+    let (res, seen, _) = run(f, &data, |c| {
+        c.set_timeout(Duration::from_millis(300));
+        c.set_first_chunk_timeout(Duration::from_millis(300));
+    });
+    let report = res.unwrap();
+    assert_eq!(report.retries, 1);
+    // The resent first chunk matched the session's sha: the fake resumed it.
+    assert_eq!(seen.first_chunks, 2);
+    assert_eq!(seen.image, data);
+}
+
+#[test]
+fn three_timeouts_give_up() {
+    let data = image(2_000);
+    let (host, dev) = pipe();
+    // A "device" that never answers.
+    let sink = std::thread::spawn(move || {
+        let mut dev = dev;
+        let mut buf = [0u8; 256];
+        while dev.read(&mut buf, Duration::from_millis(50)).is_ok() {}
+    });
+    let mut client = Client::new(SerialTransport::new(host));
+    client.set_buf_size(Some(384));
+    client.set_timeout(Duration::from_millis(100));
+    client.set_first_chunk_timeout(Duration::from_millis(100));
+    let err = client.upload(0, &data, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(err, SmpError::Timeout), "{err}");
+    assert_eq!(client.transcript().len(), 3);
+    assert!(client.transcript().iter().all(|e| e.error.is_some()));
+    drop(client);
+    sink.join().unwrap();
+}
+
+#[test]
+fn device_error_is_reported_with_name() {
+    let data = image(2_000);
+    let f = Faults {
+        buf_size: Some(384),
+        first_error: Some(9),
+        ..Faults::default()
+    };
+    let (res, _, _) = run(f, &data, |_| {});
+    match res {
+        Err(SmpError::Device(DeviceError::Group { group: 1, rc: 9 })) => {}
+        other => panic!("expected NO_FREE_SLOT, got {other:?}"),
+    }
+}
