@@ -32,6 +32,10 @@ pub struct FlashDevice {
 pub enum DeviceKind {
     Internal,
     External,
+    /// RAM standing in for flash (NCS `region: ram_flash`, Zephyr flash simulator): the nRF5340
+    /// network-core primary slot `mcuboot_primary_1`, which the app core cannot reach. Its
+    /// contents (trailer included) do not survive a reset, so a probe cannot read it back.
+    RamEmulated,
 }
 
 fn default_kind() -> DeviceKind {

@@ -132,8 +132,8 @@ mod tests {
     /// An independent statement of the table, written as the design doc words it, checked
     /// against every one of the 27 x 27 combinations and both table variants.
     fn expected(p: SlotSwapState, s: SlotSwapState, offset: bool) -> SwapType {
-        use Flag::*;
-        use MagicState::*;
+        use Flag::{Set, Unset};
+        use MagicState::Good;
         match (
             p.magic,
             p.image_ok,

@@ -70,7 +70,7 @@ impl Observer for Console {
             "  [{:>2}/{total}] {:<44} {word:<6} {}",
             r.index, r.summary, r.message
         );
-        if r.status != StepStatus::Passed {
+        if matches!(r.status, StepStatus::Failed | StepStatus::Error) {
             println!("          at {}:{}:{}", self.path, r.line, r.column);
             for line in r.detail.lines() {
                 println!("        {line}");

@@ -299,7 +299,7 @@ pub fn run_scenario(
         let summary = st.value.summary();
         let (line, column) = (st.referenced.line(), st.referenced.column());
         if stopped {
-            steps.push(StepResult {
+            let r = StepResult {
                 index: i + 1,
                 line,
                 column,
@@ -308,7 +308,9 @@ pub fn run_scenario(
                 message: "skipped: an earlier step failed".into(),
                 detail: String::new(),
                 elapsed: Duration::ZERO,
-            });
+            };
+            obs.step_end(&r, total);
+            steps.push(r);
             continue;
         }
         obs.step_start(i + 1, total, &summary);

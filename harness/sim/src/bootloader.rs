@@ -367,7 +367,7 @@ impl<'a> Bootloader<'a> {
         self.finish_swap(flash, pair, bs.swap_type)
     }
 
-    fn log_state(&mut self, area: &str, t: &Trailer) {
+    pub(crate) fn log_state(&mut self, area: &str, t: &Trailer) {
         self.info(format!(
             "{area}: magic={}, swap_type=0x{:x}, copy_done=0x{:x}, image_ok=0x{:x}",
             t.magic,

@@ -14,7 +14,7 @@ use dfu_hil_mcuboot::image::{Image, IMAGE_MAGIC};
 use dfu_hil_mcuboot::swap::{img_mgmt_flags, swap_type};
 use dfu_hil_mcuboot::trailer::{Field, Flag, MagicState, SwapType, TrailerLayout};
 use dfu_hil_smp::errors::group_err_to_v1;
-use dfu_hil_smp::header::{group, img_cmd, os_cmd, Header, Op, Version};
+use dfu_hil_smp::header::{group, img_cmd, os_cmd, Header, Op, RawHeader, Version};
 use dfu_hil_smp::packet::Packet;
 use sha2::{Digest, Sha256};
 
@@ -22,6 +22,8 @@ use sha2::{Digest, Sha256};
 mod mgmt {
     pub const EINVAL: u32 = 3;
     pub const ENOTSUP: u32 = 8;
+    pub const ECORRUPT: u32 = 9;
+    pub const UNSUPPORTED_TOO_NEW: u32 = 13;
 }
 
 /// `IMG_MGMT_ERR_*` (smp.md §2.3).
@@ -30,6 +32,8 @@ pub mod img_err {
     pub const HASH_NOT_FOUND: u32 = 8;
     pub const NO_FREE_SLOT: u32 = 9;
     pub const FLASH_WRITE_FAILED: u32 = 12;
+    pub const FLASH_ERASE_FAILED: u32 = 13;
+    pub const INVALID_SLOT: u32 = 14;
     pub const INVALID_OFFSET: u32 = 20;
     pub const INVALID_LENGTH: u32 = 21;
     pub const INVALID_IMAGE_HEADER: u32 = 22;
@@ -155,17 +159,39 @@ impl SmpServer {
     pub fn handle(&mut self, view: &mut AppView<'_>, mut data: &[u8]) -> Reply {
         let mut reply = Reply::default();
         while data.len() >= 8 {
-            let Ok(hdr) = Header::decode(data) else {
+            let Ok(raw) = RawHeader::decode(data) else {
                 return reply;
+            };
+            let hdr = match raw.to_header() {
+                Ok(h) => h,
+                Err(_) => {
+                    // Reserved version bits: answered (version clamped to v2) with TOO_NEW;
+                    // an undefined op has nothing to answer with.
+                    let Some(op) = Op::from_bits(raw.op_bits) else {
+                        return reply;
+                    };
+                    let hdr = Header {
+                        op,
+                        version: Version::V2,
+                        flags: raw.flags,
+                        len: raw.len,
+                        group: raw.group,
+                        seq: raw.seq,
+                        id: raw.id,
+                    };
+                    reply
+                        .packets
+                        .push(error_packet(&hdr, mgmt::UNSUPPORTED_TOO_NEW));
+                    return reply;
+                }
             };
             let total = 8 + hdr.len as usize;
             if data.len() < total {
-                reply.packets.push(error_packet(&hdr, 9));
+                reply.packets.push(error_packet(&hdr, mgmt::ECORRUPT));
                 return reply;
             }
             let body = match dfu_hil_smp::packet::decode_cbor(&data[8..total]) {
                 Ok(v) => v,
-                Err(_) if hdr.len == 0 => Value::Null,
                 Err(_) => {
                     reply.packets.push(error_packet(&hdr, mgmt::EINVAL));
                     return reply;
@@ -173,11 +199,17 @@ impl SmpServer {
             };
             data = &data[total..];
             let answer = self.dispatch(view, &hdr, &body, &mut reply.reset);
+            // smp_process_request_packet stops at the first request whose handler failed at the
+            // SMP level; group errors are normal responses and processing goes on.
+            let stop = matches!(answer, Answer::Mgmt(_));
             reply.packets.push(match answer {
                 Answer::Body(m) => Packet::response_to(&hdr, Value::Map(m)).encode_zephyr(),
                 Answer::Mgmt(rc) => error_packet(&hdr, rc),
                 Answer::Img(rc) => group_error_packet(&hdr, group::IMAGE, rc),
             });
+            if stop {
+                return reply;
+            }
         }
         reply
     }
@@ -332,10 +364,13 @@ impl SmpServer {
         if !confirm && slot_image == image && slot == active_slot {
             return Ok(Answer::Img(img_err::IMAGE_SETTING_TEST_TO_ACTIVE_DENIED));
         }
+        // img_mgmt_set_next_boot_slot: what the next boot will do decides what is allowed.
         let st = Self::swap_type(view, slot_image);
         let other = 1 - active_slot;
         match st {
             SwapType::Test => {
+                // Re-testing the slot already set for test is a no-op; anything else (even
+                // confirming the running image) is refused until the reset.
                 if !confirm && slot == other {
                     return Ok(self.state_read(view));
                 }
@@ -356,9 +391,11 @@ impl SmpServer {
                     return Ok(Answer::Img(img_err::IMAGE_ALREADY_PENDING));
                 }
             }
-            _ => {
+            SwapType::None | SwapType::Fail | SwapType::Panic => {
+                // NORMAL boot to the active slot: confirming it is a no-op (nothing written,
+                // even for a padded image whose image_ok is unset).
                 if confirm && slot == active_slot {
-                    // Fall through: boot_set_confirmed is a no-op on a confirmed image.
+                    return Ok(self.state_read(view));
                 }
             }
         }
@@ -366,7 +403,7 @@ impl SmpServer {
         let rc = if slot == active_slot {
             self.set_confirmed(view, &pri)
         } else {
-            self.set_pending(view, &sec, confirm)
+            self.set_pending(view, &sec, slot_image, confirm)
         };
         match rc {
             Ok(()) => Ok(self.state_read(view)),
@@ -392,12 +429,19 @@ impl SmpServer {
     }
 
     /// `boot_set_pending`: magic, (image_ok), swap_info in the secondary.
-    fn set_pending(&self, view: &mut AppView<'_>, part: &str, permanent: bool) -> Result<(), u32> {
+    fn set_pending(
+        &self,
+        view: &mut AppView<'_>,
+        part: &str,
+        image: usize,
+        permanent: bool,
+    ) -> Result<(), u32> {
         let l = Self::app_layout(view, part);
         let t = read_trailer(view.flash, part, &l).ok_or(img_err::UNKNOWN)?;
         match t.magic {
             MagicState::Good => Ok(()),
-            MagicState::Bad => Err(img_err::UNKNOWN),
+            // BOOT_EBADIMAGE, translated by img_mgmt_set_next_boot_slot_common.
+            MagicState::Bad => Err(img_err::INVALID_IMAGE_HEADER_MAGIC),
             MagicState::Unset => {
                 let mut writes = vec![l.magic_write()];
                 if permanent {
@@ -408,7 +452,7 @@ impl SmpServer {
                 } else {
                     SwapType::Test
                 };
-                writes.push(l.swap_info_write(0, st));
+                writes.push(l.swap_info_write(image as u8, st));
                 for w in writes {
                     view.flash
                         .write(part, w.offset, &w.data)
@@ -561,7 +605,7 @@ impl SmpServer {
         let part = match slot {
             0 => pri,
             1 => sec,
-            _ => return Ok(Answer::Img(14)),
+            _ => return Ok(Answer::Img(img_err::INVALID_SLOT)),
         };
         let st = Self::swap_type(view, view.active_image);
         let has_image = Self::slots(view, view.active_image)
@@ -572,9 +616,9 @@ impl SmpServer {
             return Ok(Answer::Img(img_err::NO_FREE_SLOT));
         }
         self.upload = None;
-        view.flash
-            .erase_all(&part)
-            .map_err(|_| mgmt::EINVAL)?;
+        if view.flash.erase_all(&part).is_err() {
+            return Ok(Answer::Img(img_err::FLASH_ERASE_FAILED));
+        }
         Ok(Answer::Body(vec![]))
     }
 }

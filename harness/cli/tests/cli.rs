@@ -1,0 +1,199 @@
+//! End to end through the binary, as a user runs it: exit codes, console output, reports.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn dfu_hil(args: &[&str], tmp: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
+        .args(args)
+        .arg("--root")
+        .arg(root())
+        .arg("--junit")
+        .arg(tmp.join("junit.xml"))
+        .arg("--json")
+        .arg(tmp.join("results.json"))
+        .arg("--evidence")
+        .arg(tmp.join("evidence"))
+        .output()
+        .expect("run dfu-hil")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every bundled scenario passes on the simulated board.
+#[test]
+fn bundled_scenarios_pass_on_sim() {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("scenarios"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            (p.extension()? == "yaml").then(|| p.file_stem().unwrap().to_string_lossy().into())
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 2, "{names:?}");
+    for name in names {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = dfu_hil(&["scenario", &name], tmp.path());
+        assert_eq!(o.status.code(), Some(0), "{name}:\n{}", text(&o));
+        let junit = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
+        assert!(junit.contains(&format!("name=\"sim/{name}\"")), "{junit}");
+        assert!(junit.contains("failures=\"0\""), "{junit}");
+        let evidence = tmp.path().join("evidence").join(format!("sim--{name}"));
+        for f in [
+            "smp-transcript.txt",
+            "device.log",
+            "trailers.txt",
+            "trailer-slot0.bin",
+        ] {
+            assert!(evidence.join(f).is_file(), "{name}: missing {f}");
+        }
+    }
+}
+
+#[test]
+fn revert_flow_reads_trailers_and_transcript() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = dfu_hil(&["scenario", "internal-swap-revert"], tmp.path());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    // Each step is printed with its outcome.
+    assert!(out.contains("[ 8/15] reset (smp)"), "{out}");
+    assert!(out.contains("swap_info=0x04 (revert)"), "{out}");
+    let ev = tmp.path().join("evidence/sim--internal-swap-revert");
+    let transcript = std::fs::read_to_string(ev.join("smp-transcript.txt")).unwrap();
+    assert!(transcript.contains("UPLOAD"), "{transcript}");
+    let log = std::fs::read_to_string(ev.join("device.log")).unwrap();
+    assert!(log.contains("Swap type: revert"), "{log}");
+    assert!(log.contains("Starting swap using move algorithm."), "{log}");
+}
+
+fn write_scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+const WRONG: &str = "name: wrong-expectation
+layout: nrf52840-internal
+steps:
+  - flash: { mcuboot: mcuboot, slot0: app-v1 }
+  - upload: { image: app-v2 }
+  - test: app-v2
+  - reset: {}
+  - expect: { running: app-v2, slot0: { confirmed: true } }
+  - reset: {}
+";
+
+#[test]
+fn wrong_expectation_exits_100_with_expected_vs_actual() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write_scenario(tmp.path(), "wrong", WRONG);
+    let o = dfu_hil(&["scenario", p.to_str().unwrap()], tmp.path());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(100), "{out}");
+    assert!(
+        out.contains("slot0.confirmed: expected true, got false"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{}:8:", p.display())), "{out}");
+    // The evidence beside the verdict: trailer fields and the image list.
+    assert!(
+        out.contains("trailer slot0: magic=good image_ok=unset"),
+        "{out}"
+    );
+    assert!(out.contains("image list: slot0 app-v2"), "{out}");
+    assert!(out.contains("skipped"), "{out}");
+    let junit = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+    assert!(junit.contains("slot0.confirmed"), "{junit}");
+    let json = std::fs::read_to_string(tmp.path().join("results.json")).unwrap();
+    assert!(json.contains("\"passed\": false"), "{json}");
+}
+
+#[test]
+fn wrong_trailer_expectation_names_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = "name: wrong-trailer
+layout: nrf52840-internal
+steps:
+  - flash: { mcuboot: mcuboot, slot0: app-v1 }
+  - upload: { image: app-v2 }
+  - test: app-v2
+  - expect-trailer: { slot1: { magic: good, image-ok: set } }
+";
+    let p = write_scenario(tmp.path(), "wt", body);
+    let o = dfu_hil(&["scenario", p.to_str().unwrap()], tmp.path());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(100), "{out}");
+    assert!(
+        out.contains("slot1.image-ok: expected set, got unset (0xff)"),
+        "{out}"
+    );
+    assert!(out.contains(":7:"), "{out}");
+}
+
+#[test]
+fn malformed_scenario_exits_96_with_location_and_snippet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = WRONG.replace("upload: { image: app-v2 }", "upload: { imgae: app-v2 }");
+    let p = write_scenario(tmp.path(), "bad", &bad);
+    let o = dfu_hil(&["scenario", p.to_str().unwrap()], tmp.path());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(96), "{out}");
+    assert!(out.contains(&format!("{}:5:", p.display())), "{out}");
+    assert!(out.contains("imgae"), "{out}");
+    // A snippet of the offending line.
+    assert!(out.contains("upload: { imgae: app-v2 }"), "{out}");
+
+    let bad_value = WRONG.replace("confirmed: true", "confirmed: maybe");
+    let p = write_scenario(tmp.path(), "bad2", &bad_value);
+    let o = dfu_hil(&["scenario", p.to_str().unwrap()], tmp.path());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(96), "{out}");
+    assert!(out.contains(&format!("{}:8:", p.display())), "{out}");
+}
+
+#[test]
+fn unknown_fixture_and_region_exit_96() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write_scenario(
+        tmp.path(),
+        "nofix",
+        &WRONG.replace("image: app-v2", "image: app-v9"),
+    );
+    let o = dfu_hil(&["scenario", p.to_str().unwrap()], tmp.path());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(96), "{out}");
+    assert!(
+        out.contains("unknown fixture `app-v9`") && out.contains(":5:"),
+        "{out}"
+    );
+
+    let p = write_scenario(
+        tmp.path(),
+        "noregion",
+        &WRONG.replace("slot0: app-v1 }", "slot7: app-v1 }"),
+    );
+    let o = dfu_hil(&["scenario", p.to_str().unwrap()], tmp.path());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(96), "{out}");
+    assert!(out.contains("no partition `slot7`"), "{out}");
+}
+
+#[test]
+fn unknown_scenario_name_is_invalid_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = dfu_hil(&["scenario", "does-not-exist"], tmp.path());
+    assert_eq!(o.status.code(), Some(96), "{}", text(&o));
+}
