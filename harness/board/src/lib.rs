@@ -4,7 +4,7 @@
 pub mod probe;
 pub mod sim;
 
-pub use probe::{BoardError, CoreState, Probe, ResetKind};
+pub use probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind};
 
 use dfu_hil_smp::{SmpError, Transport};
 use std::time::Duration;

@@ -31,6 +31,15 @@ impl std::fmt::Display for CoreState {
     }
 }
 
+/// When a power cut happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerCutAt {
+    /// Before the Nth flash erase/write from now (1 = the next one).
+    FlashOp(u64),
+    /// Immediately.
+    Now,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetKind {
     /// Reset and let the CPU run (MCUboot, then the app).
@@ -60,6 +69,13 @@ pub trait Probe: Send {
     fn region_size(&self, region: &str) -> Result<u32, BoardError>;
     fn reset(&mut self, kind: ResetKind) -> Result<(), BoardError>;
     fn core_state(&mut self) -> Result<CoreState, BoardError>;
+    /// Cut power (simulated board: exactly before a flash operation; hardware: a power hook).
+    fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
+        let _ = at;
+        Err(BoardError::Unsupported(
+            "this board has no power-cut capability".into(),
+        ))
+    }
     /// Device log text captured since the last call (UART lines not part of SMP, RTT).
     fn take_log(&mut self) -> Vec<String> {
         Vec::new()

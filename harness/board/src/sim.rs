@@ -1,7 +1,7 @@
 //! The `sim` backend: the built-in simulated board, in process. The probe reads its flash
 //! directly; the link is real serial framing over an in-memory UART.
 
-use crate::probe::{BoardError, CoreState, Probe, ResetKind};
+use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind};
 use crate::{Board, BoardKind, Link};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_sim::SimBoard;
@@ -101,6 +101,15 @@ impl Probe for SimProbe {
                 symbol: symbol.clone(),
             },
         })
+    }
+
+    fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
+        let mut b = self.board.lock().expect("sim board lock");
+        match at {
+            PowerCutAt::FlashOp(n) => b.flash.arm_power_cut(n),
+            PowerCutAt::Now => b.power_off(),
+        }
+        Ok(())
     }
 
     fn take_log(&mut self) -> Vec<String> {

@@ -27,15 +27,14 @@ impl SlotSwapState {
 /// `boot_swap_type_multi`: rows evaluated in order, first match wins (mcuboot.md §3.1).
 ///
 /// `secondary` is `None` when the secondary trailer cannot be read (flash error, e.g. external
-/// flash without a driver): MCUboot then treats the slot as empty and the result is NONE.
+/// flash without a driver): MCUboot then treats the slot as empty ("Treat it as empty") and
+/// goes on through the table, so a new upgrade is never seen but a pending revert still is.
 pub fn swap_type(
     primary: SlotSwapState,
     secondary: Option<SlotSwapState>,
     mode: UpgradeMode,
 ) -> SwapType {
-    let Some(sec) = secondary else {
-        return SwapType::None;
-    };
+    let sec = secondary.unwrap_or(SlotSwapState::ERASED);
     // Row I exists only in swap-using-offset.
     if mode == UpgradeMode::SwapOffset
         && sec.magic == MagicState::Good
@@ -173,14 +172,25 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_secondary_is_none() {
-        let p = SlotSwapState {
+    fn unreadable_secondary_is_treated_as_empty() {
+        let reverting = SlotSwapState {
             magic: MagicState::Good,
             image_ok: Flag::Unset,
             copy_done: Flag::Set,
         };
-        // Even a primary that would revert: MCUboot never gets that far without the secondary.
-        assert_eq!(swap_type(p, None, UpgradeMode::SwapMove), SwapType::None);
+        // The primary still decides a revert; nothing else can be scheduled.
+        assert_eq!(
+            swap_type(reverting, None, UpgradeMode::SwapMove),
+            SwapType::Revert
+        );
+        let confirmed = SlotSwapState {
+            image_ok: Flag::Set,
+            ..reverting
+        };
+        assert_eq!(
+            swap_type(confirmed, None, UpgradeMode::SwapMove),
+            SwapType::None
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::fmt;
 
 /// Upgrade strategy the bootloader was built with (`MCUBOOT_*` mode). It decides the status area
 /// size (states per sector) and whether the swap-using-offset extra trailer field exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpgradeMode {
     SwapScratch,
@@ -88,7 +88,7 @@ impl fmt::Display for Flag {
 }
 
 /// MCUboot's swap types (`BOOT_SWAP_TYPE_*`, values as in `bootutil_public.h`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SwapType {
     None,

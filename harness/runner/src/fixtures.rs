@@ -11,12 +11,13 @@ use dfu_hil_mcuboot::keys::SigningKey;
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::sign::{sign, SignOptions};
 use dfu_hil_sim::firmware::{self, AppDescriptor, BootloaderBuild};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub enum FixtureSpec {
     /// The bootloader, built from the scenario's `bootloader:` block.
@@ -27,7 +28,7 @@ pub enum FixtureSpec {
     File(PathBuf),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AppFixture {
     /// Application name (shown in its boot banner).
@@ -69,7 +70,7 @@ fn default_hdr_u32() -> u32 {
     0x200
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Key name → PEM path (relative to the manifest).

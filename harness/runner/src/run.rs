@@ -6,7 +6,7 @@
 use crate::expect::{self, Mismatch};
 use crate::fixtures::{self, Built, FixtureError};
 use crate::scenario::{LoadedScenario, ResetHow, Step};
-use dfu_hil_board::{Board, BoardError, CoreState, Link, Probe, ResetKind};
+use dfu_hil_board::{Board, BoardError, CoreState, Link, PowerCutAt, Probe, ResetKind};
 use dfu_hil_mcuboot::layout::{Layout, LayoutError};
 use dfu_hil_smp::{Client, SlotState, SmpError, Transport};
 use std::collections::BTreeMap;
@@ -133,35 +133,44 @@ pub fn resolve_layout(root: &Path, s: &LoadedScenario) -> Result<Layout, SetupEr
     })
 }
 
-/// Fixture names a scenario's steps use.
+/// Fixture names a scenario's steps use, with the step's location.
 fn referenced_fixtures(s: &LoadedScenario) -> Vec<(String, u64, u64)> {
     let mut out = Vec::new();
     for st in &s.scenario.steps {
+        let mut names = Vec::new();
+        step_fixtures(&st.value, &mut names);
         let (l, c) = (st.referenced.line(), st.referenced.column());
-        let mut add = |n: &String| out.push((n.clone(), l, c));
-        match &st.value {
-            Step::Flash(m) => m.values().for_each(&mut add),
-            Step::Upload(u) => add(&u.image),
-            Step::Test(f) => add(f),
-            Step::Confirm(c) => {
-                if let Some(i) = &c.image {
-                    add(i)
-                }
-            }
-            Step::Expect(e) => {
-                if let Some(r) = &e.running {
-                    add(r);
-                }
-                for slot in [&e.slot0, &e.slot1].into_iter().flatten() {
-                    if let Some(i) = &slot.image {
-                        add(i);
-                    }
-                }
-            }
-            _ => {}
-        }
+        out.extend(names.into_iter().map(|n| (n, l, c)));
     }
     out
+}
+
+fn step_fixtures(step: &Step, out: &mut Vec<String>) {
+    match step {
+        Step::Flash(m) => out.extend(m.values().cloned()),
+        Step::Upload(u) => out.push(u.image.clone()),
+        Step::Test(f) => out.push(f.clone()),
+        Step::Confirm(c) => out.extend(c.image.clone()),
+        Step::Expect(e) => {
+            out.extend(e.running.clone());
+            for slot in [&e.slot0, &e.slot1].into_iter().flatten() {
+                out.extend(slot.image.clone());
+            }
+        }
+        Step::ExpectError(e) => step_fixtures(&e.action, out),
+        _ => {}
+    }
+}
+
+/// Partitions a step names.
+fn step_regions(step: &Step) -> Vec<&String> {
+    match step {
+        Step::Flash(m) => m.keys().collect(),
+        Step::ExpectTrailer(m) => m.keys().collect(),
+        Step::Erase(e) => e.region.iter().collect(),
+        Step::ExpectError(e) => step_regions(&e.action),
+        _ => vec![],
+    }
 }
 
 /// Check a scenario against its layout and build its fixtures (everything that can be known
@@ -172,12 +181,7 @@ pub fn prepare(
 ) -> Result<(Layout, BTreeMap<String, Built>), SetupError> {
     let layout = resolve_layout(&opts.root, s)?;
     for st in &s.scenario.steps {
-        let regions: Vec<&String> = match &st.value {
-            Step::Flash(m) => m.keys().collect(),
-            Step::ExpectTrailer(m) => m.keys().collect(),
-            _ => vec![],
-        };
-        for r in regions {
+        for r in step_regions(&st.value) {
             if layout.partition(r).is_none() {
                 return Err(SetupError::Semantic {
                     scenario: s.path.clone(),
@@ -246,11 +250,15 @@ struct Ctx<'a> {
     scenario: &'a LoadedScenario,
     fixtures: &'a BTreeMap<String, Built>,
     device_log: Vec<String>,
+    /// Armed by `power-cut: { at-upload-percent }`, consumed by the next upload.
+    cut_upload_at: Option<u8>,
 }
 
 /// Why a step did not pass.
 enum StepFail {
     Mismatch(Mismatch),
+    /// The device answered an SMP request with an error.
+    Device(dfu_hil_smp::DeviceError),
     Board(String),
 }
 
@@ -264,9 +272,7 @@ impl From<SmpError> for StepFail {
     fn from(e: SmpError) -> Self {
         match e {
             // The device answered with an error: that is the device's behaviour, a failure.
-            SmpError::Device(d) => {
-                StepFail::Mismatch(Mismatch::new(format!("device answered {d}"), String::new()))
-            }
+            SmpError::Device(d) => StepFail::Device(d),
             other => StepFail::Board(format!("SMP: {other}")),
         }
     }
@@ -291,6 +297,7 @@ pub fn run_scenario(
         scenario: s,
         fixtures,
         device_log: Vec::new(),
+        cut_upload_at: None,
     };
     let total = s.scenario.steps.len();
     let mut steps = Vec::new();
@@ -327,6 +334,11 @@ pub fn run_scenario(
                     format!("{}\n{}", m.detail.trim_end(), evidence),
                 )
             }
+            Err(StepFail::Device(d)) => (
+                StepStatus::Failed,
+                format!("device answered {}", d.name()),
+                format!("  {}\n{}", d.explain(), ctx.evidence_snapshot()),
+            ),
             Err(StepFail::Board(e)) => (StepStatus::Error, e, ctx.evidence_snapshot()),
         };
         stopped = status != StepStatus::Passed;
@@ -419,6 +431,10 @@ impl Ctx<'_> {
                 self.probe.reset(ResetKind::Run)?;
                 Ok(format!("{} region(s) programmed, board reset", map.len()))
             }
+            Step::Upload(u) if self.cut_upload_at.is_some() => {
+                let pct = self.cut_upload_at.take().unwrap_or(0) as usize;
+                self.upload_with_cut(&u.image, u.image_number, pct, obs)
+            }
             Step::Upload(u) => {
                 let data = self.fixture(&u.image).bytes.clone();
                 let rep = self
@@ -509,9 +525,118 @@ impl Ctx<'_> {
                     ]))),
                 }
             }
+            Step::ExpectError(e) => match self.step(&e.action, obs) {
+                Err(StepFail::Device(d)) if error_matches(&e.error, &d) => {
+                    Ok(format!("device answered {} as expected", d.name()))
+                }
+                Err(StepFail::Device(d)) => Err(StepFail::Mismatch(Mismatch::from_fields(&[
+                    expect::Field {
+                        what: "error".into(),
+                        expected: e.error.clone(),
+                        actual: format!("{} — {}", d.name(), d.explain()),
+                    },
+                ]))),
+                Ok(msg) => Err(StepFail::Mismatch(Mismatch::from_fields(&[
+                    expect::Field {
+                        what: "error".into(),
+                        expected: e.error.clone(),
+                        actual: format!("no error ({msg})"),
+                    },
+                ]))),
+                Err(other) => Err(other),
+            },
+            Step::Erase(e) => match &e.region {
+                Some(region) => {
+                    let size = self.probe.region_size(region)?;
+                    self.probe.erase(region, 0, size)?;
+                    Ok(format!(
+                        "erased {region} (0x{size:x} bytes) through the probe"
+                    ))
+                }
+                None => {
+                    self.client.image_erase(e.slot)?;
+                    Ok("img_mgmt erase done".into())
+                }
+            },
+            Step::PowerCut(p) => match (p.at_flash_op, p.at_upload_percent) {
+                (Some(n), _) => {
+                    self.probe.power_cut(PowerCutAt::FlashOp(n))?;
+                    Ok(format!(
+                        "armed: power goes before flash operation {n} from now"
+                    ))
+                }
+                (None, Some(pct)) => {
+                    self.cut_upload_at = Some(pct.min(100));
+                    Ok(format!("armed: power goes at {pct}% of the next upload"))
+                }
+                (None, None) => {
+                    self.probe.power_cut(PowerCutAt::Now)?;
+                    Ok("power cut".into())
+                }
+            },
+            Step::WaitBoot(w) => {
+                let deadline = Instant::now() + Duration::from_millis(w.timeout_ms);
+                loop {
+                    let state = self.probe.core_state()?;
+                    if state == CoreState::Running && self.client.echo("dfu-hil").is_ok() {
+                        return Ok(format!("running and answering SMP ({state})"));
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(StepFail::Mismatch(Mismatch::from_fields(&[
+                            expect::Field {
+                                what: "boot".into(),
+                                expected: "running and answering SMP".into(),
+                                actual: format!("core {state} after {} ms", w.timeout_ms),
+                            },
+                        ])));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
             Step::Sleep(s) => {
                 std::thread::sleep(Duration::from_millis(s.ms));
                 Ok(format!("slept {} ms", s.ms))
+            }
+        }
+    }
+
+    /// Upload until `pct` percent is acknowledged, then cut power: the rest of the upload
+    /// goes unanswered. Passing means the cut happened; the device's state is for later steps.
+    fn upload_with_cut(
+        &mut self,
+        fixture: &str,
+        image: u32,
+        pct: usize,
+        obs: &mut dyn Observer,
+    ) -> Result<String, StepFail> {
+        let data = self.fixture(fixture).bytes.clone();
+        let threshold = data.len() * pct / 100;
+        let mut cut_at = None;
+        let probe = &mut self.probe;
+        // Nothing answers after the cut: do not wait the normal timeouts for it.
+        self.client.set_timeout(Duration::from_millis(200));
+        self.client.set_upload_tries(1);
+        let r = self.client.upload(image, &data, &mut |sent, total| {
+            obs.upload_progress(sent, total);
+            if cut_at.is_none() && sent >= threshold {
+                cut_at = Some(sent);
+                let _ = probe.power_cut(PowerCutAt::Now);
+            }
+        });
+        self.client.set_timeout(Duration::from_millis(2500));
+        self.client.set_upload_tries(3);
+        match (cut_at, r) {
+            (Some(at), Err(_)) => Ok(format!(
+                "power cut after {at}/{} bytes were acknowledged; upload interrupted",
+                data.len()
+            )),
+            (Some(at), Ok(_)) => Ok(format!(
+                "power cut after the last chunk ({at}/{} bytes)",
+                data.len()
+            )),
+            (None, r) => {
+                r?;
+                Ok("upload finished before the cut point".into())
             }
         }
     }
@@ -609,6 +734,48 @@ impl Ctx<'_> {
         }
         out
     }
+}
+
+/// Does a device error match the name a scenario gives (`NO_FREE_SLOT`, `image/NO_FREE_SLOT`,
+/// `NOT_SUPPORTED`, `ENOTSUP`, or a number)?
+fn error_matches(want: &str, got: &dfu_hil_smp::DeviceError) -> bool {
+    use dfu_hil_smp::DeviceError;
+    let (group, name) = match want.split_once('/') {
+        Some((g, n)) => (Some(g.to_ascii_lowercase()), n),
+        None => (None, want),
+    };
+    let name = name.trim().to_ascii_uppercase();
+    let (g, rc) = match got {
+        DeviceError::Mgmt { rc } => (None, *rc),
+        DeviceError::Group { group, rc } => (Some(*group), *rc),
+    };
+    if let Some(gname) = &group {
+        let ok = match g {
+            None => gname == "smp" || gname == "mgmt",
+            Some(n) => {
+                dfu_hil_smp::header::group_name(n).is_some_and(|s| s.eq_ignore_ascii_case(gname))
+                    || gname == &n.to_string()
+            }
+        };
+        if !ok {
+            return false;
+        }
+    }
+    if name.parse::<u32>().ok() == Some(rc) {
+        return true;
+    }
+    let names: Vec<String> = match g {
+        None => vec![
+            dfu_hil_smp::mgmt_err_name(rc).to_ascii_uppercase(),
+            dfu_hil_smp::errors::mgmt_err_human(rc).to_ascii_uppercase(),
+        ],
+        Some(grp) => dfu_hil_smp::group_err_name(grp, rc)
+            .map(|n| vec![n.to_ascii_uppercase()])
+            .unwrap_or_default(),
+    };
+    names
+        .iter()
+        .any(|n| n == &name || n.trim_start_matches("MGMT_ERR_") == name)
 }
 
 pub fn short_hash(h: &[u8]) -> String {

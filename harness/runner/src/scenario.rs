@@ -5,12 +5,13 @@
 //! Each step keeps its source location so a failed expectation points at its YAML line.
 
 use dfu_hil_mcuboot::trailer::UpgradeMode;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Scenario {
     pub name: String,
@@ -27,11 +28,12 @@ pub struct Scenario {
     pub fixtures: BTreeMap<String, crate::fixtures::FixtureSpec>,
     #[serde(default)]
     pub tags: Vec<String>,
+    #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
 }
 
 /// How MCUboot is built on the board under test.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BootloaderSpec {
     #[serde(default = "default_mode")]
@@ -82,7 +84,7 @@ impl Default for BootloaderSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransportKind {
     #[default]
@@ -92,7 +94,7 @@ pub enum TransportKind {
 }
 
 /// One step of a scenario.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub enum Step {
     /// Program fixtures through the probe: `{ region: fixture }`.
@@ -110,6 +112,15 @@ pub enum Step {
     ExpectTrailer(BTreeMap<String, TrailerExpect>),
     /// Check the CPU is stuck in a fault loop (optionally in a given symbol).
     ExpectFault(FaultExpect),
+    /// Run an SMP action that must fail with a named device error.
+    ExpectError(ExpectErrorStep),
+    /// Erase a slot: over SMP (`slot: 1`, img_mgmt erase) or through the probe (`region: slot1`).
+    Erase(EraseStep),
+    /// Cut power: at the Nth flash operation from now (simulated board), or part-way through the
+    /// next upload. The board stays off until a probe reset (`reset: { how: probe }`).
+    PowerCut(PowerCutStep),
+    /// Wait until the board runs and answers SMP (after a reset on slow hardware).
+    WaitBoot(WaitBootStep),
     Sleep(SleepStep),
 }
 
@@ -124,6 +135,10 @@ impl Step {
             Step::Expect(_) => "expect",
             Step::ExpectTrailer(_) => "expect-trailer",
             Step::ExpectFault(_) => "expect-fault",
+            Step::ExpectError(_) => "expect-error",
+            Step::Erase(_) => "erase",
+            Step::PowerCut(_) => "power-cut",
+            Step::WaitBoot(_) => "wait-boot",
             Step::Sleep(_) => "sleep",
         }
     }
@@ -165,12 +180,24 @@ impl Step {
                 Some(s) => format!("expect-fault in {s}"),
                 None => "expect-fault".into(),
             },
+            Step::ExpectError(e) => format!("expect-error {} from {}", e.error, e.action.summary()),
+            Step::Erase(e) => match (&e.region, e.slot) {
+                (Some(r), _) => format!("erase {r} (probe)"),
+                (None, Some(n)) => format!("erase slot {n} (smp)"),
+                (None, None) => "erase (smp, default slot)".into(),
+            },
+            Step::PowerCut(p) => match (p.at_flash_op, p.at_upload_percent) {
+                (Some(n), _) => format!("power-cut at flash op {n}"),
+                (None, Some(pc)) => format!("power-cut at {pc}% of the next upload"),
+                (None, None) => "power-cut now".into(),
+            },
+            Step::WaitBoot(w) => format!("wait-boot ({} ms)", w.timeout_ms),
             Step::Sleep(s) => format!("sleep {} ms", s.ms),
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct UploadStep {
     pub image: String,
@@ -179,20 +206,20 @@ pub struct UploadStep {
     pub image_number: u32,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConfirmStep {
     pub image: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ResetStep {
     #[serde(default)]
     pub how: ResetHow,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResetHow {
     /// `os reset` over SMP, as a host tool does after an upload.
@@ -211,7 +238,7 @@ impl ResetHow {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ExpectStep {
     /// Fixture that must be running (the active slot's hash, and the CPU running).
@@ -221,7 +248,7 @@ pub struct ExpectStep {
 }
 
 /// Flags img_mgmt reports for a slot; only the fields given are checked.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SlotExpect {
     /// Fixture whose image hash the slot must hold.
@@ -235,7 +262,7 @@ pub struct SlotExpect {
     pub bootable: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MagicExpect {
     Good,
@@ -243,7 +270,7 @@ pub enum MagicExpect {
     Unset,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlagExpect {
     Set,
@@ -251,7 +278,7 @@ pub enum FlagExpect {
     Unset,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrailerExpect {
     pub magic: Option<MagicExpect>,
@@ -261,13 +288,52 @@ pub struct TrailerExpect {
     pub swap_type: Option<dfu_hil_mcuboot::trailer::SwapType>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FaultExpect {
     pub symbol: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpectErrorStep {
+    /// Error name as mcumgr documents it (`NO_FREE_SLOT`, `NOT_SUPPORTED`, `HASH_NOT_FOUND`),
+    /// optionally with its group (`image/NO_FREE_SLOT`), or a number.
+    pub error: String,
+    /// The SMP action that must fail (`upload`, `test`, `confirm`, `erase`).
+    pub action: Box<Step>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EraseStep {
+    /// img_mgmt erase of this slot over SMP.
+    pub slot: Option<u32>,
+    /// Erase a whole partition through the probe instead.
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PowerCutStep {
+    /// Cut before the Nth flash erase/write from now (1 = the next one), MCUboot-sim style.
+    pub at_flash_op: Option<u64>,
+    /// Cut when the next upload has sent this percentage of the image.
+    pub at_upload_percent: Option<u8>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WaitBootStep {
+    #[serde(default = "default_boot_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_boot_timeout() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SleepStep {
     pub ms: u64,
@@ -318,14 +384,59 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((0, 0));
+            let mut message = e.to_string();
+            if let Some(hint) = suggestion(&message) {
+                message.push_str(&format!("\nhelp: did you mean `{hint}`?"));
+            }
             Err(ScenarioError::Parse {
                 path: path.to_owned(),
                 line,
                 column,
-                message: e.to_string(),
+                message,
             })
         }
     }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (and "unknown variant"), the
+/// closest expected name, if it is close enough to be a typo.
+pub fn suggestion(message: &str) -> Option<String> {
+    let rest = message
+        .split_once("unknown field `")
+        .or_else(|| message.split_once("unknown variant `"))?
+        .1;
+    let (got, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .take_while(|s| !s.contains('\n'))
+        .collect();
+    expected
+        .iter()
+        .map(|e| (edit_distance(got, e), *e))
+        .filter(|(d, e)| *d <= (e.len() / 3).max(2))
+        .min()
+        .map(|(_, e)| e.to_owned())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// JSON Schema of scenario files, for editors (yaml-language-server).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Scenario)).expect("schema serialises")
 }
 
 /// Resolve `scenario NAME`: a path to a file, or `scenarios/NAME.yaml` under the project root.
@@ -373,6 +484,25 @@ steps:
         assert_eq!(*line, 6, "{e}");
         assert!(message.contains("imgae"), "{message}");
         assert!(e.to_string().starts_with("t.yaml:6:"), "{e}");
+        assert!(e.to_string().contains("did you mean `image`?"), "{e}");
+    }
+
+    #[test]
+    fn suggestions_only_for_near_misses() {
+        let m = "unknown field `imgae`, expected `image` or `image-number`";
+        assert_eq!(suggestion(m).as_deref(), Some("image"));
+        let m = "unknown variant `expect-trailr`, expected one of `flash`, `expect-trailer`";
+        assert_eq!(suggestion(m).as_deref(), Some("expect-trailer"));
+        assert_eq!(suggestion("unknown field `zzz`, expected `image`"), None);
+    }
+
+    #[test]
+    fn schema_lists_steps() {
+        let s = json_schema().to_string();
+        assert!(
+            s.contains("expect-trailer") && s.contains("power-cut"),
+            "{s}"
+        );
     }
 
     #[test]

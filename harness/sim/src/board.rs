@@ -76,6 +76,13 @@ impl SimBoard {
         &self.log
     }
 
+    /// Power removed: RAM state (upload session, UART buffers) is gone, the CPU stops.
+    pub fn power_off(&mut self) {
+        self.server.reset();
+        self.rx = DeviceLineDecoder::new();
+        self.core = CoreState::Off;
+    }
+
     pub fn halt(&mut self) {
         self.core = CoreState::Halted;
     }
@@ -152,7 +159,10 @@ impl SimBoard {
             .expect("bootloader jumped to an existing partition")
             .clone();
         let base = self.flash.layout.address(&part);
-        let vt = self.flash.read(partition, hdr_size as u32, 8).unwrap_or_default();
+        let vt = self
+            .flash
+            .read(partition, hdr_size as u32, 8)
+            .unwrap_or_default();
         let sp = u32::from_le_bytes(vt[..4].try_into().unwrap_or([0; 4]));
         let pc = u32::from_le_bytes(vt[4..8].try_into().unwrap_or([0; 4]));
         let target = pc & !1;
@@ -177,7 +187,11 @@ impl SimBoard {
         }
         let code = self
             .flash
-            .read(partition, target - base, (base + part.size - target).min(4096))
+            .read(
+                partition,
+                target - base,
+                (base + part.size - target).min(4096),
+            )
             .unwrap_or_default();
         let Some(app) = firmware::read_app(&code) else {
             return fault(self, "Attempt to execute undefined instruction");

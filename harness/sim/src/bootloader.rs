@@ -132,8 +132,10 @@ impl<'a> Bootloader<'a> {
     fn pair(&self, flash: &FlashMap, image: usize) -> Result<Pair, Stop> {
         let layout = &flash.layout;
         let ip = &layout.images[image];
-        let (Some(pri), Some(sec)) = (layout.partition(&ip.primary), layout.partition(&ip.secondary))
-        else {
+        let (Some(pri), Some(sec)) = (
+            layout.partition(&ip.primary),
+            layout.partition(&ip.secondary),
+        ) else {
             return Err(Stop::Halt(format!(
                 "Failed to open flash area ID {} (image {image} slot 1): -19",
                 2 * image + 1
@@ -196,7 +198,9 @@ impl<'a> Bootloader<'a> {
         if self.build.validate_primary {
             let valid = Image::parse(&slot).is_ok_and(|img| {
                 img.total_size as u32 <= self.max_image_size(&pair)
-                    && img.verify(&slot[..img.total_size], self.key.as_ref()).is_valid()
+                    && img
+                        .verify(&slot[..img.total_size], self.key.as_ref())
+                        .is_valid()
             });
             if !valid {
                 self.err("Image in the primary slot is not valid!");
@@ -283,8 +287,7 @@ impl<'a> Bootloader<'a> {
         if source_primary {
             bs.source_primary = true;
             bs.swap_type = pri.swap_type();
-            if let Some((op_move, idx, state)) = read_status_records(&pri, self.build.max_sectors)
-            {
+            if let Some((op_move, idx, state)) = read_status_records(&pri, self.build.max_sectors) {
                 bs.op_move = op_move;
                 bs.idx = idx;
                 bs.state = state;
@@ -313,7 +316,11 @@ impl<'a> Bootloader<'a> {
                     pair.image
                 ));
             }
-            let st = swap_type(pri.state(), sec.as_ref().map(Trailer::state), self.build.mode);
+            let st = swap_type(
+                pri.state(),
+                sec.as_ref().map(Trailer::state),
+                self.build.mode,
+            );
             self.info(format!("Image index: {}, Swap type: {}", pair.image, st));
             if is_upgrade(st) && self.validate_secondary(flash, pair, st)? != SlotCheck::Valid {
                 SwapType::None
@@ -422,10 +429,12 @@ impl<'a> Bootloader<'a> {
         let valid = match Image::parse(&slot) {
             Ok(img) if img.header.magic == IMAGE_MAGIC => {
                 if img.total_size as u32 > self.max_image_size(pair) {
-                    self.log.push("D: bootutil_img_validate: TLV beyond image size".into());
+                    self.log
+                        .push("D: bootutil_img_validate: TLV beyond image size".into());
                     false
                 } else {
-                    img.verify(&slot[..img.total_size], self.key.as_ref()).is_valid()
+                    img.verify(&slot[..img.total_size], self.key.as_ref())
+                        .is_valid()
                 }
             }
             _ => false,

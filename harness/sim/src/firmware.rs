@@ -191,7 +191,12 @@ mod tests {
         assert_eq!(reset & 1, 1);
         let off = ((reset & !1) - 0xc000) as usize;
         assert_eq!(read_app(&bin[off..]), Some(d.clone()));
-        let other = build_app(&AppDescriptor::new("blinky", "2.0.0"), 0xc000, 0x200, 0x4000);
+        let other = build_app(
+            &AppDescriptor::new("blinky", "2.0.0"),
+            0xc000,
+            0x200,
+            0x4000,
+        );
         assert_ne!(bin[0x1000..], other[0x1000..]);
         assert_eq!(bin, build_app(&d, 0xc000, 0x200, 0x4000), "reproducible");
     }

@@ -66,7 +66,10 @@ pub struct NorFlash {
 
 impl NorFlash {
     pub fn new(name: &str, size: u32, sector_size: u32, write_size: u32, erased: u8) -> Self {
-        assert!(sector_size > 0 && size % sector_size == 0, "{name}: bad geometry");
+        assert!(
+            sector_size > 0 && size % sector_size == 0,
+            "{name}: bad geometry"
+        );
         NorFlash {
             name: name.to_owned(),
             sector_size,

@@ -312,7 +312,11 @@ impl SmpServer {
         let multi = view.flash.layout.images.len() > 1;
         for image in 0..view.flash.layout.images.len() {
             let st = Self::swap_type(view, image);
-            let active_slot = if image == view.active_image { 0 } else { u32::MAX };
+            let active_slot = if image == view.active_image {
+                0
+            } else {
+                u32::MAX
+            };
             for s in Self::slots(view, image) {
                 let f = img_mgmt_flags(st, s.slot, active_slot);
                 let mut m = Vec::new();
@@ -526,9 +530,7 @@ impl SmpServer {
                         .ok()
                         .and_then(|h| dfu_hil_mcuboot::image::ImageHeader::parse(&h).ok());
                     if let Some(run) = running {
-                        if run.version.cmp_without_build(&new.version)
-                            != std::cmp::Ordering::Less
-                        {
+                        if run.version.cmp_without_build(&new.version) != std::cmp::Ordering::Less {
                             return Ok(Answer::Img(img_err::CURRENT_VERSION_IS_NEWER));
                         }
                     }
@@ -536,7 +538,10 @@ impl SmpServer {
             }
             // Erase what the image needs plus the trailer sectors before the first reply.
             self.upload = None;
-            let sector = view.flash.sector_size(&part).map_err(|_| img_err::UNKNOWN)?;
+            let sector = view
+                .flash
+                .sector_size(&part)
+                .map_err(|_| img_err::UNKNOWN)?;
             let l = Self::app_layout(view, &part);
             let body_end = len.div_ceil(sector) * sector;
             let trailer_start = (size - l.trailer_size()) / sector * sector;

@@ -121,7 +121,12 @@ impl Bootloader<'_> {
         Ok(size)
     }
 
-    pub(crate) fn write(&self, flash: &mut FlashMap, part: &str, w: TrailerWrite) -> Result<(), Stop> {
+    pub(crate) fn write(
+        &self,
+        flash: &mut FlashMap,
+        part: &str,
+        w: TrailerWrite,
+    ) -> Result<(), Stop> {
         flash.write(part, w.offset, &w.data)?;
         Ok(())
     }
@@ -164,7 +169,11 @@ impl Bootloader<'_> {
         let l = &pair.pri_layout;
         let sec = self.read_trailer(flash, &pair.secondary, &pair.sec_layout)?;
         if bs.swap_type != SwapType::None {
-            self.write(flash, &pair.primary, l.swap_info_write(pair.image as u8, bs.swap_type))?;
+            self.write(
+                flash,
+                &pair.primary,
+                l.swap_info_write(pair.image as u8, bs.swap_type),
+            )?;
         }
         if sec.image_ok == dfu_hil_mcuboot::trailer::Flag::Set {
             self.write(flash, &pair.primary, l.flag_write(Field::ImageOk, 1))?;
@@ -183,7 +192,11 @@ impl Bootloader<'_> {
         } else {
             self.build.max_sectors + (bs.idx - 1) * 2 + (bs.state - STATE_0) as u32
         };
-        self.write(flash, &pair.primary, l.status_record_write(record, bs.state))
+        self.write(
+            flash,
+            &pair.primary,
+            l.status_record_write(record, bs.state),
+        )
     }
 
     /// `boot_copy_region` in `BOOT_TMPBUF_SZ` chunks.
@@ -249,7 +262,12 @@ impl Bootloader<'_> {
             let sec_off = (idx - 1) * sz;
             if bs.state == STATE_0 {
                 flash.erase(&pair.primary, pri_off, sz)?;
-                self.copy_region(flash, (&pair.secondary, sec_off), (&pair.primary, pri_off), sz)?;
+                self.copy_region(
+                    flash,
+                    (&pair.secondary, sec_off),
+                    (&pair.primary, pri_off),
+                    sz,
+                )?;
                 self.write_status(flash, pair, bs)?;
                 bs.state = STATE_1;
             }
@@ -310,7 +328,10 @@ mod tests {
     fn status_records_decode_like_swap_read_status_bytes() {
         assert_eq!(read_status_records(&trailer_with(&[]), 16), None);
         // Two moves done: the next move is index 3.
-        assert_eq!(read_status_records(&trailer_with(&[0, 1]), 16), Some((true, 3, STATE_0)));
+        assert_eq!(
+            read_status_records(&trailer_with(&[0, 1]), 16),
+            Some((true, 3, STATE_0))
+        );
         // All moves done, first swap record (idx 1, state 0) written: continue idx 1 state 1.
         assert_eq!(
             read_status_records(&trailer_with(&[0, 1, 16]), 16),

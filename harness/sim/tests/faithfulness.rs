@@ -29,13 +29,22 @@ fn stage_secondary(b: &mut dfu_hil_sim::SimBoard, img: &[u8], permanent: bool) {
 fn bad_signature_secondary_is_scrubbed() {
     let lay = layout();
     let v1 = app(&lay, "1.0.0");
-    let bad = app_with(&lay, &AppDescriptor::new("app", "2.0.0"), APP_SIZE, Some(&other_key()), 0x200);
+    let bad = app_with(
+        &lay,
+        &AppDescriptor::new("app", "2.0.0"),
+        APP_SIZE,
+        Some(&other_key()),
+        0x200,
+    );
     let mut b = board_with(lay, &build(), &v1);
     stage_secondary(&mut b, &bad, false);
     b.reset();
     assert_eq!(running(&b), "1.0.0");
     assert!(logged(&b, "Image in the secondary slot is not valid!"));
-    let s1 = b.flash.read("slot1", 0, b.flash.size("slot1").unwrap()).unwrap();
+    let s1 = b
+        .flash
+        .read("slot1", 0, b.flash.size("slot1").unwrap())
+        .unwrap();
     assert!(s1.iter().all(|&x| x == 0xff), "secondary erased");
     assert_eq!(triple(&trailer(&b, "slot0")), ERASED);
 }
@@ -60,7 +69,13 @@ fn oversized_secondary_is_not_swapped() {
     let lay = layout();
     let v1 = app(&lay, "1.0.0");
     // app_max_size on this layout: 0x7a000 - one trailer sector - one move sector = 0x78000.
-    let big_img = app_with(&lay, &AppDescriptor::new("app", "2.0.0"), 0x78000, Some(&key()), 0x200);
+    let big_img = app_with(
+        &lay,
+        &AppDescriptor::new("app", "2.0.0"),
+        0x78000,
+        Some(&key()),
+        0x200,
+    );
     assert!(big_img.len() > 0x78000);
     let mut b = board_with(lay, &build(), &v1);
     stage_secondary(&mut b, &big_img, false);
@@ -83,10 +98,19 @@ fn downgrade_prevention() {
     stage_secondary(&mut b, &v1, false);
     b.reset();
     assert_eq!(running(&b), "2.0.0");
-    assert!(logged(&b, "Image 0 in slot 1 erased due to downgrade prevention"));
+    assert!(logged(
+        &b,
+        "Image 0 in slot 1 erased due to downgrade prevention"
+    ));
     assert!(slot(&mut b, 1).is_none());
     // Equal versions are allowed.
-    let same = app_with(&lay, &AppDescriptor::new("other", "2.0.0"), APP_SIZE, Some(&key()), 0x200);
+    let same = app_with(
+        &lay,
+        &AppDescriptor::new("other", "2.0.0"),
+        APP_SIZE,
+        Some(&key()),
+        0x200,
+    );
     stage_secondary(&mut b, &same, false);
     b.reset();
     assert!(logged(&b, "Swap type: test"));
@@ -126,7 +150,10 @@ fn external_secondary_without_driver_stays_pending() {
         assert_eq!(b.last_boot().decisions[0].swap_type.name(), "none");
         assert!(slot(&mut b, 1).unwrap().pending, "pending forever");
     }
-    assert!(logged(&b, "Secondary image of image pair (0) is unreachable"));
+    assert!(logged(
+        &b,
+        "Secondary image of image pair (0) is unreachable"
+    ));
     // With the driver the same flash upgrades.
     let mut b = board_with(lay, &build(), &v1);
     upload(&mut b, &v2, 256).unwrap();
@@ -138,7 +165,13 @@ fn external_secondary_without_driver_stays_pending() {
 #[test]
 fn header_size_mismatch_faults_in_arch_system_halt() {
     let lay = layout();
-    let bad = app_with(&lay, &AppDescriptor::new("app", "1.0.0"), APP_SIZE, Some(&key()), 32);
+    let bad = app_with(
+        &lay,
+        &AppDescriptor::new("app", "1.0.0"),
+        APP_SIZE,
+        Some(&key()),
+        32,
+    );
     let b = board_with(lay, &build(), &bad);
     match b.core_state() {
         CoreState::FaultLoop { symbol, .. } => {
@@ -165,7 +198,10 @@ fn too_many_sectors_no_swap() {
     test_image(&mut b, &tlv_hash(&v2));
     b.reset();
     assert_eq!(running(&b), "1.0.0");
-    assert!(logged(&b, "Failed reading sectors; BOOT_MAX_IMG_SECTORS=64 - too small?"));
+    assert!(logged(
+        &b,
+        "Failed reading sectors; BOOT_MAX_IMG_SECTORS=64 - too small?"
+    ));
     assert!(slot(&mut b, 1).unwrap().pending);
 }
 
@@ -191,7 +227,13 @@ fn norevert_newimage_padded_primary() {
 #[test]
 fn invalid_primary_halts() {
     let lay = layout();
-    let unsigned = app_with(&lay, &AppDescriptor::new("app", "1.0.0"), APP_SIZE, Some(&other_key()), 0x200);
+    let unsigned = app_with(
+        &lay,
+        &AppDescriptor::new("app", "1.0.0"),
+        APP_SIZE,
+        Some(&other_key()),
+        0x200,
+    );
     let b = board_with(lay, &build(), &unsigned);
     assert!(matches!(b.core_state(), CoreState::FaultLoop { .. }));
     assert!(logged(&b, "Image in the primary slot is not valid!"));

@@ -17,9 +17,14 @@ struct Outcome {
     running: String,
     primary: (MagicState, Flag, Flag),
     secondary: (MagicState, Flag, Flag),
-    /// Slot contents up to the image size: which image sits where.
-    slot0_image: Vec<u8>,
-    slot1_image: Vec<u8>,
+    /// SHA-256 of the slot contents up to the image size (+ a sector): which image sits where.
+    slot0_image: String,
+    slot1_image: String,
+}
+
+fn digest(b: &SimBoard, part: &str, span: u32) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(b.flash.read(part, 0, span).unwrap())[..8])
 }
 
 fn outcome(b: &SimBoard, span: u32) -> Outcome {
@@ -27,8 +32,8 @@ fn outcome(b: &SimBoard, span: u32) -> Outcome {
         running: running(b),
         primary: triple(&trailer(b, "slot0")),
         secondary: triple(&trailer(b, "slot1")),
-        slot0_image: b.flash.read("slot0", 0, span).unwrap(),
-        slot1_image: b.flash.read("slot1", 0, span).unwrap(),
+        slot0_image: digest(b, "slot0", span),
+        slot1_image: digest(b, "slot1", span),
     }
 }
 
@@ -41,6 +46,7 @@ fn sweep(b: &mut SimBoard, what: &str, span: u32) -> Outcome {
     let clean = outcome(b, span);
     assert!(total > 0, "{what}: the clean boot wrote nothing");
     let t0 = Instant::now();
+    let (mut resumed, mut from_info) = (0, 0);
     for k in 1..=total {
         b.flash = pre.clone();
         b.flash.arm_power_cut(k);
@@ -54,17 +60,26 @@ fn sweep(b: &mut SimBoard, what: &str, span: u32) -> Outcome {
         );
         b.flash.disarm_power_cut();
         b.reset();
+        let log = &b.last_boot().log;
+        resumed += log.iter().any(|l| l.contains("(resuming)")) as u32;
+        from_info += log.iter().any(|l| l.contains("(from swap_info)")) as u32;
         let got = outcome(b, span);
         assert_eq!(
-            got.running, clean.running,
+            got.running,
+            clean.running,
             "{what}: cut before op {k}/{total} ({:?}) → wrong image",
             b.flash.last_op()
         );
         assert_eq!(got, clean, "{what}: cut before op {k}/{total}");
     }
     println!(
-        "{what}: {total} cut points swept in {:.2?}",
+        "{what}: {total} cut points swept in {:.2?} ({resumed} resumed from status records, \
+         {from_info} restarted from swap_info)",
         t0.elapsed()
+    );
+    assert!(
+        resumed > 0 && from_info > 0,
+        "{what}: resume paths not exercised"
     );
     b.flash = pre;
     clean
@@ -133,10 +148,23 @@ fn double_cut_during_test_swap_still_resumes() {
         b.flash = pre.clone();
         b.flash.arm_power_cut(k);
         b.reset();
-        b.flash.arm_power_cut(3);
+        // Count what the resume has left to do, then cut that resume too (before its third op,
+        // or its last one when it is shorter).
+        let cut = b.flash.clone();
+        let before = b.flash.op_count();
         b.reset();
-        b.flash.disarm_power_cut();
+        let left = b.flash.op_count() - before;
+        b.flash = cut;
+        if left > 0 {
+            b.flash.arm_power_cut(left.min(3));
+            b.reset();
+            b.flash.disarm_power_cut();
+        }
         b.reset();
-        assert_eq!(outcome(&b, SPAN), clean, "cuts at {k} then +3");
+        assert_eq!(
+            outcome(&b, SPAN),
+            clean,
+            "cuts at {k} then within the resume"
+        );
     }
 }

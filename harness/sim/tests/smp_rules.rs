@@ -44,7 +44,10 @@ fn pending_rules() {
     assert_eq!(group_rc(state_write(&mut b, Some(&h2), true)), 28);
     assert_eq!(group_rc(state_write(&mut b, None, true)), 28);
     // Testing the active one is refused before the pending check.
-    assert_eq!(group_rc(state_write(&mut b, Some(&tlv_hash(&v1)), false)), 33);
+    assert_eq!(
+        group_rc(state_write(&mut b, Some(&tlv_hash(&v1)), false)),
+        33
+    );
     // Upload while pending: no free slot.
     let v3 = app(&layout(), "3.0.0");
     assert_eq!(upload_err(&mut b, &v3), 9);
@@ -63,7 +66,10 @@ fn revert_state_rules() {
     assert_eq!(b.flash.op_count(), ops, "nothing written");
     assert_eq!(trailer(&b, "slot0"), before);
     // Any test is refused while a revert is scheduled.
-    assert_eq!(group_rc(state_write(&mut b, Some(&tlv_hash(&v1)), false)), 28);
+    assert_eq!(
+        group_rc(state_write(&mut b, Some(&tlv_hash(&v1)), false)),
+        28
+    );
     // Upload while the test image is unconfirmed: slot1 holds the revert target.
     let v3 = app(&layout(), "3.0.0");
     assert_eq!(upload_err(&mut b, &v3), 9);
@@ -122,7 +128,10 @@ fn upload_first_chunk_checks() {
     let data = |n: usize| Value::Bytes(img[..n].to_vec());
     assert_eq!(err_rc(&up(&mut b, vec![("data", data(64))])), Some((1, 20)));
     assert_eq!(
-        err_rc(&up(&mut b, vec![("off", uint(0)), ("len", uint(10)), ("data", data(16))])),
+        err_rc(&up(
+            &mut b,
+            vec![("off", uint(0)), ("len", uint(10)), ("data", data(16))]
+        )),
         Some((1, 22))
     );
     assert_eq!(
@@ -134,12 +143,19 @@ fn upload_first_chunk_checks() {
     assert_eq!(
         err_rc(&up(
             &mut b,
-            vec![("off", uint(0)), ("len", uint(64)), ("data", Value::Bytes(bad))]
+            vec![
+                ("off", uint(0)),
+                ("len", uint(64)),
+                ("data", Value::Bytes(bad))
+            ]
         )),
         Some((1, 23))
     );
     // A wrong CBOR type is an SMP-level EINVAL in the v1 form.
-    let body = up(&mut b, vec![("off", Value::Text("0".into())), ("data", data(64))]);
+    let body = up(
+        &mut b,
+        vec![("off", Value::Text("0".into())), ("data", data(64))],
+    );
     assert_eq!(body, map([("rc", uint(3))]));
 }
 
@@ -207,16 +223,51 @@ fn upload_resume_and_wrong_offset() {
 fn v1_requests_get_translated_rc() {
     let (mut b, v1, _) = board_v1_v2_uploaded();
     let st = |h: &[u8], c: bool| {
-        map([("hash", Value::Bytes(h.to_vec())), ("confirm", Value::Bool(c))])
+        map([
+            ("hash", Value::Bytes(h.to_vec())),
+            ("confirm", Value::Bool(c)),
+        ])
     };
-    let body = request_v(&mut b, Version::V1, Op::Write, group::IMAGE, img_cmd::STATE, st(&[1; 32], false));
+    let body = request_v(
+        &mut b,
+        Version::V1,
+        Op::Write,
+        group::IMAGE,
+        img_cmd::STATE,
+        st(&[1; 32], false),
+    );
     assert_eq!(body, map([("rc", uint(1))]), "HASH_NOT_FOUND → EUNKNOWN");
-    let body = request_v(&mut b, Version::V1, Op::Write, group::IMAGE, img_cmd::STATE, st(&tlv_hash(&v1), false));
-    assert_eq!(body, map([("rc", uint(1))]), "TEST_TO_ACTIVE_DENIED → EUNKNOWN");
+    let body = request_v(
+        &mut b,
+        Version::V1,
+        Op::Write,
+        group::IMAGE,
+        img_cmd::STATE,
+        st(&tlv_hash(&v1), false),
+    );
+    assert_eq!(
+        body,
+        map([("rc", uint(1))]),
+        "TEST_TO_ACTIVE_DENIED → EUNKNOWN"
+    );
     let v2 = app(&layout(), "2.0.0");
-    let body = request_v(&mut b, Version::V1, Op::Write, group::IMAGE, img_cmd::STATE, st(&tlv_hash(&v2), false));
+    let body = request_v(
+        &mut b,
+        Version::V1,
+        Op::Write,
+        group::IMAGE,
+        img_cmd::STATE,
+        st(&tlv_hash(&v2), false),
+    );
     assert!(dfu_hil_smp::response_error(&body).is_none());
-    let body = request_v(&mut b, Version::V1, Op::Write, group::IMAGE, img_cmd::STATE, st(&tlv_hash(&v1), true));
+    let body = request_v(
+        &mut b,
+        Version::V1,
+        Op::Write,
+        group::IMAGE,
+        img_cmd::STATE,
+        st(&tlv_hash(&v1), true),
+    );
     assert_eq!(body, map([("rc", uint(6))]), "ALREADY_PENDING → EBADSTATE");
 }
 
@@ -230,7 +281,13 @@ fn image_group_missing_is_enotsup() {
     let body = request(&mut b, Op::Read, group::IMAGE, img_cmd::STATE, map([]));
     assert_eq!(body, map([("rc", uint(8))]));
     // OS group still answers.
-    let body = request(&mut b, Op::Write, group::OS, os_cmd::ECHO, map([("d", Value::Text("x".into()))]));
+    let body = request(
+        &mut b,
+        Op::Write,
+        group::OS,
+        os_cmd::ECHO,
+        map([("d", Value::Text("x".into()))]),
+    );
     assert_eq!(body, map([("r", Value::Text("x".into()))]));
 }
 
@@ -238,15 +295,33 @@ fn image_group_missing_is_enotsup() {
 fn zephyr_byte_forms() {
     let mut b = factory_board("1.0.0");
     // smp.md §1.6: v2 echo response.
-    let req = Packet::request(Version::V2, Op::Write, group::OS, os_cmd::ECHO, 0x42,
-        map([("d", Value::Text("hello".into()))]));
-    assert_eq!(hex::encode(req.encode()), "0a0000090000420 0a16164656 8656c6c6f".replace(' ', ""));
+    let req = Packet::request(
+        Version::V2,
+        Op::Write,
+        group::OS,
+        os_cmd::ECHO,
+        0x42,
+        map([("d", Value::Text("hello".into()))]),
+    );
+    assert_eq!(
+        hex::encode(req.encode()),
+        "0a0000090000420 0a16164656 8656c6c6f".replace(' ', "")
+    );
     let out = b.smp_request(&req.encode());
-    assert_eq!(hex::encode(&out[0]), "0b00000a000042 00bf6172656 8656c6c6fff".replace(' ', ""));
+    assert_eq!(
+        hex::encode(&out[0]),
+        "0b00000a000042 00bf6172656 8656c6c6fff".replace(' ', "")
+    );
     // Upload without len → INVALID_LENGTH (21) as a v2 group error, seq 0x11.
     let img = app(&layout(), "2.0.0");
-    let req = Packet::request(Version::V2, Op::Write, group::IMAGE, img_cmd::UPLOAD, 0x11,
-        map([("off", uint(0)), ("data", Value::Bytes(img[..64].to_vec()))]));
+    let req = Packet::request(
+        Version::V2,
+        Op::Write,
+        group::IMAGE,
+        img_cmd::UPLOAD,
+        0x11,
+        map([("off", uint(0)), ("data", Value::Bytes(img[..64].to_vec()))]),
+    );
     let out = b.smp_request(&req.encode());
     assert_eq!(
         hex::encode(&out[0]),
@@ -278,7 +353,13 @@ fn erase_rules() {
     test_image(&mut b, &tlv_hash(&v2));
     let body = request(&mut b, Op::Write, group::IMAGE, img_cmd::ERASE, map([]));
     assert_eq!(err_rc(&body), Some((1, 9)));
-    let body = request(&mut b, Op::Write, group::IMAGE, img_cmd::ERASE, map([("slot", uint(0))]));
+    let body = request(
+        &mut b,
+        Op::Write,
+        group::IMAGE,
+        img_cmd::ERASE,
+        map([("slot", uint(0))]),
+    );
     assert_eq!(err_rc(&body), Some((1, 9)));
     // Once the swap is confirmed the old image in slot1 can go.
     b.reset();

@@ -69,7 +69,13 @@ pub fn app_with(
 }
 
 pub fn app(layout: &Layout, ver: &str) -> Vec<u8> {
-    app_with(layout, &AppDescriptor::new("app", ver), APP_SIZE, Some(&key()), 0x200)
+    app_with(
+        layout,
+        &AppDescriptor::new("app", ver),
+        APP_SIZE,
+        Some(&key()),
+        0x200,
+    )
 }
 
 /// A board with the bootloader and `primary` programmed, reset once (factory boot).
@@ -101,14 +107,7 @@ pub fn request(b: &mut SimBoard, op: Op, grp: u16, id: u8, body: Value) -> Value
     request_v(b, SmpVersion::V2, op, grp, id, body)
 }
 
-pub fn request_v(
-    b: &mut SimBoard,
-    v: SmpVersion,
-    op: Op,
-    grp: u16,
-    id: u8,
-    body: Value,
-) -> Value {
+pub fn request_v(b: &mut SimBoard, v: SmpVersion, op: Op, grp: u16, id: u8, body: Value) -> Value {
     let out = b.smp_request(&Packet::request(v, op, grp, id, 7, body).encode());
     assert_eq!(out.len(), 1, "one response expected");
     let p = Packet::decode(&out[0]).expect("response decodes");
@@ -125,7 +124,11 @@ pub fn slot(b: &mut SimBoard, n: u32) -> Option<SlotState> {
     list(b).into_iter().find(|s| s.slot == n)
 }
 
-pub fn state_write(b: &mut SimBoard, hash: Option<&[u8]>, confirm: bool) -> Result<Value, DeviceError> {
+pub fn state_write(
+    b: &mut SimBoard,
+    hash: Option<&[u8]>,
+    confirm: bool,
+) -> Result<Value, DeviceError> {
     let mut e = Vec::new();
     if let Some(h) = hash {
         e.push(("hash", Value::Bytes(h.to_vec())));
