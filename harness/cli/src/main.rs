@@ -6,6 +6,9 @@ use dfu_hil_runner::run::{self, RunOptions, ScenarioResult};
 use dfu_hil_runner::{exit, report, scenario};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
@@ -40,8 +43,20 @@ enum Command {
     Run {
         /// Substrings of scenario names to select.
         patterns: Vec<String>,
+        /// Only scenarios carrying this tag (repeatable: any of them).
+        #[arg(long = "tag", short = 't')]
+        tags: Vec<String>,
+        /// Scenarios run at once (the simulated board runs them in parallel).
+        #[arg(long, short = 'j', default_value_t = 1)]
+        jobs: usize,
         #[command(flatten)]
         out: Outputs,
+    },
+    /// Print the JSON Schema of scenario files (for editors: yaml-language-server).
+    Schema {
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List the bundled scenarios.
     List,
@@ -63,6 +78,15 @@ struct Outputs {
     /// Board to run on; `sim` is the built-in simulated board.
     #[arg(long, default_value = "sim")]
     board: String,
+    /// Timeout of one SMP request, in milliseconds.
+    #[arg(long, default_value_t = 2500)]
+    request_timeout_ms: u64,
+    /// Deadline for each scenario, in seconds (a scenario's `timeout-s` wins).
+    #[arg(long)]
+    scenario_timeout_s: Option<u64>,
+    /// Deadline for the whole run, in seconds: scenarios not started by then are not run.
+    #[arg(long)]
+    run_timeout_s: Option<u64>,
 }
 
 fn project_root(arg: Option<PathBuf>) -> PathBuf {
@@ -134,15 +158,41 @@ fn main() -> ExitCode {
                 );
                 return code(exit::INVALID_INPUT);
             };
-            run_paths(&root, &[path], &out, cli.quiet, cli.verbose)
+            run_paths(&root, &[path], &out, 1, cli.quiet, cli.verbose)
         }
-        Command::Run { patterns, out } => {
-            let paths = select(&root, &patterns);
+        Command::Run {
+            patterns,
+            tags,
+            jobs,
+            out,
+        } => {
+            let mut paths = select(&root, &patterns);
+            if !tags.is_empty() {
+                paths.retain(|p| {
+                    scenario::load(p)
+                        .map(|s| s.scenario.tags.iter().any(|t| tags.contains(t)))
+                        .unwrap_or(true)
+                });
+            }
             if paths.is_empty() {
-                eprintln!("error: no scenario matches {patterns:?}");
+                eprintln!("error: no scenario matches {patterns:?} (tags {tags:?})");
                 return code(exit::NOTHING_SELECTED);
             }
-            run_paths(&root, &paths, &out, cli.quiet, cli.verbose)
+            run_paths(&root, &paths, &out, jobs, cli.quiet, cli.verbose)
+        }
+        Command::Schema { out } => {
+            let text =
+                serde_json::to_string_pretty(&scenario::json_schema()).expect("schema serialises");
+            match out {
+                Some(p) => {
+                    if let Err(e) = std::fs::write(&p, text + "\n") {
+                        eprintln!("error: {}: {e}", p.display());
+                        return code(exit::INVALID_INPUT);
+                    }
+                }
+                None => println!("{text}"),
+            }
+            code(exit::PASS)
         }
         Command::List => {
             for p in all_scenarios(&root) {
@@ -189,18 +239,26 @@ fn main() -> ExitCode {
 }
 
 fn options(root: &Path, out: Option<&Outputs>) -> RunOptions {
-    RunOptions {
-        root: root.to_owned(),
-        evidence_dir: out
-            .and_then(|o| o.evidence.clone())
+    let mut o = RunOptions::new(
+        root.to_owned(),
+        out.and_then(|o| o.evidence.clone())
             .unwrap_or_else(|| root.join("target/dfu-hil/evidence")),
+    );
+    if let Some(out) = out {
+        o.request_timeout = Duration::from_millis(out.request_timeout_ms);
+        o.scenario_timeout = out.scenario_timeout_s.map(Duration::from_secs);
     }
+    o
 }
+
+/// Exit code when a run was interrupted (128 + SIGINT, as shells report it).
+const INTERRUPTED: i32 = 130;
 
 fn run_paths(
     root: &Path,
     paths: &[PathBuf],
     out: &Outputs,
+    jobs: usize,
     quiet: bool,
     verbose: bool,
 ) -> ExitCode {
@@ -212,6 +270,9 @@ fn run_paths(
         return code(exit::INFRASTRUCTURE);
     }
     let opts = options(root, Some(out));
+    let flag = opts.interrupt.clone();
+    // Ctrl-C and SIGTERM finish the current step, then reports and evidence are written.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let junit = out
         .junit
         .clone()
@@ -220,50 +281,91 @@ fn run_paths(
         .json
         .clone()
         .unwrap_or_else(|| root.join("target/dfu-hil/results.json"));
-    let mut console = Console::new(quiet, verbose);
-    let mut results: Vec<ScenarioResult> = Vec::new();
+    let run_deadline = out
+        .run_timeout_s
+        .map(|s| Instant::now() + Duration::from_secs(s));
+
+    // Everything that can be checked without a board, first: bad input exits 96.
+    let mut prepared = Vec::new();
     let mut invalid = 0;
     for path in paths {
-        let loaded = match scenario::load(path) {
-            Ok(l) => l,
+        match scenario::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|l| {
+                run::prepare(&l, &opts)
+                    .map(|p| (l, p))
+                    .map_err(|e| e.to_string())
+            }) {
+            Ok((l, (layout, fixtures))) => prepared.push((l, layout, fixtures)),
             Err(e) => {
                 eprintln!("error: {e}");
                 invalid += 1;
-                continue;
             }
-        };
-        let (layout, fixtures) = match run::prepare(&loaded, &opts) {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("error: {e}");
-                invalid += 1;
-                continue;
-            }
-        };
-        let (board, _sim) = dfu_hil_board::sim::open(layout.clone(), "sim");
-        let r = run::run_scenario(&loaded, &layout, &fixtures, board, &opts, &mut console);
-        results.push(r);
-        // Reports are rewritten after every scenario, so an interrupted run keeps what ran.
-        write_reports(&results, &junit, &json);
+        }
     }
+
+    let results: Mutex<Vec<(usize, ScenarioResult)>> = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    let mut not_started = 0usize;
+    let skipped = AtomicUsize::new(0);
+    let worker = |console: &mut Console| loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some((loaded, layout, fixtures)) = prepared.get(i) else {
+            break;
+        };
+        if opts.interrupt.load(Ordering::SeqCst)
+            || run_deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            skipped.fetch_add(1, Ordering::SeqCst);
+            continue;
+        }
+        let (board, _sim) = dfu_hil_board::sim::open(layout.clone(), "sim");
+        let r = run::run_scenario(loaded, layout, fixtures, board, &opts, console);
+        let mut all = results.lock().expect("results lock");
+        all.push((i, r));
+        all.sort_by_key(|(i, _)| *i);
+        // Reports are rewritten after every scenario, so an interrupted run keeps what ran.
+        let done: Vec<ScenarioResult> = all.iter().map(|(_, r)| r.clone()).collect();
+        write_reports(&done, &junit, &json);
+    };
+    if jobs <= 1 {
+        worker(&mut Console::new(quiet, verbose));
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..jobs.min(prepared.len().max(1)) {
+                s.spawn(|| worker(&mut Console::buffered(quiet, verbose)));
+            }
+        });
+    }
+    not_started += skipped.load(Ordering::SeqCst);
+    let results: Vec<ScenarioResult> = results
+        .into_inner()
+        .expect("results lock")
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
     write_reports(&results, &junit, &json);
     let failed = results.iter().filter(|r| !r.passed()).count();
     if paths.len() > 1 || !quiet {
+        let mut extra = String::new();
+        if invalid > 0 {
+            extra.push_str(&format!(", {invalid} invalid"));
+        }
+        if not_started > 0 {
+            extra.push_str(&format!(", {not_started} not started"));
+        }
         println!(
-            "{} passed, {} failed{}",
+            "{} passed, {} failed{extra}",
             results.len() - failed,
-            failed,
-            if invalid > 0 {
-                format!(", {invalid} invalid")
-            } else {
-                String::new()
-            }
+            failed
         );
         println!("junit: {}", junit.display());
     }
-    if invalid > 0 {
+    if opts.interrupt.load(Ordering::SeqCst) {
+        code(INTERRUPTED)
+    } else if invalid > 0 {
         code(exit::INVALID_INPUT)
-    } else if failed > 0 {
+    } else if failed > 0 || not_started > 0 {
         code(exit::SCENARIO_FAILED)
     } else {
         code(exit::PASS)

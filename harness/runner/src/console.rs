@@ -10,6 +10,8 @@ pub struct Console {
     pub verbose: bool,
     path: String,
     last_progress: usize,
+    /// When scenarios run in parallel, each one's lines are kept and printed together at its end.
+    buffer: Option<String>,
 }
 
 impl Console {
@@ -19,6 +21,25 @@ impl Console {
             verbose,
             path: String::new(),
             last_progress: 0,
+            buffer: None,
+        }
+    }
+
+    /// A console for one of several scenarios running at once.
+    pub fn buffered(quiet: bool, verbose: bool) -> Self {
+        Console {
+            buffer: Some(String::new()),
+            ..Console::new(quiet, verbose)
+        }
+    }
+
+    fn line(&mut self, text: String) {
+        match &mut self.buffer {
+            Some(b) => {
+                b.push_str(&text);
+                b.push('\n');
+            }
+            None => println!("{text}"),
         }
     }
 }
@@ -27,22 +48,22 @@ impl Observer for Console {
     fn scenario_start(&mut self, s: &LoadedScenario, board: &str) {
         self.path = s.path.display().to_string();
         if !self.quiet {
-            println!(
+            self.line(format!(
                 "scenario {} on {board} ({}, {})",
                 s.scenario.name, s.scenario.layout, s.scenario.bootloader.mode
-            );
+            ));
         }
     }
 
     fn step_start(&mut self, index: usize, total: usize, summary: &str) {
         self.last_progress = 0;
         if self.verbose {
-            println!("  [{index:>2}/{total}] {summary} ...");
+            self.line(format!("  [{index:>2}/{total}] {summary} ..."));
         }
     }
 
     fn upload_progress(&mut self, sent: usize, total: usize) {
-        if self.quiet || total == 0 || !std::io::stderr().is_terminal() {
+        if self.quiet || total == 0 || self.buffer.is_some() || !std::io::stderr().is_terminal() {
             return;
         }
         let pct = sent * 100 / total;
@@ -66,14 +87,15 @@ impl Observer for Console {
             StepStatus::Error => "ERROR",
             StepStatus::Skipped => "skipped",
         };
-        println!(
+        self.line(format!(
             "  [{:>2}/{total}] {:<44} {word:<6} {}",
             r.index, r.summary, r.message
-        );
+        ));
         if matches!(r.status, StepStatus::Failed | StepStatus::Error) {
-            println!("          at {}:{}:{}", self.path, r.line, r.column);
+            let at = format!("          at {}:{}:{}", self.path, r.line, r.column);
+            self.line(at);
             for line in r.detail.lines() {
-                println!("        {line}");
+                self.line(format!("        {line}"));
             }
         }
     }
@@ -81,7 +103,7 @@ impl Observer for Console {
     fn scenario_end(&mut self, r: &ScenarioResult) {
         let verdict = if r.passed() { "PASSED" } else { "FAILED" };
         if !self.quiet || !r.passed() {
-            println!(
+            self.line(format!(
                 "{verdict}: {} on {} in {:.2} s{}",
                 r.name,
                 r.board,
@@ -90,7 +112,12 @@ impl Observer for Console {
                     .as_ref()
                     .map(|e| format!(" — evidence in {}", e.display()))
                     .unwrap_or_default()
-            );
+            ));
+        }
+        if let Some(b) = self.buffer.as_mut() {
+            let text = std::mem::take(b);
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
         }
     }
 }

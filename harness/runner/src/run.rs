@@ -11,6 +11,8 @@ use dfu_hil_mcuboot::layout::{Layout, LayoutError};
 use dfu_hil_smp::{Client, SlotState, SmpError, Transport};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Options shared by every scenario of a run.
@@ -20,6 +22,24 @@ pub struct RunOptions {
     pub root: PathBuf,
     /// Where per-scenario evidence folders go.
     pub evidence_dir: PathBuf,
+    /// Set by Ctrl-C / SIGTERM: the current step finishes, the rest are reported interrupted.
+    pub interrupt: Arc<AtomicBool>,
+    /// Timeout of one SMP request (the first upload chunk gets longer: it waits for an erase).
+    pub request_timeout: Duration,
+    /// Whole-scenario deadline (the scenario's `timeout-s` wins when set).
+    pub scenario_timeout: Option<Duration>,
+}
+
+impl RunOptions {
+    pub fn new(root: PathBuf, evidence_dir: PathBuf) -> Self {
+        RunOptions {
+            root,
+            evidence_dir,
+            interrupt: Arc::new(AtomicBool::new(false)),
+            request_timeout: Duration::from_millis(2500),
+            scenario_timeout: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,12 +319,42 @@ pub fn run_scenario(
         device_log: Vec::new(),
         cut_upload_at: None,
     };
+    ctx.client.set_timeout(opts.request_timeout);
+    let deadline = s
+        .scenario
+        .timeout_s
+        .map(Duration::from_secs)
+        .or(opts.scenario_timeout)
+        .map(|d| started + d);
     let total = s.scenario.steps.len();
     let mut steps = Vec::new();
     let mut stopped = false;
     for (i, st) in s.scenario.steps.iter().enumerate() {
         let summary = st.value.summary();
         let (line, column) = (st.referenced.line(), st.referenced.column());
+        let why_not = if opts.interrupt.load(Ordering::SeqCst) {
+            Some("interrupted (Ctrl-C / SIGTERM) before this step")
+        } else if deadline.is_some_and(|d| Instant::now() >= d) {
+            Some("scenario timeout reached before this step")
+        } else {
+            None
+        };
+        if let (Some(why), false) = (why_not, stopped) {
+            stopped = true;
+            let r = StepResult {
+                index: i + 1,
+                line,
+                column,
+                summary,
+                status: StepStatus::Error,
+                message: why.into(),
+                detail: ctx.evidence_snapshot(),
+                elapsed: Duration::ZERO,
+            };
+            obs.step_end(&r, total);
+            steps.push(r);
+            continue;
+        }
         if stopped {
             let r = StepResult {
                 index: i + 1,

@@ -28,6 +28,8 @@ pub struct Scenario {
     pub fixtures: BTreeMap<String, crate::fixtures::FixtureSpec>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Whole-scenario timeout in seconds (overrides `--scenario-timeout`).
+    pub timeout_s: Option<u64>,
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
 }
