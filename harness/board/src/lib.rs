@@ -3,6 +3,7 @@
 
 pub mod probe;
 pub mod sim;
+pub mod transports;
 
 pub use probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind};
 

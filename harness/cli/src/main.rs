@@ -1,5 +1,8 @@
 //! `dfu-hil`: run MCUboot firmware-update scenarios on a simulated or real board.
 
+mod image_cmd;
+mod smp_cmd;
+
 use clap::{Parser, Subcommand};
 use dfu_hil_runner::console::Console;
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult};
@@ -52,6 +55,17 @@ enum Command {
         #[command(flatten)]
         out: Outputs,
     },
+    /// MCUboot images: inspect (with diagnosis), sign like imgtool, derive bad variants.
+    #[command(subcommand)]
+    Image(image_cmd::ImageCmd),
+    /// MCUboot trailers: decode a slot dump or a raw flash image.
+    #[command(subcommand)]
+    Trailer(image_cmd::TrailerCmd),
+    /// Talk SMP to a device: image list/upload/test/confirm/erase, os echo/reset/params/info.
+    Smp(smp_cmd::SmpArgs),
+    /// nRF Connect SDK Partition Manager files.
+    #[command(subcommand)]
+    Pm(PmCmd),
     /// Print the JSON Schema of scenario files (for editors: yaml-language-server).
     Schema {
         /// Write to this file instead of stdout.
@@ -62,6 +76,20 @@ enum Command {
     List,
     /// Check scenario files without running them (parse, layout, fixtures).
     Lint { patterns: Vec<String> },
+}
+
+#[derive(Subcommand)]
+enum PmCmd {
+    /// Convert a pm_static.yml or a build's partitions.yml into a dfu-hil layout (YAML).
+    Import {
+        file: PathBuf,
+        /// Layout name (default: the file stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the layout here instead of stdout (e.g. partitions/my-board.yaml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -144,6 +172,16 @@ fn code(c: i32) -> ExitCode {
     ExitCode::from(c as u8)
 }
 
+fn exit_of(r: anyhow::Result<i32>) -> ExitCode {
+    match r {
+        Ok(c) => code(c),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            code(exit::INVALID_INPUT)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = project_root(cli.root.clone());
@@ -179,6 +217,34 @@ fn main() -> ExitCode {
                 return code(exit::NOTHING_SELECTED);
             }
             run_paths(&root, &paths, &out, jobs, cli.quiet, cli.verbose)
+        }
+        Command::Image(cmd) => exit_of(image_cmd::run_image(cmd)),
+        Command::Smp(args) => exit_of(smp_cmd::run_smp(args)),
+        Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),
+        Command::Pm(PmCmd::Import { file, name, out }) => {
+            let opts = dfu_hil_mcuboot::pm::PmOptions {
+                name,
+                ..Default::default()
+            };
+            match dfu_hil_mcuboot::pm::import_file(&file, &opts) {
+                Ok(layout) => {
+                    let yaml = dfu_hil_mcuboot::pm::to_yaml(&layout);
+                    match out {
+                        Some(p) => {
+                            if let Err(e) = std::fs::write(&p, yaml) {
+                                eprintln!("error: {}: {e}", p.display());
+                                return code(exit::INVALID_INPUT);
+                            }
+                        }
+                        None => print!("{yaml}"),
+                    }
+                    code(exit::PASS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    code(exit::INVALID_INPUT)
+                }
+            }
         }
         Command::Schema { out } => {
             let text =

@@ -80,7 +80,9 @@ pub enum ElfError {
     Parse { path: String, message: String },
     #[error("{path}: no vector table found (no `_vector_table`/`_vector_start` symbol, no `rom_start` section, no loadable segment)")]
     NoVectorTable { path: String },
-    #[error("{path}: vector table at {addr:#010x} has no file data (section or segment is NOBITS)")]
+    #[error(
+        "{path}: vector table at {addr:#010x} has no file data (section or segment is NOBITS)"
+    )]
     NoData { path: String, addr: u64 },
 }
 
@@ -458,12 +460,16 @@ fn check_vectors(r: &mut Report, img: &Image, bytes: &[u8], opts: &InspectOption
             _ => false,
         });
     let hint = match found {
-        Some(o) => format!(" A vector table appears at offset {o:#x}: sign with --header-size {o:#x}."),
+        Some(o) => {
+            format!(" A vector table appears at offset {o:#x}: sign with --header-size {o:#x}.")
+        }
         None => String::new(),
     };
 
     if let Some(elf) = &opts.elf {
-        let base = opts.slot_base.or((elf.link_base < elf.vt_addr).then_some(elf.link_base));
+        let base = opts
+            .slot_base
+            .or((elf.link_base < elf.vt_addr).then_some(elf.link_base));
         if let Some(base) = base {
             let expected = i64::from(elf.vt_addr) - i64::from(base);
             if expected != hs as i64 {
@@ -503,7 +509,9 @@ fn check_vectors(r: &mut Report, img: &Image, bytes: &[u8], opts: &InspectOption
     }
     let mut problems = Vec::new();
     if !SRAM_REGION.contains(&sp) {
-        problems.push(format!("initial SP {sp:#010x} is not in RAM (0x20000000..)"));
+        problems.push(format!(
+            "initial SP {sp:#010x} is not in RAM (0x20000000..)"
+        ));
     }
     if reset & 1 == 0 {
         problems.push(format!("reset vector {reset:#010x} is even (not Thumb)"));
@@ -539,10 +547,12 @@ fn check_fit_and_trailer(r: &mut Report, img: &Image, bytes: &[u8], opts: &Inspe
         return;
     };
     // Erased value: given, or what fills the padding right after the TLVs.
-    let erased = opts.erased.unwrap_or_else(|| match bytes.get(img.total_size) {
-        Some(0x00) if padded => 0x00,
-        _ => 0xff,
-    });
+    let erased = opts
+        .erased
+        .unwrap_or_else(|| match bytes.get(img.total_size) {
+            Some(0x00) if padded => 0x00,
+            _ => 0xff,
+        });
     // max-align: given, or the variant whose magic the padded image carries.
     let tail_magic: Option<[u8; 16]> = (padded && bytes.len() == slot_size as usize)
         .then(|| bytes[bytes.len() - 16..].try_into().expect("16 bytes"));
@@ -768,7 +778,10 @@ mod tests {
         assert_eq!(r.signature, Some("valid"));
         assert_eq!(r.fit.len(), 4);
         let text = r.to_string();
-        assert!(text.contains("KEYHASH") && text.contains("no problems"), "{text}");
+        assert!(
+            text.contains("KEYHASH") && text.contains("no problems"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -825,6 +838,77 @@ mod tests {
             },
         );
         assert!(r.has("trailer-magic-bad"), "{r}");
+    }
+
+    /// A minimal ELF32 ARM executable: one PT_LOAD segment at `vaddr` holding `data`.
+    fn elf(vaddr: u32, data: &[u8]) -> Vec<u8> {
+        let mut e = vec![0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let u16s = |e: &mut Vec<u8>, v: u16| e.extend_from_slice(&v.to_le_bytes());
+        let u32s = |e: &mut Vec<u8>, v: u32| e.extend_from_slice(&v.to_le_bytes());
+        u16s(&mut e, 2); // ET_EXEC
+        u16s(&mut e, 0x28); // EM_ARM
+        u32s(&mut e, 1);
+        u32s(&mut e, vaddr + 0x101); // entry
+        u32s(&mut e, 52); // phoff
+        u32s(&mut e, 0); // shoff
+        u32s(&mut e, 0x0500_0200);
+        for v in [52u16, 32, 1, 40, 0, 0] {
+            u16s(&mut e, v);
+        }
+        for v in [
+            1,
+            84,
+            vaddr,
+            vaddr,
+            data.len() as u32,
+            data.len() as u32,
+            5,
+            4,
+        ] {
+            u32s(&mut e, v);
+        }
+        e.extend_from_slice(data);
+        e
+    }
+
+    #[test]
+    fn elf_vector_table_against_hdr_size() {
+        // NCS-style link: the app starts with its vector table at slot + 0x200.
+        let bin = app(0x200);
+        let e = ElfInfo::parse(&elf(0xc200, &bin[0x200..]), "app.elf").unwrap();
+        assert_eq!((e.vt_addr, e.sp), (0xc200, 0x2000_8000));
+        let good = sign(&bin, None, &SignOptions::default()).unwrap();
+        let opts = InspectOptions {
+            elf: Some(e.clone()),
+            slot_base: Some(0xc000),
+            ..Default::default()
+        };
+        assert!(inspect(&good, &opts).diagnoses.is_empty());
+        let bad = sign(
+            &bin,
+            None,
+            &SignOptions {
+                header_size: 32,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let r = inspect(&bad, &opts);
+        assert!(r.has("hdr-size-mismatch"), "{r}");
+        assert!(r.to_string().contains("--header-size 0x200"), "{r}");
+        // Without the slot base only the words can be compared.
+        let r = inspect(
+            &bad,
+            &InspectOptions {
+                elf: Some(e),
+                ..Default::default()
+            },
+        );
+        assert!(r.has("vector-table-mismatch"), "{r}");
+        let err = ElfInfo::parse(b"not an elf", "x.elf")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.elf"), "{err}");
     }
 
     #[test]

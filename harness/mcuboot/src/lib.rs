@@ -7,3 +7,6 @@ pub mod sign;
 pub mod trailer;
 pub mod swap;
 pub mod layout;
+pub mod inspect;
+pub mod derive;
+pub mod pm;

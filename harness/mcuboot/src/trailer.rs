@@ -473,6 +473,8 @@ pub enum TrailerError {
 
 #[cfg(test)]
 mod tests {
+    // rstest's generated case functions take one argument per column of the §2.3 table.
+    #![allow(clippy::too_many_arguments)]
     use super::*;
     use rstest::rstest;
 

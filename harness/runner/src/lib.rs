@@ -1,6 +1,7 @@
 //! The runner: scenario model and loader, fixtures, executor, assertions, evidence and reports.
 
 pub mod console;
+pub mod diagnosis;
 pub mod evidence;
 pub mod expect;
 pub mod fixtures;

@@ -33,8 +33,14 @@ pub fn junit(results: &[ScenarioResult]) -> Report {
                     NonSuccessKind::Failure
                 };
                 let mut st = TestCaseStatus::non_success(kind);
+                let diagnosis = s
+                    .detail
+                    .lines()
+                    .find_map(|l| l.trim_start().strip_prefix("diagnosis: "))
+                    .map(|d| format!(" — {d}"))
+                    .unwrap_or_default();
                 st.set_message(format!(
-                    "step {} ({}) at {}:{}: {}",
+                    "step {} ({}) at {}:{}: {}{diagnosis}",
                     s.index,
                     s.summary,
                     r.path.display(),

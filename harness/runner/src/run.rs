@@ -139,6 +139,18 @@ pub fn resolve_layout(root: &Path, s: &LoadedScenario) -> Result<Layout, SetupEr
     ];
     for c in &candidates {
         if c.is_file() {
+            let file = c.file_name().unwrap_or_default().to_string_lossy();
+            // An nRF Connect SDK Partition Manager map can be named directly.
+            if file.starts_with("pm_static") || file == "partitions.yml" {
+                return dfu_hil_mcuboot::pm::import_file(c, &Default::default()).map_err(|e| {
+                    SetupError::Semantic {
+                        scenario: s.path.clone(),
+                        line: 0,
+                        column: 0,
+                        message: e.to_string(),
+                    }
+                });
+            }
             return Ok(Layout::load(c)?);
         }
     }
@@ -378,17 +390,21 @@ pub fn run_scenario(
             Ok(msg) => (StepStatus::Passed, msg, String::new()),
             Err(StepFail::Mismatch(m)) => {
                 let evidence = ctx.evidence_snapshot();
+                let diag = ctx.diagnosis(None, &st.value);
                 (
                     StepStatus::Failed,
                     m.summary.clone(),
-                    format!("{}\n{}", m.detail.trim_end(), evidence),
+                    format!("{}{diag}\n{}", m.detail.trim_end(), evidence),
                 )
             }
-            Err(StepFail::Device(d)) => (
-                StepStatus::Failed,
-                format!("device answered {}", d.name()),
-                format!("  {}\n{}", d.explain(), ctx.evidence_snapshot()),
-            ),
+            Err(StepFail::Device(d)) => {
+                let diag = ctx.diagnosis(Some(d.name()), &st.value);
+                (
+                    StepStatus::Failed,
+                    format!("device answered {}", d.name()),
+                    format!("  {}{diag}\n{}", d.explain(), ctx.evidence_snapshot()),
+                )
+            }
             Err(StepFail::Board(e)) => (StepStatus::Error, e, ctx.evidence_snapshot()),
         };
         stopped = status != StepStatus::Passed;
@@ -742,6 +758,42 @@ impl Ctx<'_> {
             Ok(slots_line(&slots, |h| self.name_of_hash(h)))
         } else {
             Err(StepFail::Mismatch(Mismatch::from_fields(&fields)))
+        }
+    }
+
+    /// "\n  diagnosis: …" when the evidence points at a known cause, else empty.
+    fn diagnosis(&mut self, device_error: Option<String>, step: &Step) -> String {
+        let core = self.probe.core_state().ok();
+        let mut trailers = Vec::new();
+        for pair in &self.layout.images {
+            for region in [&pair.primary, &pair.secondary] {
+                if let Ok(t) = expect::read_trailer(
+                    self.probe.as_mut(),
+                    self.layout,
+                    &self.scenario.scenario.bootloader,
+                    region,
+                ) {
+                    trailers.push((region.clone(), t));
+                }
+            }
+        }
+        let primary_head = self
+            .layout
+            .images
+            .first()
+            .and_then(|p| self.probe.read(&p.primary, 0, 0x1000).ok());
+        self.collect_log();
+        let facts = crate::diagnosis::Facts {
+            core,
+            log: &self.device_log,
+            trailers,
+            primary_head,
+            device_error,
+            during_upload: matches!(step, Step::Upload(_)),
+        };
+        match crate::diagnosis::diagnose(&facts) {
+            Some(d) => format!("\n  diagnosis: {d}"),
+            None => String::new(),
         }
     }
 

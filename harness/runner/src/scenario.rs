@@ -408,11 +408,13 @@ pub fn suggestion(message: &str) -> Option<String> {
         .or_else(|| message.split_once("unknown variant `"))?
         .1;
     let (got, rest) = rest.split_once('`')?;
-    let expected: Vec<&str> = rest
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .take_while(|s| !s.contains('\n'))
+    // Both "expected `a` or `b`" (serde) and "expected one of a, b" (serde-saphyr) forms.
+    let list = rest.split_once("expected")?.1.lines().next().unwrap_or("");
+    let list = list.trim().trim_start_matches("one of").trim();
+    let expected: Vec<&str> = list
+        .split([',', ' '])
+        .map(|w| w.trim().trim_matches('`'))
+        .filter(|w| !w.is_empty() && *w != "or")
         .collect();
     expected
         .iter()
@@ -496,6 +498,8 @@ steps:
         let m = "unknown variant `expect-trailr`, expected one of `flash`, `expect-trailer`";
         assert_eq!(suggestion(m).as_deref(), Some("expect-trailer"));
         assert_eq!(suggestion("unknown field `zzz`, expected `image`"), None);
+        let m = "line 6 column 15: unknown field `imgae`, expected one of image, image-number";
+        assert_eq!(suggestion(m).as_deref(), Some("image"));
     }
 
     #[test]

@@ -6,7 +6,8 @@ use crate::firmware::{self, AppDescriptor, BootloaderBuild};
 use crate::flash_map::{FlashMap, MapError};
 use crate::smp_server::{AppView, SmpServer};
 use dfu_hil_mcuboot::layout::Layout;
-use dfu_hil_smp::serial::{self, DeviceLineDecoder};
+use dfu_hil_smp::serial::{self, DeviceDropStats, DeviceLineDecoder};
+use serde::{Deserialize, Serialize};
 
 /// Partition that holds the bootloader.
 pub const BOOT_PARTITION: &str = "mcuboot";
@@ -38,6 +39,53 @@ pub struct BootReport {
     pub outcome: Option<BootOutcome>,
 }
 
+/// Faults of the SMP UART (smp.md §4.2, §4.3), off by default. Deterministic: the same seed and
+/// the same traffic give the same bytes on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UartFaults {
+    /// Chance (0–1), per response frame, that a Zephyr log line is printed on the same UART
+    /// just before it (between frames: tolerant clients skip it).
+    pub log_noise: f64,
+    /// Chance (0–1), per response frame, that a log line lands *inside* it, as a log from
+    /// another thread does on a UART written with `uart_poll_out`. The frame is lost: the
+    /// client times out and must retry.
+    pub log_in_frame: f64,
+    /// Seed of the fault generator.
+    pub seed: u64,
+    /// `CONFIG_UART_MCUMGR_RX_BUF_SIZE`: received lines longer than this (including `\n`)
+    /// are dropped whole. `None` = Zephyr's default, 128.
+    pub rx_line_max: Option<usize>,
+}
+
+impl Default for UartFaults {
+    fn default() -> Self {
+        UartFaults {
+            log_noise: 0.0,
+            log_in_frame: 0.0,
+            seed: 1,
+            rx_line_max: None,
+        }
+    }
+}
+
+impl UartFaults {
+    pub fn is_none(&self) -> bool {
+        self.log_noise <= 0.0 && self.log_in_frame <= 0.0 && self.rx_line_max.is_none()
+    }
+}
+
+/// Log lines a Zephyr SMP server app prints on its console (`CONFIG_LOG_BACKEND_UART`).
+const NOISE_LINES: &[&str] = &[
+    "<inf> smp_sample: heartbeat",
+    "<inf> mcumgr_img_grp: Image upload inspect: ok",
+    "<dbg> mcumgr_smp: smp_handle_single_payload: handled",
+    "<inf> flash_nrf: flash write done",
+    "<wrn> os_mgmt: reset hook: no handler",
+    "<inf> net_buf: pool usage 2/4",
+    "<err> uart_mcumgr: insufficient buffers; drop this fragment",
+];
+
 pub struct SimBoard {
     pub flash: FlashMap,
     core: CoreState,
@@ -48,6 +96,11 @@ pub struct SimBoard {
     last_boot: BootReport,
     /// Whole device log (UART text), across boots.
     log: Vec<String>,
+    faults: UartFaults,
+    /// xorshift64 state of the fault generator.
+    rng: u64,
+    /// Pretend uptime for log timestamps, in ms; advances per request.
+    uptime_ms: u64,
 }
 
 impl SimBoard {
@@ -61,7 +114,92 @@ impl SimBoard {
             boots: 0,
             last_boot: BootReport::default(),
             log: Vec::new(),
+            faults: UartFaults::default(),
+            rng: 1,
+            uptime_ms: 0,
         }
+    }
+
+    /// Switch UART faults on or off (takes effect at once; the generator restarts from the
+    /// seed).
+    pub fn set_uart_faults(&mut self, faults: UartFaults) {
+        self.rng = (faults.seed ^ 0x9e37_79b9_7f4a_7c15).max(1);
+        self.faults = faults;
+        self.rx = self.new_rx();
+        self.rx.set_netbuf_size(self.rx_netbuf());
+    }
+
+    pub fn uart_faults(&self) -> &UartFaults {
+        &self.faults
+    }
+
+    /// What the device's UART receiver dropped silently so far (since the last boot).
+    pub fn uart_rx_drops(&self) -> DeviceDropStats {
+        self.rx.stats()
+    }
+
+    fn new_rx(&self) -> DeviceLineDecoder {
+        match self.faults.rx_line_max {
+            Some(n) => DeviceLineDecoder::with_max_line(n),
+            None => DeviceLineDecoder::new(),
+        }
+    }
+
+    fn rx_netbuf(&self) -> Option<usize> {
+        match &self.core {
+            CoreState::Running { app, .. } => Some(app.buf_size as usize),
+            _ => None,
+        }
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    /// True with probability `p`.
+    fn chance(&mut self, p: f64) -> bool {
+        let unit = (self.next_rand() >> 11) as f64 / (1u64 << 53) as f64;
+        p > 0.0 && unit < p
+    }
+
+    /// One log line as Zephyr's UART log backend prints it.
+    fn noise_line(&mut self) -> String {
+        let ms = self.uptime_ms;
+        let us = self.next_rand() % 1000;
+        let text = NOISE_LINES[(self.next_rand() % NOISE_LINES.len() as u64) as usize];
+        format!(
+            "[{:02}:{:02}:{:02}.{:03},{us:03}] {text}",
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000
+        )
+    }
+
+    /// Put one response frame on the UART, with the log noise the faults ask for.
+    fn transmit_frame(&mut self, frame: Vec<u8>) {
+        self.uptime_ms += 7;
+        if self.chance(self.faults.log_noise) {
+            let line = self.noise_line();
+            self.emit(line);
+        }
+        if frame.len() > 2 && self.chance(self.faults.log_in_frame) {
+            // Somewhere after the start marker and before the final newline.
+            let at = 2 + (self.next_rand() % (frame.len() as u64 - 2)) as usize;
+            let line = self.noise_line();
+            self.tx.extend_from_slice(&frame[..at]);
+            self.tx.extend_from_slice(line.as_bytes());
+            self.tx.extend_from_slice(b"\r\n");
+            self.tx.extend_from_slice(&frame[at..]);
+            self.log.push(line);
+            return;
+        }
+        self.tx.extend_from_slice(&frame);
     }
 
     pub fn core_state(&self) -> &CoreState {
@@ -79,7 +217,7 @@ impl SimBoard {
     /// Power removed: RAM state (upload session, UART buffers) is gone, the CPU stops.
     pub fn power_off(&mut self) {
         self.server.reset();
-        self.rx = DeviceLineDecoder::new();
+        self.rx = self.new_rx();
         self.core = CoreState::Off;
     }
 
@@ -102,7 +240,7 @@ impl SimBoard {
     /// Power-on reset: RAM state is lost, MCUboot runs, then the CPU jumps where it says.
     pub fn reset(&mut self) -> &BootReport {
         self.server.reset();
-        self.rx = DeviceLineDecoder::new();
+        self.rx = self.new_rx();
         self.boots += 1;
         let mut report = BootReport {
             n: self.boots,
@@ -199,7 +337,7 @@ impl SimBoard {
         self.emit("*** Booting Zephyr OS build v4.2.0 ***".into());
         self.emit(format!("{} {} (sim)", app.name, app.version));
         let _ = build;
-        self.rx = DeviceLineDecoder::new();
+        self.rx = self.new_rx();
         self.rx.set_netbuf_size(Some(app.buf_size as usize));
         let running = CoreState::Running {
             partition: partition.to_owned(),
@@ -273,7 +411,7 @@ impl SimBoard {
         for packet in self.rx.push(bytes) {
             let (responses, reset) = self.serve(&packet);
             for resp in responses {
-                self.tx.extend_from_slice(&serial::encode_zephyr(&resp));
+                self.transmit_frame(serial::encode_zephyr(&resp));
             }
             if reset {
                 self.reset();

@@ -1,7 +1,8 @@
 //! A model of MCUboot's boot decision (`loader.c`: `context_boot_go`,
 //! `boot_prepare_image_for_update`, `boot_validate_slot`, `boot_perform_update`,
-//! `boot_complete_partial_swap`) on the simulated flash. The swap algorithm itself is in
-//! [`crate::swap_move`].
+//! `boot_complete_partial_swap`) on the simulated flash. The upgrade algorithms are in
+//! [`crate::swap_move`], [`crate::swap_scratch`], [`crate::swap_offset`], [`crate::overwrite`]
+//! and [`crate::direct_xip`], selected by the build's [`UpgradeMode`].
 //!
 //! Faithfulness matters more than brevity here: the harness's verdicts are only as good as this
 //! model. Every erase and write goes through [`FlashMap`], so a power cut can land between any two
@@ -9,14 +10,12 @@
 
 use crate::firmware::BootloaderBuild;
 use crate::flash_map::{FlashMap, MapError};
-use crate::swap_move::{read_status_records, Status};
+use crate::swap_move::Status;
 use dfu_hil_mcuboot::image::{Image, ImageHeader, IMAGE_MAGIC};
 use dfu_hil_mcuboot::keys::PublicKey;
 use dfu_hil_mcuboot::layout::DeviceKind;
 use dfu_hil_mcuboot::swap::swap_type;
-use dfu_hil_mcuboot::trailer::{
-    Field, Flag, MagicState, SwapType, Trailer, TrailerLayout, UpgradeMode,
-};
+use dfu_hil_mcuboot::trailer::{Field, Flag, SwapType, Trailer, TrailerLayout, UpgradeMode};
 
 /// How one boot ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +63,7 @@ impl From<MapError> for Stop {
 /// The simulated MCUboot, configured from the build descriptor in its partition.
 pub struct Bootloader<'a> {
     pub build: &'a BootloaderBuild,
-    key: Option<PublicKey>,
+    pub(crate) key: Option<PublicKey>,
     pub log: Vec<String>,
     pub decisions: Vec<ImageDecision>,
 }
@@ -111,7 +110,7 @@ impl<'a> Bootloader<'a> {
         self.log.push(format!("W: {}", msg.into()));
     }
 
-    fn err(&mut self, msg: impl Into<String>) {
+    pub(crate) fn err(&mut self, msg: impl Into<String>) {
         self.log.push(format!("E: {}", msg.into()));
     }
 
@@ -129,7 +128,7 @@ impl<'a> Bootloader<'a> {
         }
     }
 
-    fn pair(&self, flash: &FlashMap, image: usize) -> Result<Pair, Stop> {
+    pub(crate) fn pair(&self, flash: &FlashMap, image: usize) -> Result<Pair, Stop> {
         let layout = &flash.layout;
         let ip = &layout.images[image];
         let (Some(pri), Some(sec)) = (
@@ -143,11 +142,19 @@ impl<'a> Bootloader<'a> {
         };
         let pri_dev = layout.device_of(pri);
         let sec_dev = layout.device_of(sec);
-        // BOOT_WRITE_SZ is the primary's write size in move mode; it sizes the status area.
+        // BOOT_WRITE_SZ sizes the status area: the primary's write size, and in scratch mode
+        // the larger of primary and scratch.
+        let scratch_w = match (
+            self.build.mode,
+            layout.partition(crate::swap_scratch::SCRATCH),
+        ) {
+            (UpgradeMode::SwapScratch, Some(p)) => layout.device_of(p).write_size,
+            _ => 1,
+        };
         let mk = |size: u32, dev: &dfu_hil_mcuboot::layout::FlashDevice| TrailerLayout {
             slot_size: size,
             max_align: self.build.max_align,
-            write_size: pri_dev.write_size.max(dev.write_size),
+            write_size: pri_dev.write_size.max(dev.write_size).max(scratch_w),
             erased: dev.erased,
             max_sectors: self.build.max_sectors,
             mode: self.build.mode,
@@ -176,6 +183,9 @@ impl<'a> Bootloader<'a> {
     }
 
     fn boot_inner(&mut self, flash: &mut FlashMap) -> Result<BootOutcome, Stop> {
+        if self.build.mode == UpgradeMode::DirectXip {
+            return self.boot_direct_xip(flash);
+        }
         let images = flash.layout.images.len();
         for image in 0..images {
             let pair = self.pair(flash, image)?;
@@ -197,7 +207,7 @@ impl<'a> Bootloader<'a> {
         };
         if self.build.validate_primary {
             let valid = Image::parse(&slot).is_ok_and(|img| {
-                img.total_size as u32 <= self.max_image_size(&pair)
+                img.total_size as u32 <= self.max_image_size(flash, &pair)
                     && img
                         .verify(&slot[..img.total_size], self.key.as_ref())
                         .is_valid()
@@ -238,12 +248,14 @@ impl<'a> Bootloader<'a> {
             self.warn("Cannot upgrade: not a compatible amount of sectors");
             return Ok(Some(false));
         }
-        Ok(Some(self.slots_compatible(
-            pri_sectors,
-            sec_sectors,
-            pair.sector,
-            sec_sector,
-        )))
+        Ok(Some(match self.build.mode {
+            UpgradeMode::SwapScratch => self.slots_compatible_scratch(flash, pair, true)?,
+            UpgradeMode::OverwriteOnly => self.slots_compatible_scratch(flash, pair, false)?,
+            UpgradeMode::SwapOffset => {
+                self.slots_compatible_offset(pri_sectors, sec_sectors, pair.sector, sec_sector)
+            }
+            _ => self.slots_compatible(pri_sectors, sec_sectors, pair.sector, sec_sector),
+        }))
     }
 
     /// `boot_prepare_image_for_update`, then what `context_boot_go` does with the swap type
@@ -271,37 +283,21 @@ impl<'a> Bootloader<'a> {
         };
 
         // swap_read_status: is there an interrupted swap, and where is its status?
-        let mut bs = Status::reset();
-        self.log_state("Primary image", &pri);
-        if let Some(s) = &sec {
-            self.log_state("Secondary image", s);
-        }
-        let source_primary = pri.magic == MagicState::Good
-            && pri.copy_done == Flag::Unset
-            && sec.as_ref().is_some_and(|s| s.magic != MagicState::Good);
-        self.info(if source_primary {
-            "Boot source: primary slot"
-        } else {
-            "Boot source: none"
-        });
-        if source_primary {
-            bs.source_primary = true;
-            bs.swap_type = pri.swap_type();
-            if let Some((op_move, idx, state)) = read_status_records(&pri, self.build.max_sectors) {
-                bs.op_move = op_move;
-                bs.idx = idx;
-                bs.state = state;
-            }
-        }
-
+        let mut bs = match self.build.mode {
+            UpgradeMode::SwapScratch => self.read_status_scratch(flash, pair, &pri)?,
+            UpgradeMode::SwapOffset => self.read_status_offset(&pri, sec.as_ref()),
+            // No status area: an interrupted copy is simply started again.
+            UpgradeMode::OverwriteOnly | UpgradeMode::DirectXip => Status::reset(),
+            UpgradeMode::SwapMove => self.read_status_move(&pri, sec.as_ref()),
+        };
         if !bs.is_reset() {
             // boot_complete_partial_swap: finish the regions, then the post-swap flags.
-            bs.swap_size = pri.swap_size.unwrap_or(0);
             self.info(format!(
                 "Image index: {}, Swap type: {} (resuming)",
                 pair.image, bs.swap_type
             ));
-            self.swap_run(flash, pair, &mut bs)?;
+            let table_revert = self.table_swap_type(&pri, sec.as_ref()) == SwapType::Revert;
+            self.swap_run(flash, pair, &mut bs, table_revert)?;
             self.finish_swap(flash, pair, bs.swap_type)?;
             decision.swap_type = bs.swap_type;
             decision.resumed = true;
@@ -316,13 +312,10 @@ impl<'a> Bootloader<'a> {
                     pair.image
                 ));
             }
-            let st = swap_type(
-                pri.state(),
-                sec.as_ref().map(Trailer::state),
-                self.build.mode,
-            );
+            let st = self.table_swap_type(&pri, sec.as_ref());
             self.info(format!("Image index: {}, Swap type: {}", pair.image, st));
-            if is_upgrade(st) && self.validate_secondary(flash, pair, st)? != SlotCheck::Valid {
+            if is_upgrade(st) && self.validate_secondary(flash, pair, st, true)? != SlotCheck::Valid
+            {
                 SwapType::None
             } else {
                 st
@@ -334,7 +327,7 @@ impl<'a> Bootloader<'a> {
                 "Image index: {}, Swap type: {} (from swap_info)",
                 pair.image, bs.swap_type
             ));
-            match self.validate_secondary(flash, pair, bs.swap_type)? {
+            match self.validate_secondary(flash, pair, bs.swap_type, false)? {
                 SlotCheck::Valid => bs.swap_type,
                 SlotCheck::NoBootable => SwapType::Fail,
             }
@@ -342,36 +335,102 @@ impl<'a> Bootloader<'a> {
         decision.swap_type = st;
 
         match st {
-            SwapType::Test | SwapType::Perm if self.downgrade_prevented(flash, pair)? => {
+            SwapType::Test | SwapType::Perm
+                if self.build.mode != UpgradeMode::OverwriteOnly
+                    && self.downgrade_prevented(flash, pair)? =>
+            {
                 decision.swap_type = SwapType::None;
             }
             SwapType::Test | SwapType::Perm | SwapType::Revert => {
                 bs.swap_type = st;
                 self.perform_update(flash, pair, &mut bs)?;
             }
-            SwapType::Fail => {
+            SwapType::Fail if self.build.mode != UpgradeMode::OverwriteOnly => {
                 // Pretend we just reverted, so the bad request is not retried forever.
                 self.set_image_ok(flash, pair)?;
             }
+            SwapType::Fail => {}
             SwapType::None | SwapType::Panic => {}
         }
         Ok(decision)
     }
 
-    /// `boot_perform_update` → `boot_swap_image` → `swap_run`, then the post-swap flags. When the
-    /// space check fails MCUboot still writes the flags (it checks the state's swap type, not the
-    /// one `swap_run` reset), and so does the model.
+    /// `boot_perform_update` → `boot_swap_image` → `swap_run` (or `boot_copy_image` in
+    /// overwrite-only), then the post-swap flags. When the space check fails MCUboot still
+    /// writes the flags (it checks the state's swap type, not the one `swap_run` reset), and so
+    /// does the model.
     fn perform_update(
         &mut self,
         flash: &mut FlashMap,
         pair: &Pair,
         bs: &mut Status,
     ) -> Result<(), Stop> {
-        bs.swap_size = self.copy_size(flash, pair)?;
-        if self.enough_space(pair, bs.swap_size) {
-            self.swap_run(flash, pair, bs)?;
+        let sec_off = match self.build.mode {
+            UpgradeMode::SwapOffset => self.offset_secondary_start(flash, pair, bs.swap_type)?,
+            _ => 0,
+        };
+        bs.swap_size = self.copy_size(flash, pair, sec_off)?;
+        match self.build.mode {
+            UpgradeMode::OverwriteOnly => return self.copy_image(flash, pair),
+            UpgradeMode::SwapScratch => self.swap_run(flash, pair, bs, false)?,
+            UpgradeMode::SwapOffset => {
+                if self.enough_space_offset(pair, bs.swap_size) {
+                    self.swap_run(flash, pair, bs, false)?;
+                }
+            }
+            _ => {
+                if self.enough_space(pair, bs.swap_size) {
+                    self.swap_run(flash, pair, bs, false)?;
+                }
+            }
         }
         self.finish_swap(flash, pair, bs.swap_type)
+    }
+
+    /// `swap_run` of the configured algorithm (resuming from `bs`).
+    pub(crate) fn swap_run(
+        &mut self,
+        flash: &mut FlashMap,
+        pair: &Pair,
+        bs: &mut Status,
+        table_revert: bool,
+    ) -> Result<(), Stop> {
+        match self.build.mode {
+            UpgradeMode::SwapScratch => self.swap_run_scratch(flash, pair, bs),
+            UpgradeMode::SwapOffset => self.swap_run_offset(flash, pair, bs, table_revert),
+            // Overwrite-only never resumes (no status); direct-xip never swaps.
+            UpgradeMode::OverwriteOnly => self.copy_image(flash, pair),
+            UpgradeMode::DirectXip => Ok(()),
+            UpgradeMode::SwapMove => self.swap_run_move(flash, pair, bs),
+        }
+    }
+
+    /// `boot_swap_type_multi` from the two trailers.
+    fn table_swap_type(&self, pri: &Trailer, sec: Option<&Trailer>) -> SwapType {
+        swap_type(pri.state(), sec.map(Trailer::state), self.build.mode)
+    }
+
+    /// `bootutil_max_image_size` / `app_max_size` of the configured mode.
+    pub(crate) fn max_image_size(&self, flash: &FlashMap, pair: &Pair) -> u32 {
+        self.max_image_size_slot(flash, pair, false)
+    }
+
+    /// The limit for the image in one slot (swap-offset's secondary loses its first sector;
+    /// the other modes use one limit for both slots).
+    pub(crate) fn max_image_size_slot(
+        &self,
+        flash: &FlashMap,
+        pair: &Pair,
+        secondary: bool,
+    ) -> u32 {
+        match self.build.mode {
+            UpgradeMode::SwapScratch => self.max_image_size_scratch(flash, pair),
+            UpgradeMode::SwapOffset => self.max_image_size_offset(pair, secondary),
+            UpgradeMode::OverwriteOnly | UpgradeMode::DirectXip => {
+                self.max_image_size_overwrite(pair)
+            }
+            UpgradeMode::SwapMove => self.max_image_size_move(pair),
+        }
     }
 
     pub(crate) fn log_state(&mut self, area: &str, t: &Trailer) {
@@ -409,8 +468,13 @@ impl<'a> Bootloader<'a> {
         flash: &mut FlashMap,
         pair: &Pair,
         st: SwapType,
+        from_table: bool,
     ) -> Result<SlotCheck, Stop> {
-        let slot = flash.read(&pair.secondary, 0, pair.sec_layout.slot_size)?;
+        let start = match self.build.mode {
+            UpgradeMode::SwapOffset => self.offset_secondary_start(flash, pair, st)?,
+            _ => 0,
+        };
+        let slot = flash.read(&pair.secondary, start, pair.sec_layout.slot_size - start)?;
         let erased = pair.sec_layout.erased;
         let header_erased = slot[..4].iter().all(|&b| b == erased);
         let non_bootable = ImageHeader::parse(&slot)
@@ -426,9 +490,34 @@ impl<'a> Bootloader<'a> {
             }
             return Ok(SlotCheck::NoBootable);
         }
+        if self.build.mode == UpgradeMode::SwapOffset
+            && from_table
+            && matches!(st, SwapType::Test | SwapType::Perm)
+        {
+            // An image whose header sits in the first sector was uploaded to the wrong address
+            // (only for a new request: a swap restarted from swap_info has already begun
+            // copying the primary into that sector).
+            let first = flash.read(&pair.secondary, 0, 4)?;
+            if u32::from_le_bytes([first[0], first[1], first[2], first[3]]) == IMAGE_MAGIC {
+                self.err("Secondary header magic detected in first sector, wrong upload address?");
+                self.err("Image in the secondary slot is not valid!");
+                self.scramble_slot(flash, &pair.secondary)?;
+                return Ok(SlotCheck::NoBootable);
+            }
+        }
+        if self.build.mode == UpgradeMode::OverwriteOnly && self.build.downgrade_prevention {
+            let pri_hdr = ImageHeader::parse(&flash.read(&pair.primary, 0, 32)?).ok();
+            if let (Ok(new), Some(cur)) = (ImageHeader::parse(&slot), pri_hdr) {
+                if new.version.cmp_without_build(&cur.version) == std::cmp::Ordering::Less {
+                    self.err("Insufficient version in secondary slot");
+                    self.scramble_slot(flash, &pair.secondary)?;
+                    return Ok(SlotCheck::NoBootable);
+                }
+            }
+        }
         let valid = match Image::parse(&slot) {
             Ok(img) if img.header.magic == IMAGE_MAGIC => {
-                if img.total_size as u32 > self.max_image_size(pair) {
+                if img.total_size as u32 > self.max_image_size_slot(flash, pair, true) {
                     self.log
                         .push("D: bootutil_img_validate: TLV beyond image size".into());
                     false
@@ -482,8 +571,12 @@ impl<'a> Bootloader<'a> {
     }
 
     /// After the swap (`boot_perform_update` / `boot_complete_partial_swap`): PERM and REVERT
-    /// mark the primary confirmed, every upgrade sets copy_done last.
+    /// mark the primary confirmed, every upgrade sets copy_done last. Overwrite-only writes no
+    /// flags at all.
     fn finish_swap(&self, flash: &mut FlashMap, pair: &Pair, st: SwapType) -> Result<(), Stop> {
+        if self.build.mode == UpgradeMode::OverwriteOnly {
+            return Ok(());
+        }
         if matches!(st, SwapType::Perm | SwapType::Revert) {
             self.set_image_ok(flash, pair)?;
         }
@@ -514,7 +607,14 @@ fn flag_code(f: Flag) -> u8 {
     }
 }
 
-/// Only swap-using-move is modelled so far; other modes are refused at board creation.
+/// Every upgrade mode of [`UpgradeMode`] is modelled (direct-xip without its revert variant).
 pub fn supported(mode: UpgradeMode) -> bool {
-    mode == UpgradeMode::SwapMove
+    matches!(
+        mode,
+        UpgradeMode::SwapMove
+            | UpgradeMode::SwapScratch
+            | UpgradeMode::SwapOffset
+            | UpgradeMode::OverwriteOnly
+            | UpgradeMode::DirectXip
+    )
 }

@@ -3,10 +3,15 @@
 
 pub mod board;
 pub mod bootloader;
+pub mod direct_xip;
 pub mod firmware;
 pub mod flash;
 pub mod flash_map;
+pub mod overwrite;
+pub mod serve;
 pub mod smp_server;
 pub mod swap_move;
+pub mod swap_offset;
+pub mod swap_scratch;
 
-pub use board::{CoreState, SimBoard};
+pub use board::{CoreState, SimBoard, UartFaults};

@@ -12,7 +12,7 @@ use crate::flash_map::FlashMap;
 use ciborium::value::Value;
 use dfu_hil_mcuboot::image::{Image, IMAGE_MAGIC};
 use dfu_hil_mcuboot::swap::{img_mgmt_flags, swap_type};
-use dfu_hil_mcuboot::trailer::{Field, Flag, MagicState, SwapType, TrailerLayout};
+use dfu_hil_mcuboot::trailer::{Field, Flag, MagicState, SwapType, TrailerLayout, UpgradeMode};
 use dfu_hil_smp::errors::group_err_to_v1;
 use dfu_hil_smp::header::{group, img_cmd, os_cmd, Header, Op, RawHeader, Version};
 use dfu_hil_smp::packet::Packet;
@@ -67,6 +67,9 @@ struct Upload {
     /// Bytes waiting for a full write block (stream_flash buffers the same way).
     pending: Vec<u8>,
     written: u32,
+    /// Where in the partition the image starts (one sector in for swap-using-offset,
+    /// `boot_get_image_start_offset`).
+    base: u32,
 }
 
 /// Everything the app can see of the device when it answers.
@@ -267,8 +270,71 @@ impl SmpServer {
             .map(|p| (p.primary.clone(), p.secondary.clone()))
     }
 
+    /// `boot_get_image_start_offset`: swap-using-offset keeps the secondary image one sector in,
+    /// except while a revert is pending (the old image is then at the slot start).
+    fn image_start(view: &AppView<'_>, image: usize, part: &str) -> u32 {
+        let secondary = Self::pair_parts(view, image).is_some_and(|(_, s)| s == part);
+        if view.boot.mode != UpgradeMode::SwapOffset
+            || !secondary
+            || Self::swap_type(view, image) == SwapType::Revert
+        {
+            return 0;
+        }
+        view.flash.sector_size(part).unwrap_or(0)
+    }
+
+    /// The slot the app runs from. Always the primary in swap modes; in direct-xip the slot
+    /// whose code is this app (the running image's vector table points into its own slot),
+    /// the primary winning a tie as MCUboot's equal-version rule does.
+    fn active_slot(view: &AppView<'_>, image: usize) -> u32 {
+        if view.boot.mode != UpgradeMode::DirectXip {
+            return 0;
+        }
+        let Some((pri, sec)) = Self::pair_parts(view, image) else {
+            return 0;
+        };
+        for (slot, part) in [(0u32, pri), (1u32, sec)] {
+            if Self::runs_this_app(view, &part) {
+                return slot;
+            }
+        }
+        0
+    }
+
+    /// The image in `part` is linked for `part` and carries the running app's descriptor.
+    fn runs_this_app(view: &AppView<'_>, part: &str) -> bool {
+        let Ok(p) = view.flash.partition(part) else {
+            return false;
+        };
+        let base = view.flash.layout.address(p);
+        let size = p.size;
+        let Ok(h) = view.flash.read(part, 0, 32) else {
+            return false;
+        };
+        let Ok(hdr) = dfu_hil_mcuboot::image::ImageHeader::parse(&h) else {
+            return false;
+        };
+        let Ok(vt) = view.flash.read(part, hdr.hdr_size as u32, 8) else {
+            return false;
+        };
+        let target = u32::from_le_bytes([vt[4], vt[5], vt[6], vt[7]]) & !1;
+        if target < base || target >= base + size {
+            return false;
+        }
+        let off = target - base;
+        view.flash
+            .read(part, off, (size - off).min(4096))
+            .ok()
+            .and_then(|code| crate::firmware::read_app(&code))
+            .is_some_and(|a| &a == view.app)
+    }
+
     /// `mcuboot_swap_type_multi` as the app computes it.
     fn swap_type(view: &AppView<'_>, image: usize) -> SwapType {
+        if view.boot.mode == UpgradeMode::DirectXip {
+            // No swap: the trailers carry no request in direct-xip without revert.
+            return SwapType::None;
+        }
         let (pri, sec) = Self::pair_parts(view, image).expect("image exists");
         let read = |part: &str| {
             let l = Self::app_layout(view, part);
@@ -293,7 +359,8 @@ impl SmpServer {
             let Ok(size) = view.flash.size(&part) else {
                 continue;
             };
-            let Ok(bytes) = view.flash.read(&part, 0, size) else {
+            let start = Self::image_start(view, image, &part);
+            let Ok(bytes) = view.flash.read(&part, start, size - start) else {
                 continue;
             };
             // img_mgmt skips slots whose header or TLVs do not parse.
@@ -313,7 +380,7 @@ impl SmpServer {
         for image in 0..view.flash.layout.images.len() {
             let st = Self::swap_type(view, image);
             let active_slot = if image == view.active_image {
-                0
+                Self::active_slot(view, image)
             } else {
                 u32::MAX
             };
@@ -342,6 +409,10 @@ impl SmpServer {
 
     /// `img_mgmt_state_write` + `img_mgmt_set_next_boot_slot`.
     fn state_write(&mut self, view: &mut AppView<'_>, body: &Value) -> Result<Answer, u32> {
+        if view.boot.mode == UpgradeMode::DirectXip {
+            // CONFIG_MCUBOOT_BOOTLOADER_MODE_DIRECT_XIP: no state-write handler.
+            return Err(mgmt::ENOTSUP);
+        }
         require_map(body)?;
         let hash = bytes(body, "hash")?;
         let confirm = boolean(body, "confirm")?.unwrap_or(false);
@@ -469,7 +540,15 @@ impl SmpServer {
 
     /// Which slot an upload goes to, or NO_FREE_SLOT.
     fn upload_target(view: &AppView<'_>, image: usize) -> Result<String, u32> {
-        let (_, sec) = Self::pair_parts(view, image).ok_or(img_err::NO_FREE_SLOT)?;
+        let (pri, sec) = Self::pair_parts(view, image).ok_or(img_err::NO_FREE_SLOT)?;
+        if view.boot.mode == UpgradeMode::DirectXip && image == view.active_image {
+            // The slot the app does not run from.
+            return Ok(if Self::active_slot(view, image) == 0 {
+                sec
+            } else {
+                pri
+            });
+        }
         if image == view.active_image {
             match Self::swap_type(view, image) {
                 // Pending, or holding the image a revert will restore: in use.
@@ -518,7 +597,7 @@ impl SmpServer {
                 Err(code) => return Ok(Answer::Img(code)),
             };
             let size = view.flash.size(&part).map_err(|_| img_err::UNKNOWN)?;
-            if len > size {
+            if len > size - Self::image_start(view, image, &part) {
                 return Ok(Answer::Img(img_err::INVALID_IMAGE_TOO_LARGE));
             }
             if upgrade {
@@ -543,7 +622,11 @@ impl SmpServer {
                 .sector_size(&part)
                 .map_err(|_| img_err::UNKNOWN)?;
             let l = Self::app_layout(view, &part);
-            let body_end = len.div_ceil(sector) * sector;
+            // Swap-using-offset: the image goes one sector in; the erase still starts at the
+            // slot start (img_mgmt_erase_image_data erases from 0), so the first sector holds
+            // no stale header that MCUboot would take for an upload at the wrong address.
+            let start = Self::image_start(view, image, &part);
+            let body_end = (start + len).div_ceil(sector) * sector;
             let trailer_start = (size - l.trailer_size()) / sector * sector;
             let erase_to = body_end.min(size);
             if erase_to > 0 {
@@ -564,6 +647,7 @@ impl SmpServer {
                 sha: sha.to_vec(),
                 pending: Vec::new(),
                 written: 0,
+                base: start,
             });
         }
         let Some(u) = self.upload.as_mut() else {
@@ -587,7 +671,11 @@ impl SmpServer {
         }
         if take > 0 {
             let chunk: Vec<u8> = u.pending.drain(..take).collect();
-            if view.flash.write(&u.partition, u.written, &chunk).is_err() {
+            if view
+                .flash
+                .write(&u.partition, u.base + u.written, &chunk)
+                .is_err()
+            {
                 self.upload = None;
                 return Ok(Answer::Img(img_err::FLASH_WRITE_FAILED));
             }
@@ -616,7 +704,8 @@ impl SmpServer {
         let has_image = Self::slots(view, view.active_image)
             .iter()
             .any(|s| s.slot == slot);
-        let in_use = slot == 0 || matches!(st, SwapType::Test | SwapType::Perm | SwapType::Revert);
+        let in_use = slot == Self::active_slot(view, view.active_image)
+            || matches!(st, SwapType::Test | SwapType::Perm | SwapType::Revert);
         if has_image && in_use {
             return Ok(Answer::Img(img_err::NO_FREE_SLOT));
         }

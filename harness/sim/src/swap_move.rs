@@ -17,6 +17,8 @@ const COPY_CHUNK: u32 = 256;
 /// Status record values (`BOOT_STATUS_STATE_0/1`).
 pub(crate) const STATE_0: u8 = 1;
 pub(crate) const STATE_1: u8 = 2;
+/// `BOOT_STATUS_STATE_2` (swap-using-scratch only).
+pub(crate) const STATE_2: u8 = 3;
 
 /// Progress through a swap (`struct boot_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,25 +71,54 @@ pub(crate) fn read_status_records(pri: &Trailer, max_sectors: u32) -> Option<(bo
 }
 
 /// `find_last_idx`: number of sectors the swap covers (at least one).
-fn last_idx(swap_size: u32, sector: u32) -> u32 {
+pub(crate) fn last_idx(swap_size: u32, sector: u32) -> u32 {
     swap_size.div_ceil(sector).max(1)
 }
 
 /// Trailer size rounded up to whole sectors (`ALIGN_UP(boot_trailer_sz, sector)`).
-fn trailer_sectors(l: &TrailerLayout, sector: u32) -> u32 {
+pub(crate) fn trailer_sectors(l: &TrailerLayout, sector: u32) -> u32 {
     l.trailer_size().div_ceil(sector)
 }
 
 impl Bootloader<'_> {
     /// `app_max_size` for swap-using-move: the primary needs one spare sector for the move, both
     /// slots lose the sectors holding the trailer.
-    pub(crate) fn max_image_size(&self, pair: &Pair) -> u32 {
+    pub(crate) fn max_image_size_move(&self, pair: &Pair) -> u32 {
         let pri_n = pair.pri_layout.slot_size / pair.sector;
         let sec_n = pair.sec_layout.slot_size / pair.sector;
         let t = trailer_sectors(&pair.pri_layout, pair.sector);
         let pri = pri_n.saturating_sub(t + 1) * pair.sector;
         let sec = sec_n.saturating_sub(t) * pair.sector;
         pri.min(sec)
+    }
+
+    /// `swap_read_status` for swap-using-move: the status is in the primary when the primary
+    /// trailer is initialised (GOOD, copy_done unset) and the secondary's is not.
+    pub(crate) fn read_status_move(&mut self, pri: &Trailer, sec: Option<&Trailer>) -> Status {
+        let mut bs = Status::reset();
+        self.log_state("Primary image", pri);
+        if let Some(s) = sec {
+            self.log_state("Secondary image", s);
+        }
+        let source_primary = pri.magic == dfu_hil_mcuboot::trailer::MagicState::Good
+            && pri.copy_done == dfu_hil_mcuboot::trailer::Flag::Unset
+            && sec.is_some_and(|s| s.magic != dfu_hil_mcuboot::trailer::MagicState::Good);
+        self.info(if source_primary {
+            "Boot source: primary slot"
+        } else {
+            "Boot source: none"
+        });
+        if source_primary {
+            bs.source_primary = true;
+            bs.swap_type = pri.swap_type();
+            bs.swap_size = pri.swap_size.unwrap_or(0);
+            if let Some((op_move, idx, state)) = read_status_records(pri, self.build.max_sectors) {
+                bs.op_move = op_move;
+                bs.idx = idx;
+                bs.state = state;
+            }
+        }
+        bs
     }
 
     /// The space check at the start of a new swap in `swap_run`.
@@ -107,18 +138,42 @@ impl Bootloader<'_> {
         true
     }
 
-    /// Size to swap: the larger of both images including TLVs (`boot_swap_image`).
-    pub(crate) fn copy_size(&self, flash: &FlashMap, pair: &Pair) -> Result<u32, Stop> {
+    /// Size to swap: the larger of both images including TLVs (`boot_swap_image`). `sec_off` is
+    /// where the secondary image starts (one sector in for a swap-using-offset upgrade).
+    pub(crate) fn copy_size(
+        &self,
+        flash: &FlashMap,
+        pair: &Pair,
+        sec_off: u32,
+    ) -> Result<u32, Stop> {
         let mut size = 0;
-        for (part, l) in [
-            (&pair.primary, &pair.pri_layout),
-            (&pair.secondary, &pair.sec_layout),
+        for (part, l, off) in [
+            (&pair.primary, &pair.pri_layout, 0),
+            (&pair.secondary, &pair.sec_layout, sec_off),
         ] {
-            if let Ok(img) = Image::parse(&flash.read(part, 0, l.slot_size)?) {
+            if let Ok(img) = Image::parse(&flash.read(part, off, l.slot_size - off)?) {
                 size = size.max(img.total_size as u32);
             }
         }
         Ok(size)
+    }
+
+    /// `boot_erase_region`: one flash erase per sector, upwards or (`backwards`) downwards.
+    pub(crate) fn erase_region(
+        &self,
+        flash: &mut FlashMap,
+        part: &str,
+        off: u32,
+        len: u32,
+        backwards: bool,
+    ) -> Result<(), Stop> {
+        let sector = flash.sector_size(part)?;
+        let n = len.div_ceil(sector);
+        for i in 0..n {
+            let k = if backwards { n - 1 - i } else { i };
+            flash.erase(part, off + k * sector, sector)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn write(
@@ -166,20 +221,39 @@ impl Bootloader<'_> {
     /// `swap_status_init` on the primary: swap_info, image_ok (if the secondary asked for
     /// permanent), swap_size, magic last — so a cut before the magic leaves no status at all.
     fn status_init(&self, flash: &mut FlashMap, pair: &Pair, bs: &Status) -> Result<(), Stop> {
-        let l = &pair.pri_layout;
+        self.status_init_on(flash, pair, &pair.primary, &pair.pri_layout, bs, None)
+    }
+
+    /// `swap_status_init` on any area (primary, scratch, or the secondary for swap-offset's
+    /// `fixup_revert`): swap_info, image_ok (copied from the secondary's request), swap_size,
+    /// the swap-offset TLV sizes, magic last.
+    pub(crate) fn status_init_on(
+        &self,
+        flash: &mut FlashMap,
+        pair: &Pair,
+        part: &str,
+        l: &TrailerLayout,
+        bs: &Status,
+        tlv_sizes: Option<u32>,
+    ) -> Result<(), Stop> {
         let sec = self.read_trailer(flash, &pair.secondary, &pair.sec_layout)?;
         if bs.swap_type != SwapType::None {
             self.write(
                 flash,
-                &pair.primary,
+                part,
                 l.swap_info_write(pair.image as u8, bs.swap_type),
             )?;
         }
         if sec.image_ok == dfu_hil_mcuboot::trailer::Flag::Set {
-            self.write(flash, &pair.primary, l.flag_write(Field::ImageOk, 1))?;
+            self.write(flash, part, l.flag_write(Field::ImageOk, 1))?;
         }
-        self.write(flash, &pair.primary, l.swap_size_write(bs.swap_size))?;
-        self.write(flash, &pair.primary, l.magic_write())?;
+        self.write(flash, part, l.swap_size_write(bs.swap_size))?;
+        if let (Some(sizes), Some(off)) = (tlv_sizes, l.tlv_sizes_off()) {
+            let mut data = vec![l.erased; 4usize.next_multiple_of(l.write_size.max(1) as usize)];
+            data[..4].copy_from_slice(&sizes.to_le_bytes());
+            self.write(flash, part, TrailerWrite { offset: off, data })?;
+        }
+        self.write(flash, part, l.magic_write())?;
         Ok(())
     }
 
@@ -200,7 +274,7 @@ impl Bootloader<'_> {
     }
 
     /// `boot_copy_region` in `BOOT_TMPBUF_SZ` chunks.
-    fn copy_region(
+    pub(crate) fn copy_region(
         &self,
         flash: &mut FlashMap,
         from: (&str, u32),
@@ -219,7 +293,7 @@ impl Bootloader<'_> {
     /// `swap_run` for swap-using-move: move the primary up by one sector (top-down), then for
     /// each index copy secondary→primary and primary(moved)→secondary, a status record after each
     /// step. Resumes from `bs`. The space check has been done by the caller for new swaps.
-    pub(crate) fn swap_run(
+    pub(crate) fn swap_run_move(
         &mut self,
         flash: &mut FlashMap,
         pair: &Pair,

@@ -20,6 +20,14 @@ use crate::packet::{
 };
 use crate::transport::Transport;
 
+mod commands;
+mod window;
+
+pub use commands::{
+    parse_slot_info, parse_taskstat, BootloaderMode, ImageSlots, SlotInfo, TaskStat,
+};
+pub use window::{UploadProgress, DEFAULT_GROW_AFTER, MAX_WINDOW};
+
 /// Zephyr's default `CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE`, assumed when params is unanswered.
 pub const DEFAULT_BUF_SIZE: u32 = 384;
 /// Zephyr refuses a first upload chunk with less than the 32-byte MCUboot header.
@@ -105,6 +113,8 @@ pub struct UploadReport {
     pub packet_limit: usize,
     /// Times the device answered `off: 0` mid-upload and the first chunk was resent.
     pub restarts: usize,
+    /// Largest number of upload requests that were in flight at once (1 = stop-and-wait).
+    pub window: usize,
 }
 
 /// One request and what came back, for the transcript.
@@ -132,6 +142,10 @@ pub struct Client<T: Transport> {
     upload_tries: u32,
     busy_backoff: Duration,
     buf_size: Option<u32>,
+    /// From params; `None` when unknown (no params asked, or not supported).
+    buf_count: Option<u32>,
+    /// Upload window: `None` = derive from `buf_count` (see [`Client::set_upload_window`]).
+    window: Option<usize>,
     started: Instant,
     transcript: Vec<Exchange>,
 }
@@ -148,6 +162,8 @@ impl<T: Transport> Client<T> {
             upload_tries: DEFAULT_UPLOAD_TRIES,
             busy_backoff: Duration::from_millis(100),
             buf_size: None,
+            buf_count: None,
+            window: None,
             started: Instant::now(),
             transcript: Vec::new(),
         }
@@ -180,6 +196,12 @@ impl<T: Transport> Client<T> {
     /// upload, falling back to 384).
     pub fn set_buf_size(&mut self, b: Option<u32>) {
         self.buf_size = b;
+    }
+
+    /// Use this buffer count instead of the one params reports (it sizes the automatic upload
+    /// window). `None` forgets it.
+    pub fn set_buf_count(&mut self, n: Option<u32>) {
+        self.buf_count = n.filter(|&n| n > 0);
     }
 
     pub fn transport_mut(&mut self) -> &mut T {
@@ -339,6 +361,7 @@ impl<T: Transport> Client<T> {
             buf_count: buf_count.min(u32::MAX as u64) as u32,
         };
         self.buf_size = Some(p.buf_size);
+        self.buf_count = (p.buf_count > 0).then_some(p.buf_count);
         Ok(p)
     }
 
@@ -395,7 +418,8 @@ impl<T: Transport> Client<T> {
         Ok(())
     }
 
-    /// Largest request (header + CBOR) for uploads: min(transport limit, buf_size - 4), with
+    /// Largest request (header + CBOR) for uploads: min(transport limit, buf_size - overhead)
+    /// (overhead 4 on serial, where length and CRC share the buffer; 0 on BLE and UDP), with
     /// buf_size from params when the device answers it, else 384. Only a device error or a
     /// timeout falls back; a broken link is reported.
     pub fn upload_packet_limit(&mut self) -> Result<usize, SmpError> {
@@ -410,32 +434,64 @@ impl<T: Transport> Client<T> {
                 Err(e) => return Err(e),
             },
         };
+        let overhead = self.transport.device_buffer_overhead();
         Ok(self
             .transport
             .max_packet()
-            .min((buf as usize).saturating_sub(4)))
+            .min((buf as usize).saturating_sub(overhead)))
     }
 
-    /// Upload `data` (a whole signed image file) to image number `image`.
-    ///
-    /// Sends len + full 32-byte sha (SHA-256 of data) on the first chunk, always continues
-    /// from the offset the device returns, resends first-chunk fields when the device answers
-    /// off 0 after a session loss, retries a chunk on timeout or EBUSY, and calls
-    /// `progress(sent, total)` after each acknowledged chunk. Every request fits
-    /// [`Client::upload_packet_limit`], computed from the exact encoded size.
+    /// Upload `data` (a whole signed image file) to image number `image`, calling
+    /// `progress(sent, total)` after each acknowledged request. See
+    /// [`Client::upload_with_progress`] for the behaviour and a progress callback that also
+    /// carries the elapsed time (for rate and ETA).
     pub fn upload(
         &mut self,
         image: u32,
         data: &[u8],
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<UploadReport, SmpError> {
+        self.upload_with_progress(image, data, &mut |p| progress(p.sent, p.total))
+    }
+
+    /// Upload `data` (a whole signed image file) to image number `image`.
+    ///
+    /// Sends len + full 32-byte sha (SHA-256 of data) on the first chunk, always continues
+    /// from the offset the device returns, resends first-chunk fields when the device answers
+    /// off 0 after a session loss, retries a chunk on timeout or EBUSY, and calls `progress`
+    /// after each acknowledged request. Every request fits [`Client::upload_packet_limit`],
+    /// computed from the exact encoded size.
+    ///
+    /// With an upload window above 1 ([`Client::upload_window`]) the requests after the first
+    /// chunk are pipelined; otherwise each waits for its answer (stop-and-wait).
+    pub fn upload_with_progress(
+        &mut self,
+        image: u32,
+        data: &[u8],
+        progress: &mut dyn FnMut(&UploadProgress),
+    ) -> Result<UploadReport, SmpError> {
         let start = Instant::now();
         if data.is_empty() {
             return Err(SmpError::Upload("refusing to upload an empty image".into()));
         }
+        let limit = self.upload_packet_limit()?;
+        let window = self.upload_window();
+        if window > 1 {
+            return self.upload_windowed(image, data, limit, window, start, progress);
+        }
+        self.upload_stop_and_wait(image, data, limit, start, progress)
+    }
+
+    fn upload_stop_and_wait(
+        &mut self,
+        image: u32,
+        data: &[u8],
+        limit: usize,
+        start: Instant,
+        progress: &mut dyn FnMut(&UploadProgress),
+    ) -> Result<UploadReport, SmpError> {
         let total = data.len();
         let sha = Sha256::digest(data).to_vec();
-        let limit = self.upload_packet_limit()?;
         let mut off = 0usize;
         let mut report = UploadReport {
             bytes: total,
@@ -445,6 +501,7 @@ impl<T: Transport> Client<T> {
             matched: None,
             packet_limit: limit,
             restarts: 0,
+            window: 1,
         };
         let mut stalls = 0u32;
         while off < total {
@@ -501,7 +558,7 @@ impl<T: Transport> Client<T> {
                 report.matched = Some(m);
             }
             off = new_off;
-            progress(off, total);
+            progress(&UploadProgress::new(off, total, start.elapsed(), 1));
         }
         if report.matched == Some(false) {
             return Err(SmpError::Upload(

@@ -20,6 +20,13 @@ pub trait Transport: Send {
     fn take_noise(&mut self) -> Vec<u8> {
         Vec::new()
     }
+    /// Bytes of the device's receive buffer (`buf_size` from params) this link's framing uses
+    /// up besides the SMP packet. Serial decodes the 2-byte length and the 2-byte CRC into the
+    /// same net_buf, so it is 4 there (smp.md §3.4); BLE reassembly and UDP put the bare packet
+    /// in the buffer (0). The default is the cautious serial value.
+    fn device_buffer_overhead(&self) -> usize {
+        4
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -34,6 +41,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn take_noise(&mut self) -> Vec<u8> {
         (**self).take_noise()
+    }
+    fn device_buffer_overhead(&self) -> usize {
+        (**self).device_buffer_overhead()
     }
 }
 

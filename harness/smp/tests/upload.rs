@@ -351,3 +351,164 @@ fn device_error_is_reported_with_name() {
         other => panic!("expected NO_FREE_SLOT, got {other:?}"),
     }
 }
+
+// --- Windowed (pipelined) upload -------------------------------------------------------------
+// The fake answers params with buf_count 4, so the automatic window is 3 (buf_count − 1).
+
+fn fast(c: &mut Client<SerialTransport<PipeEnd>>) {
+    c.set_timeout(Duration::from_millis(300));
+    c.set_first_chunk_timeout(Duration::from_millis(300));
+}
+
+#[test]
+fn windowed_upload_uses_buf_count_minus_one() {
+    let data = image(20_000);
+    let f = Faults {
+        buf_size: Some(384),
+        ..Faults::default()
+    };
+    let (res, seen, progress) = run(f, &data, |c| {
+        // params has not been asked yet: the window is unknown until the upload asks it.
+        assert_eq!(c.upload_window(), 1);
+    });
+    let report = res.unwrap();
+    assert_eq!(report.window, 3);
+    assert_eq!(report.retries, 0);
+    assert_eq!(report.restarts, 0);
+    assert_eq!(report.matched, Some(true));
+    assert_eq!(seen.image, data);
+    assert_eq!(seen.limit_violations, 0);
+    assert_eq!(seen.largest_request, 380);
+    assert_eq!(seen.dropped_frames, 0);
+    assert_eq!(report.chunks, progress.len());
+    assert!(progress.windows(2).all(|w| w[0].0 < w[1].0));
+}
+
+#[test]
+fn window_is_settable_and_one_means_stop_and_wait() {
+    let data = image(6_000);
+    let f = Faults {
+        buf_size: Some(384),
+        drop_request: Some(4),
+        ..Faults::default()
+    };
+    let (res, seen, _) = run(f, &data, |c| {
+        fast(c);
+        c.set_upload_window(Some(1));
+    });
+    let report = res.unwrap();
+    assert_eq!(report.window, 1);
+    assert_eq!(report.retries, 1);
+    assert_eq!(seen.image, data);
+
+    let f = Faults {
+        buf_size: Some(384),
+        ..Faults::default()
+    };
+    let (res, seen, _) = run(f, &data, |c| c.set_upload_window(Some(2)));
+    assert_eq!(res.unwrap().window, 2);
+    assert_eq!(seen.image, data);
+}
+
+#[test]
+fn windowed_drop_mid_window_realigns_from_device_off() {
+    // Request 3 (the second pipelined one) vanishes; request 4 reaches a device that still
+    // expects request 3's offset, which it says; the client drains and resumes from there.
+    let data = image(12_000);
+    let f = Faults {
+        buf_size: Some(384),
+        drop_request: Some(3),
+        ..Faults::default()
+    };
+    let (res, seen, _) = run(f, &data, fast);
+    let report = res.unwrap();
+    assert_eq!(seen.image, data);
+    assert_eq!(report.retries, 1, "exactly the dropped request is counted");
+    assert_eq!(report.restarts, 0);
+    assert_eq!(seen.first_chunks, 1);
+    assert_eq!(seen.limit_violations, 0);
+}
+
+#[test]
+fn windowed_drop_of_last_request_times_out_and_realigns() {
+    // The last request in flight vanishes: no later answer reveals it, only the timeout.
+    let data = image(3_000);
+    let f = Faults {
+        buf_size: Some(384),
+        ..Faults::default()
+    };
+    // 3000 bytes: first chunk 311 data bytes, then 354-byte chunks → 9 requests in all.
+    let (res, _, _) = run(f.clone(), &data, |_| {});
+    let n = res.unwrap().chunks;
+    let f = Faults {
+        drop_request: Some(n),
+        ..f
+    };
+    let (host, dev) = pipe();
+    let device = spawn_device(dev, f);
+    let mut client = Client::new(SerialTransport::new(host));
+    fast(&mut client);
+    let report = client.upload(0, &data, &mut |_, _| {}).unwrap();
+    let transcript = client.transcript_text();
+    drop(client);
+    let seen = device.join().unwrap();
+    assert_eq!(seen.image, data);
+    assert_eq!(report.retries, 1);
+    assert!(transcript.contains("timeout after"), "{transcript}");
+}
+
+#[test]
+fn windowed_session_lost_answers_off_zero_and_restarts() {
+    let data = image(12_000);
+    let f = Faults {
+        buf_size: Some(384),
+        lose_session_after: Some(5),
+        ..Faults::default()
+    };
+    let (res, seen, progress) = run(f, &data, fast);
+    let report = res.unwrap();
+    assert_eq!(seen.image, data);
+    assert_eq!(report.restarts, 1);
+    assert_eq!(seen.first_chunks, 2, "len and sha resent after off 0");
+    assert!(progress.iter().any(|&(off, _)| off == 0));
+}
+
+#[test]
+fn windowed_lost_answer_is_covered_by_the_next() {
+    // The device takes request 4 but its answer is lost; the answer to request 5 shows the
+    // device is where the pipeline expected, so nothing is resent.
+    let data = image(12_000);
+    let f = Faults {
+        buf_size: Some(384),
+        swallow_response: Some(4),
+        ..Faults::default()
+    };
+    let (res, seen, _) = run(f, &data, fast);
+    let report = res.unwrap();
+    assert_eq!(seen.image, data);
+    assert_eq!(report.retries, 0);
+}
+
+#[test]
+fn progress_carries_elapsed_for_rate_and_eta() {
+    let data = image(8_000);
+    let (host, dev) = pipe();
+    let device = spawn_device(
+        dev,
+        Faults {
+            buf_size: Some(512),
+            ..Faults::default()
+        },
+    );
+    let mut client = Client::new(SerialTransport::new(host));
+    let mut seen = Vec::new();
+    client
+        .upload_with_progress(0, &data, &mut |p| seen.push(*p))
+        .unwrap();
+    drop(client);
+    device.join().unwrap();
+    let last = seen.last().unwrap();
+    assert_eq!((last.sent, last.total), (data.len(), data.len()));
+    assert!(seen.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
+    assert_eq!(last.eta(), Some(Duration::ZERO));
+}

@@ -1,0 +1,857 @@
+//! `dfu-hil image inspect|derive|sign` and `dfu-hil trailer inspect`: the MCUboot format tools,
+//! usable on their own before anything is flashed (mcuboot.md §1, §2, §1.6).
+//!
+//! Exit codes: 0 ok; 100 an error-severity finding (inspect diagnosis, failed verification, BAD
+//! trailer magic); 96 invalid input (unreadable file, bad key, bad option) — printed to stderr
+//! naming the file and, where it applies, the byte offset.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+use dfu_hil_mcuboot::derive::{self, Derivation, DeriveContext};
+use dfu_hil_mcuboot::image::{Dependency, Image, Version};
+use dfu_hil_mcuboot::inspect::{self, ElfInfo, InspectOptions};
+use dfu_hil_mcuboot::keys::{PublicKey, SigningKey};
+use dfu_hil_mcuboot::layout::Layout;
+use dfu_hil_mcuboot::sign::{self, SignOptions};
+use dfu_hil_mcuboot::trailer::{MagicState, TrailerLayout, UpgradeMode};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FINDING: i32 = 100;
+pub const EXIT_INVALID: i32 = 96;
+
+/// Numbers as imgtool takes them: decimal or 0x-hex.
+fn num(s: &str) -> Result<u32, String> {
+    let t = s.trim().replace('_', "");
+    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => t.parse(),
+    };
+    r.map_err(|e| format!("{s:?} is not a number (decimal or 0x-hex): {e}"))
+}
+
+fn num16(s: &str) -> Result<u16, String> {
+    let v = num(s)?;
+    u16::try_from(v).map_err(|_| format!("{s:?} does not fit 16 bits"))
+}
+
+fn byte(s: &str) -> Result<u8, String> {
+    let v = num(s)?;
+    u8::try_from(v).map_err(|_| format!("{s:?} is not a byte value"))
+}
+
+/// Bootloader mode on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    SwapMove,
+    SwapScratch,
+    SwapOffset,
+    OverwriteOnly,
+    DirectXip,
+}
+
+impl From<ModeArg> for UpgradeMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::SwapMove => UpgradeMode::SwapMove,
+            ModeArg::SwapScratch => UpgradeMode::SwapScratch,
+            ModeArg::SwapOffset => UpgradeMode::SwapOffset,
+            ModeArg::OverwriteOnly => UpgradeMode::OverwriteOnly,
+            ModeArg::DirectXip => UpgradeMode::DirectXip,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCmd {
+    /// Header, TLVs, hash/signature verdict, trailer, and a diagnosis (hdr_size vs vector
+    /// table, fit in the slot with its trailer, key mismatch).
+    Inspect(InspectArgs),
+    /// Make a bad image from a good one, reproducibly (re-sign, corrupt, truncate, …).
+    Derive(DeriveArgs),
+    /// Sign a binary like `imgtool sign`.
+    Sign(SignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Signed image or slot dump.
+    pub file: PathBuf,
+    /// The application's ELF: compare its vector table address with hdr_size.
+    #[arg(long)]
+    pub elf: Option<PathBuf>,
+    /// Public (or private) key PEM the bootloader verifies with.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Slot size for the fit check (and the trailer of a padded image).
+    #[arg(long, value_parser = num)]
+    pub slot_size: Option<u32>,
+    /// Absolute address of the primary slot (reset vector must point into it).
+    #[arg(long, value_parser = num)]
+    pub slot_base: Option<u32>,
+    /// Bootloader mode (default: check the fit for every mode).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// BOOT_MAX_ALIGN (default: from the trailer magic, else 8).
+    #[arg(long, value_parser = num)]
+    pub max_align: Option<u32>,
+    /// Flash write size (default 4).
+    #[arg(long, value_parser = num)]
+    pub write_size: Option<u32>,
+    /// BOOT_MAX_IMG_SECTORS (default 128).
+    #[arg(long, value_parser = num)]
+    pub max_sectors: Option<u32>,
+    /// Erased value 0xff or 0x00 (default: guessed from the padding).
+    #[arg(long, value_parser = byte)]
+    pub erased: Option<u8>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeriveArgs {
+    /// The good signed image.
+    pub input: PathBuf,
+    /// Where to write the derived image.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Derivation in YAML, e.g. `{ corrupt-payload: { offset: 0x300 } }`,
+    /// `{ resign: { version: 2.0.0, key: other } }`, `{ header-size: 32 }`; repeat to chain.
+    #[arg(long = "spec", required = true)]
+    pub specs: Vec<String>,
+    /// Signing key `NAME=PEM` (a bare `PEM` is `default`); repeatable.
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+    /// Slot size for `too-large`.
+    #[arg(long, value_parser = num, default_value = "0")]
+    pub slot_size: u32,
+    #[arg(long, value_parser = num, default_value = "8")]
+    pub max_align: u32,
+    /// Flash write size (imgtool --align) used when re-signing.
+    #[arg(long, value_parser = num, default_value = "4")]
+    pub write_size: u32,
+    #[arg(long, value_parser = byte, default_value = "0xff")]
+    pub erased: u8,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Private key PEM; without it the image gets a hash TLV only.
+    #[arg(short = 'k', long)]
+    pub key: Option<PathBuf>,
+    /// Where the payload starts (Zephyr ROM_START_OFFSET, usually 0x200).
+    #[arg(short = 'H', long, value_parser = num16)]
+    pub header_size: u16,
+    /// Prepend header_size erased bytes instead of requiring them to be zero.
+    #[arg(long)]
+    pub pad_header: bool,
+    /// Flash write alignment: 1, 2, 4, 8, 16 or 32.
+    #[arg(long, value_parser = num, default_value = "1")]
+    pub align: u32,
+    /// BOOT_MAX_ALIGN: 8, 16 or 32 (default max(8, align)).
+    #[arg(long, value_parser = num)]
+    pub max_align: Option<u32>,
+    /// `major.minor.revision[+build]`.
+    #[arg(short = 'v', long, default_value = "0.0.0")]
+    pub version: Version,
+    /// Slot size (the secondary's when slots differ).
+    #[arg(short = 'S', long, value_parser = num)]
+    pub slot_size: u32,
+    /// BOOT_MAX_IMG_SECTORS for the fit check.
+    #[arg(short = 'M', long, value_parser = num, default_value = "128")]
+    pub max_sectors: u32,
+    /// Pad to the slot size and write the trailer magic (pending test in the secondary).
+    #[arg(long)]
+    pub pad: bool,
+    /// Like --pad, and set image_ok (pending permanent / confirmed).
+    #[arg(long)]
+    pub confirm: bool,
+    /// Security counter: a number or `auto` (from the version).
+    #[arg(short = 's', long)]
+    pub security_counter: Option<String>,
+    /// `(image_id,version),...`, e.g. `(1,1.2.3+0)`.
+    #[arg(short = 'd', long)]
+    pub dependencies: Option<String>,
+    /// Trailer sized for overwrite-only (no swap status).
+    #[arg(long)]
+    pub overwrite_only: bool,
+    /// Erased value 0xff or 0 (`-R`).
+    #[arg(short = 'R', long, value_parser = byte, default_value = "0xff")]
+    pub erased_val: u8,
+    /// Set IMAGE_F_NON_BOOTABLE.
+    #[arg(long)]
+    pub non_bootable: bool,
+    pub input: PathBuf,
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrailerCmd {
+    /// Decode the trailer of a slot dump, or of a raw flash image at a partition offset.
+    Inspect(TrailerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrailerArgs {
+    /// Slot dump (or its last bytes), or a whole-device image with --offset / --layout.
+    pub file: PathBuf,
+    /// Slot size (or from --layout/--partition).
+    #[arg(long, value_parser = num)]
+    pub slot_size: Option<u32>,
+    /// Offset of the slot in FILE (default 0; from the layout for a device image).
+    #[arg(long, value_parser = num)]
+    pub offset: Option<u32>,
+    #[arg(long, value_enum, default_value = "swap-move")]
+    pub mode: ModeArg,
+    #[arg(long, value_parser = num, default_value = "8")]
+    pub max_align: u32,
+    /// Flash write size (default 4, or the layout device's).
+    #[arg(long, value_parser = num)]
+    pub write_size: Option<u32>,
+    /// Erased value (default 0xff, or the layout device's).
+    #[arg(long, value_parser = byte)]
+    pub erased: Option<u8>,
+    #[arg(long, value_parser = num, default_value = "128")]
+    pub max_sectors: u32,
+    /// Layout file (partitions/*.yaml) to take the slot geometry from.
+    #[arg(long, requires = "partition")]
+    pub layout: Option<PathBuf>,
+    /// Partition of --layout, e.g. slot1.
+    #[arg(long, requires = "layout")]
+    pub partition: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Bad input: reported with exit code 96.
+#[derive(Debug)]
+struct Invalid(String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+fn invalid(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Invalid(msg.into()))
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| invalid(format!("{}: cannot read: {e}", path.display())))
+}
+
+/// Map an error to an exit code: invalid input → 96 with the message on `err`.
+fn finish(r: anyhow::Result<i32>, err: &mut dyn Write) -> anyhow::Result<i32> {
+    match r {
+        Ok(c) => Ok(c),
+        Err(e) if e.downcast_ref::<Invalid>().is_some() => {
+            writeln!(err, "error: {e:#}")?;
+            Ok(EXIT_INVALID)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `dfu-hil image …`; prints to stdout/stderr.
+pub fn run_image(cmd: ImageCmd) -> anyhow::Result<i32> {
+    run_image_to(cmd, &mut std::io::stdout(), &mut std::io::stderr())
+}
+
+/// `dfu-hil trailer …`; prints to stdout/stderr.
+pub fn run_trailer(cmd: TrailerCmd) -> anyhow::Result<i32> {
+    run_trailer_to(cmd, &mut std::io::stdout(), &mut std::io::stderr())
+}
+
+/// [`run_image`] with the output streams given (for tests and embedding).
+pub fn run_image_to(
+    cmd: ImageCmd,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let r = match cmd {
+        ImageCmd::Inspect(a) => cmd_inspect(a, out),
+        ImageCmd::Derive(a) => cmd_derive(a, out),
+        ImageCmd::Sign(a) => cmd_sign(a, out),
+    };
+    finish(r, err)
+}
+
+/// [`run_trailer`] with the output streams given.
+pub fn run_trailer_to(
+    cmd: TrailerCmd,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let r = match cmd {
+        TrailerCmd::Inspect(a) => cmd_trailer(a, out),
+    };
+    finish(r, err)
+}
+
+fn cmd_inspect(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let bytes = read(&a.file)?;
+    let key = match &a.key {
+        Some(p) => Some(PublicKey::load(p).map_err(|e| invalid(e.to_string()))?),
+        None => None,
+    };
+    let elf = match &a.elf {
+        Some(p) => {
+            let data = read(p)?;
+            Some(
+                ElfInfo::parse(&data, &p.display().to_string())
+                    .map_err(|e| invalid(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    if let Some(m) = a.max_align.filter(|m| ![8, 16, 32].contains(m)) {
+        return Err(invalid(format!("--max-align {m}: must be 8, 16 or 32")));
+    }
+    let opts = InspectOptions {
+        key,
+        elf,
+        slot_size: a.slot_size,
+        slot_base: a.slot_base,
+        mode: a.mode.map(Into::into),
+        max_align: a.max_align,
+        write_size: a.write_size,
+        max_sectors: a.max_sectors,
+        erased: a.erased,
+    };
+    let report = inspect::inspect(&bytes, &opts);
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        writeln!(out, "{}:", a.file.display())?;
+        write!(out, "{report}")?;
+    }
+    Ok(if report.has_errors() {
+        EXIT_FINDING
+    } else {
+        EXIT_OK
+    })
+}
+
+fn load_signing_key(p: &Path) -> anyhow::Result<SigningKey> {
+    SigningKey::load(p).map_err(|e| invalid(e.to_string()))
+}
+
+fn cmd_derive(a: DeriveArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let bytes = read(&a.input)?;
+    let mut keys = BTreeMap::new();
+    for k in &a.keys {
+        let (name, path) = k.split_once('=').unwrap_or(("default", k.as_str()));
+        keys.insert(name.to_string(), load_signing_key(Path::new(path))?);
+    }
+    let ds = a
+        .specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Derivation::parse(s, &format!("--spec #{}", i + 1)).map_err(|e| invalid(e.to_string()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ctx = DeriveContext {
+        keys,
+        slot_size: a.slot_size,
+        max_align: a.max_align,
+        write_size: a.write_size,
+        erased: a.erased,
+    };
+    let derived = derive::apply_all(&bytes, &ds, &ctx)
+        .map_err(|e| invalid(format!("{}: {e}", a.input.display())))?;
+    std::fs::write(&a.output, &derived)
+        .with_context(|| format!("writing {}", a.output.display()))?;
+    writeln!(
+        out,
+        "{} -> {} ({:#x} bytes)",
+        a.input.display(),
+        a.output.display(),
+        derived.len()
+    )?;
+    Ok(EXIT_OK)
+}
+
+/// `(1,1.2.3+0),(2,0.1)` → dependencies.
+fn parse_dependencies(s: &str) -> Result<Vec<Dependency>, String> {
+    let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut v = Vec::new();
+    let mut rest = t.as_str();
+    while !rest.is_empty() {
+        let inner = rest
+            .strip_prefix('(')
+            .and_then(|r| r.split_once(')'))
+            .ok_or_else(|| format!("dependencies {s:?}: expected (image_id,version),..."))?;
+        let (id, ver) = inner
+            .0
+            .split_once(',')
+            .ok_or_else(|| format!("dependency ({}): expected (image_id,version)", inner.0))?;
+        let image_id = id
+            .parse::<u8>()
+            .map_err(|e| format!("dependency image id {id:?}: {e}"))?;
+        let min_version = ver
+            .parse::<Version>()
+            .map_err(|e| format!("dependency version {ver:?}: {e}"))?;
+        v.push(Dependency {
+            image_id,
+            min_version,
+        });
+        rest = inner.1.strip_prefix(',').unwrap_or(inner.1);
+    }
+    Ok(v)
+}
+
+fn cmd_sign(a: SignArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let payload = read(&a.input)?;
+    let key = a.key.as_deref().map(load_signing_key).transpose()?;
+    let security_counter = match a.security_counter.as_deref() {
+        None => None,
+        Some("auto") => Some(a.version.auto_security_counter()),
+        Some(s) => Some(num(s).map_err(|e| invalid(format!("--security-counter: {e}")))?),
+    };
+    let dependencies = match &a.dependencies {
+        Some(d) => parse_dependencies(d).map_err(invalid)?,
+        None => Vec::new(),
+    };
+    let opts = SignOptions {
+        header_size: a.header_size,
+        pad_header: a.pad_header,
+        version: a.version,
+        slot_size: a.slot_size,
+        align: a.align,
+        max_align: a.max_align.unwrap_or(a.align.max(8)),
+        max_sectors: a.max_sectors,
+        pad: a.pad,
+        confirm: a.confirm,
+        overwrite_only: a.overwrite_only,
+        erased_val: a.erased_val,
+        security_counter,
+        dependencies,
+        non_bootable: a.non_bootable,
+        load_addr: None,
+        rom_fixed: None,
+    };
+    let signed = sign::sign(&payload, key.as_ref(), &opts)
+        .map_err(|e| invalid(format!("{}: {e}", a.input.display())))?;
+    std::fs::write(&a.output, &signed)
+        .with_context(|| format!("writing {}", a.output.display()))?;
+    let img = Image::parse(&signed)?;
+    writeln!(
+        out,
+        "{}: version {} image {:#x} bytes, file {:#x} bytes, hash {}",
+        a.output.display(),
+        img.header.version,
+        img.total_size,
+        signed.len(),
+        img.hash_tlv().map(hex_str).unwrap_or_default()
+    )?;
+    Ok(EXIT_OK)
+}
+
+fn hex_str(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn cmd_trailer(a: TrailerArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let bytes = read(&a.file)?;
+    let (mut slot_size, mut offset, mut write_size, mut erased) =
+        (a.slot_size, a.offset, a.write_size, a.erased);
+    if let (Some(lp), Some(pname)) = (&a.layout, &a.partition) {
+        let layout = Layout::load(lp).map_err(|e| invalid(e.to_string()))?;
+        let p = layout.partition(pname).ok_or_else(|| {
+            invalid(format!(
+                "{}: no partition `{pname}` (has: {})",
+                lp.display(),
+                layout.partition_names().join(", ")
+            ))
+        })?;
+        let dev = layout.device_of(p);
+        slot_size = slot_size.or(Some(p.size));
+        // A file exactly the partition's size is a slot dump; otherwise a device image.
+        offset = offset.or(Some(if bytes.len() == p.size as usize {
+            0
+        } else {
+            p.offset
+        }));
+        write_size = write_size.or(Some(dev.write_size));
+        erased = erased.or(Some(dev.erased));
+    }
+    let slot_size = slot_size
+        .ok_or_else(|| invalid("--slot-size (or --layout with --partition) is required"))?;
+    if ![8, 16, 32].contains(&a.max_align) {
+        return Err(invalid(format!(
+            "--max-align {}: must be 8, 16 or 32",
+            a.max_align
+        )));
+    }
+    let layout = TrailerLayout {
+        slot_size,
+        max_align: a.max_align,
+        write_size: write_size.unwrap_or(4).max(1),
+        erased: erased.unwrap_or(0xff),
+        max_sectors: a.max_sectors,
+        mode: a.mode.into(),
+    };
+    if layout.trailer_size() > slot_size {
+        return Err(invalid(format!(
+            "slot size {slot_size:#x} is smaller than the {:#x}-byte trailer",
+            layout.trailer_size()
+        )));
+    }
+    let off = offset.unwrap_or(0) as usize;
+    // The slot's bytes: the whole slot at `off`, or (a short file at offset 0) the slot's tail.
+    let slot: &[u8] = if bytes.len() >= off + slot_size as usize {
+        &bytes[off..off + slot_size as usize]
+    } else if off == 0 && bytes.len() >= layout.info_size() as usize {
+        &bytes[..]
+    } else {
+        return Err(invalid(format!(
+            "{}: {:#x} bytes, too short for a {slot_size:#x}-byte slot at offset {off:#x}",
+            a.file.display(),
+            bytes.len()
+        )));
+    };
+    let t = layout
+        .decode(slot)
+        .map_err(|e| invalid(format!("{}: {e}", a.file.display())))?;
+    let other_variant = (t.magic == MagicState::Bad)
+        .then(|| {
+            [8u32, 16, 32]
+                .into_iter()
+                .find(|&m| dfu_hil_mcuboot::trailer::magic_for(m) == t.magic_raw)
+        })
+        .flatten();
+    if a.json {
+        let v = serde_json::json!({
+            "file": a.file.display().to_string(),
+            "offset": off,
+            "layout": layout,
+            "fields": {
+                "magic": off + layout.magic_off() as usize,
+                "image_ok": off + layout.image_ok_off() as usize,
+                "copy_done": off + layout.copy_done_off() as usize,
+                "swap_info": off + layout.swap_info_off() as usize,
+                "swap_size": off + layout.swap_size_off() as usize,
+                "status": off + layout.status_off() as usize,
+            },
+            "trailer": t,
+            "swap_type": t.swap_type(),
+            "image": t.image_num(),
+            "status_written": t.status_written(),
+            "magic_variant": other_variant,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        writeln!(
+            out,
+            "{} at {off:#x}: slot {slot_size:#x}, {} max-align {} write-size {} erased {:#04x} max-sectors {}",
+            a.file.display(),
+            layout.mode,
+            layout.max_align,
+            layout.write_size,
+            layout.erased,
+            layout.max_sectors
+        )?;
+        for (name, o) in [
+            ("magic", layout.magic_off()),
+            ("image_ok", layout.image_ok_off()),
+            ("copy_done", layout.copy_done_off()),
+            ("swap_info", layout.swap_info_off()),
+            ("swap_size", layout.swap_size_off()),
+            ("status", layout.status_off()),
+        ] {
+            writeln!(
+                out,
+                "  {name:<10} at {:#x} (slot end -{:#x})",
+                off + o as usize,
+                slot_size - o
+            )?;
+        }
+        writeln!(out, "{t}")?;
+        writeln!(
+            out,
+            "swap_info: type {}, image {}; status records written: {}",
+            t.swap_type(),
+            t.image_num().map_or("-".into(), |n| n.to_string()),
+            t.status_written()
+        )?;
+        if let Some(m) = other_variant {
+            writeln!(
+                out,
+                "error: magic is the max-align {m} variant; a bootloader with BOOT_MAX_ALIGN={} reads it as BAD",
+                layout.max_align
+            )?;
+        } else if t.magic == MagicState::Bad {
+            writeln!(
+                out,
+                "error: magic at {:#x} is neither erased nor an MCUboot magic",
+                off + layout.magic_off() as usize
+            )?;
+        }
+    }
+    Ok(if t.magic == MagicState::Bad {
+        EXIT_FINDING
+    } else {
+        EXIT_OK
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: Top,
+    }
+
+    #[derive(Subcommand)]
+    enum Top {
+        #[command(subcommand)]
+        Image(ImageCmd),
+        #[command(subcommand)]
+        Trailer(TrailerCmd),
+    }
+
+    /// Run like `dfu-hil ARGS…`; returns (exit code, stdout, stderr).
+    fn run(args: &[&str]) -> (i32, String, String) {
+        let cli = Cli::try_parse_from(std::iter::once("dfu-hil").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let code = match cli.cmd {
+            Top::Image(c) => run_image_to(c, &mut o, &mut e),
+            Top::Trailer(c) => run_trailer_to(c, &mut o, &mut e),
+        }
+        .unwrap();
+        (
+            code,
+            String::from_utf8(o).unwrap(),
+            String::from_utf8(e).unwrap(),
+        )
+    }
+
+    fn key_file(dir: &Path) -> PathBuf {
+        let p = dir.join("key.pem");
+        std::fs::write(&p, SigningKey::generate_p256_from_seed(b"cli").to_pem()).unwrap();
+        p
+    }
+
+    fn app_bin(dir: &Path) -> PathBuf {
+        let mut bin = vec![0u8; 0x200];
+        bin.extend_from_slice(&0x2000_8000u32.to_le_bytes());
+        bin.extend_from_slice(&0x0000_c301u32.to_le_bytes());
+        bin.extend((0..0x2000).map(|i| (i * 3 + 1) as u8));
+        let p = dir.join("app.bin");
+        std::fs::write(&p, bin).unwrap();
+        p
+    }
+
+    #[test]
+    fn sign_inspect_derive_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let key = key_file(d);
+        let bin = app_bin(d);
+        let signed = d.join("app.signed.bin");
+        let s = |p: &Path| p.to_str().unwrap().to_string();
+        let (code, out, err) = run(&[
+            "image",
+            "sign",
+            "-k",
+            &s(&key),
+            "-H",
+            "0x200",
+            "--align",
+            "4",
+            "-v",
+            "1.2.3",
+            "-S",
+            "0x20000",
+            "-s",
+            "auto",
+            "-d",
+            "(1,1.0.0)",
+            &s(&bin),
+            &s(&signed),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        let (code, out, _) = run(&[
+            "image",
+            "inspect",
+            &s(&signed),
+            "--key",
+            &s(&key),
+            "--slot-size",
+            "0x20000",
+        ]);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("version 1.2.3") && out.contains("signature: valid"),
+            "{out}"
+        );
+        assert!(
+            out.contains("DEPENDENCY") && out.contains("SEC_CNT"),
+            "{out}"
+        );
+
+        // Corrupt the payload: inspect reports a hash mismatch and exits 100.
+        let bad = d.join("bad.bin");
+        let (code, ..) = run(&[
+            "image",
+            "derive",
+            &s(&signed),
+            "-o",
+            &s(&bad),
+            "--key",
+            &s(&key),
+            "--spec",
+            "{ corrupt-payload: { offset: 0x300 } }",
+        ]);
+        assert_eq!(code, 0);
+        let (code, out, _) = run(&["image", "inspect", &s(&bad), "--key", &s(&key)]);
+        assert_eq!(code, 100, "{out}");
+        assert!(out.contains("hash-mismatch"), "{out}");
+
+        // --header-size 32 re-sign: hash fine, vector table zero.
+        let h32 = d.join("h32.bin");
+        let (code, ..) = run(&[
+            "image",
+            "derive",
+            &s(&signed),
+            "-o",
+            &s(&h32),
+            "--key",
+            &s(&key),
+            "--spec",
+            "{ header-size: 32 }",
+        ]);
+        assert_eq!(code, 0);
+        let (code, out, _) = run(&["image", "inspect", &s(&h32), "--json"]);
+        assert_eq!(code, 100);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["hash"], "match");
+        assert_eq!(v["diagnoses"][0]["code"], "vector-table-zero");
+    }
+
+    #[test]
+    fn trailer_inspect_slot_and_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let s = |p: &Path| p.to_str().unwrap().to_string();
+        let bin = app_bin(d);
+        let padded = d.join("confirmed.bin");
+        let (code, ..) = run(&[
+            "image",
+            "sign",
+            "-H",
+            "0x200",
+            "--align",
+            "4",
+            "-S",
+            "0x7a000",
+            "--confirm",
+            &s(&bin),
+            &s(&padded),
+        ]);
+        assert_eq!(code, 0);
+        let (code, out, _) = run(&["trailer", "inspect", &s(&padded), "--slot-size", "0x7a000"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("magic=good") && out.contains("image_ok=set"),
+            "{out}"
+        );
+
+        // The same slot placed in a whole-device image at slot1 of the internal layout.
+        let mut dev = vec![0xffu8; 0x100000];
+        let slot = std::fs::read(&padded).unwrap();
+        dev[0x86000..0x86000 + slot.len()].copy_from_slice(&slot);
+        let devf = d.join("flash.bin");
+        std::fs::write(&devf, &dev).unwrap();
+        let layout =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../partitions/nrf52840-internal.yaml");
+        let (code, out, _) = run(&[
+            "trailer",
+            "inspect",
+            &s(&devf),
+            "--layout",
+            &s(&layout),
+            "--partition",
+            "slot1",
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["fields"]["magic"], 0xffff0);
+        assert_eq!(v["trailer"]["image_ok"], "set");
+
+        // Wrong max-align: BAD magic, variant named, exit 100.
+        let (code, out, _) = run(&[
+            "trailer",
+            "inspect",
+            &s(&padded),
+            "--slot-size",
+            "0x7a000",
+            "--max-align",
+            "16",
+        ]);
+        assert_eq!(code, 100);
+        assert!(out.contains("max-align 8 variant"), "{out}");
+    }
+
+    #[test]
+    fn invalid_input_exits_96_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.bin");
+        let (code, _, err) = run(&["image", "inspect", missing.to_str().unwrap()]);
+        assert_eq!(code, 96);
+        assert!(err.contains("nope.bin"), "{err}");
+        // A bad image is not invalid input but an error finding naming the offset.
+        let f = dir.path().join("erased.bin");
+        std::fs::write(&f, [0xffu8; 64]).unwrap();
+        let (code, out, _) = run(&["image", "inspect", f.to_str().unwrap()]);
+        assert_eq!(code, 100);
+        assert!(out.contains("offset 0x0"), "{out}");
+        let (code, _, err) = run(&[
+            "trailer",
+            "inspect",
+            f.to_str().unwrap(),
+            "--slot-size",
+            "0x10000",
+            "--offset",
+            "0x100",
+        ]);
+        assert_eq!(code, 96);
+        assert!(err.contains("erased.bin") && err.contains("0x100"), "{err}");
+        let bin = app_bin(dir.path());
+        let (code, _, err) = run(&[
+            "image",
+            "sign",
+            "-H",
+            "0x200",
+            "-S",
+            "0x1000",
+            bin.to_str().unwrap(),
+            dir.path().join("o").to_str().unwrap(),
+        ]);
+        assert_eq!(code, 96);
+        assert!(err.contains("app.bin") && err.contains("exceeds"), "{err}");
+    }
+
+    #[test]
+    fn dependency_list_parses() {
+        let d = parse_dependencies("(1,1.2.3+0), (2,0.1)").unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[1].image_id, 2);
+        assert_eq!(d[1].min_version, Version::new(0, 1, 0, 0));
+        assert!(parse_dependencies("(1;2)").is_err());
+    }
+}

@@ -1,0 +1,402 @@
+//! `dfu-hil smp …`: talk SMP to a board on the desk — list, upload, test, confirm, erase,
+//! echo, reset, params, info — over a serial port, UDP or (with the `ble` feature) BLE.
+//!
+//! Exit codes: 0 ok, 100 the device reported an error, 98 the port or link is unavailable
+//! (including no answer), 96 bad input. Device errors are printed with their name and
+//! explanation, never as a bare number (the most common complaint about mcumgr tools).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Subcommand};
+use dfu_hil_smp::{Client, DeviceError, SlotState, SmpError, Transport, UploadProgress, Version};
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: the device answered with an error.
+pub const EXIT_DEVICE: i32 = 100;
+/// Exit code: the port or link could not be opened, or the device did not answer.
+pub const EXIT_LINK: i32 = 98;
+/// Exit code: bad command-line input (file, hash).
+pub const EXIT_INPUT: i32 = 96;
+
+/// Where the device is and how to talk to it.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("link").required(true).args(["port", "udp", "ble"])))]
+pub struct SmpArgs {
+    /// Serial port or PTY, e.g. /dev/serial/by-id/usb-SEGGER_J-Link_000683…-if00.
+    #[arg(long, value_name = "PATH")]
+    pub port: Option<String>,
+    /// UDP target (port 1337 when omitted).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub udp: Option<String>,
+    /// BLE device name or address (builds with the `ble` feature only).
+    #[arg(long, value_name = "NAME")]
+    pub ble: Option<String>,
+    /// Serial baud rate (ignored by USB CDC ACM and PTYs).
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// Seconds to wait for each answer.
+    #[arg(long, default_value_t = 2.5, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Send SMP v1 headers (old firmware, MCUboot serial recovery).
+    #[arg(long)]
+    pub smp_v1: bool,
+    #[command(subcommand)]
+    pub cmd: SmpCmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SmpCmd {
+    /// Image management (group 1).
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// OS management (group 0).
+    #[command(subcommand)]
+    Os(OsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Show the slots: version, hash, flags.
+    List,
+    /// Upload a signed MCUboot image file.
+    Upload {
+        file: PathBuf,
+        /// Image number (multi-image builds).
+        #[arg(long, default_value_t = 0)]
+        image: u32,
+        /// Requests in flight (default: the device's buf_count − 1; 1 = stop-and-wait).
+        #[arg(long)]
+        window: Option<usize>,
+    },
+    /// Boot the image with this hash once, then revert unless it confirms itself.
+    Test {
+        /// The image's SHA-256 TLV as shown by `image list` (64 hex digits).
+        hash: String,
+    },
+    /// Make an image permanent (default: the running one).
+    Confirm { hash: Option<String> },
+    /// Erase a slot (default: the one opposite the running image).
+    Erase {
+        #[arg(long)]
+        slot: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OsCmd {
+    /// Echo text back.
+    Echo { text: String },
+    /// Reboot the device.
+    Reset {
+        /// Reset even if the application's reset hook refused (EBUSY).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the device's SMP buffer size and count.
+    Params,
+    /// Show OS/application info.
+    Info {
+        /// uname-style selector, e.g. `a` for everything.
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+/// Run one `smp` command against a device, printing to stdout/stderr; returns the exit code.
+pub fn run_smp(args: SmpArgs) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr();
+    let fancy = err.is_terminal();
+    run_smp_to(args, &mut out, &mut err, fancy)
+}
+
+/// [`run_smp`] with explicit output streams; `fancy` draws a progress bar on the terminal,
+/// otherwise progress is plain lines on `err`.
+pub fn run_smp_to(
+    args: SmpArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    fancy: bool,
+) -> anyhow::Result<i32> {
+    // Input first, so a typo costs no connection.
+    let input = match Input::check(&args.cmd) {
+        Ok(i) => i,
+        Err(msg) => {
+            writeln!(err, "error: {msg}")?;
+            return Ok(EXIT_INPUT);
+        }
+    };
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        writeln!(err, "error: --timeout must be a positive number of seconds")?;
+        return Ok(EXIT_INPUT);
+    }
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let link = match open_link(&args, timeout) {
+        Ok(l) => l,
+        Err(e) => {
+            writeln!(err, "error: cannot open the link: {e}")?;
+            return Ok(EXIT_LINK);
+        }
+    };
+    let mut client = Client::new(link);
+    client.set_timeout(timeout);
+    if args.smp_v1 {
+        client.set_version(Version::V1);
+    }
+    match execute(&mut client, &args.cmd, input, out, err, fancy) {
+        Ok(()) => Ok(EXIT_OK),
+        Err(e) => {
+            let (code, text) = describe(&e, &args.cmd, timeout);
+            writeln!(err, "error: {text}")?;
+            Ok(code)
+        }
+    }
+}
+
+/// Parsed arguments that need checking before any I/O.
+enum Input {
+    None,
+    Hash(Option<Vec<u8>>),
+    File(Vec<u8>),
+}
+
+impl Input {
+    fn check(cmd: &SmpCmd) -> Result<Input, String> {
+        match cmd {
+            SmpCmd::Image(ImageCmd::Upload { file, .. }) => {
+                let data = std::fs::read(file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                if data.is_empty() {
+                    return Err(format!("{} is empty", file.display()));
+                }
+                if data.len() < 4 || data[..4] != [0x3d, 0xb8, 0xf3, 0x96] {
+                    return Err(format!(
+                        "{} is not a signed MCUboot image (no 0x96f3b83d magic); sign it with imgtool first",
+                        file.display()
+                    ));
+                }
+                Ok(Input::File(data))
+            }
+            SmpCmd::Image(ImageCmd::Test { hash }) => Ok(Input::Hash(Some(parse_hash(hash)?))),
+            SmpCmd::Image(ImageCmd::Confirm { hash }) => Ok(Input::Hash(match hash {
+                Some(h) => Some(parse_hash(h)?),
+                None => None,
+            })),
+            _ => Ok(Input::None),
+        }
+    }
+}
+
+fn parse_hash(s: &str) -> Result<Vec<u8>, String> {
+    let b = hex::decode(s.trim()).map_err(|e| format!("hash `{s}` is not hex: {e}"))?;
+    if b.len() != 32 {
+        return Err(format!(
+            "hash must be 32 bytes (64 hex digits), got {} bytes; copy it from `image list`",
+            b.len()
+        ));
+    }
+    Ok(b)
+}
+
+fn open_link(args: &SmpArgs, timeout: Duration) -> Result<Box<dyn Transport>, SmpError> {
+    if let Some(path) = &args.port {
+        return Ok(Box::new(dfu_hil_board::transports::serial::open(
+            path, args.baud,
+        )?));
+    }
+    if let Some(target) = &args.udp {
+        return Ok(Box::new(dfu_hil_board::transports::UdpTransport::open(
+            target,
+        )?));
+    }
+    if let Some(name) = &args.ble {
+        return open_ble(name, timeout);
+    }
+    Err(SmpError::Transport(
+        "no link given: use --port, --udp or --ble".into(),
+    ))
+}
+
+#[cfg(feature = "ble")]
+fn open_ble(name: &str, timeout: Duration) -> Result<Box<dyn Transport>, SmpError> {
+    // Scanning needs longer than one answer; advertising intervals go up to seconds.
+    let scan = timeout.max(Duration::from_secs(10));
+    Ok(Box::new(dfu_hil_board::transports::ble::open(name, scan)?))
+}
+
+#[cfg(not(feature = "ble"))]
+fn open_ble(_name: &str, _timeout: Duration) -> Result<Box<dyn Transport>, SmpError> {
+    Err(SmpError::Transport(
+        "this build has no BLE support; rebuild with `--features ble` (needs libdbus-1-dev and pkg-config on Linux)"
+            .into(),
+    ))
+}
+
+fn execute(
+    c: &mut Client<Box<dyn Transport>>,
+    cmd: &SmpCmd,
+    input: Input,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    fancy: bool,
+) -> Result<(), SmpError> {
+    match cmd {
+        SmpCmd::Image(ImageCmd::List) => print_slots(out, &c.image_state()?)?,
+        SmpCmd::Image(ImageCmd::Upload { image, window, .. }) => {
+            let Input::File(data) = input else {
+                unreachable!("checked")
+            };
+            if window.is_some() {
+                c.set_upload_window(*window);
+            }
+            let report = upload_with_bar(c, *image, &data, err, fancy)?;
+            let secs = report.elapsed.as_secs_f64().max(1e-6);
+            writeln!(
+                out,
+                "uploaded {} B in {:.2} s ({:.1} KiB/s), {} requests, window {}, {} retries{}",
+                report.bytes,
+                secs,
+                report.bytes as f64 / 1024.0 / secs,
+                report.chunks,
+                report.window,
+                report.retries,
+                match report.matched {
+                    Some(true) => ", device hash check: match",
+                    _ => "",
+                }
+            )?;
+        }
+        SmpCmd::Image(ImageCmd::Test { .. }) => {
+            let Input::Hash(h) = input else {
+                unreachable!("checked")
+            };
+            let slots = c.image_test(h.as_deref().expect("test needs a hash"))?;
+            print_slots(out, &slots)?;
+        }
+        SmpCmd::Image(ImageCmd::Confirm { .. }) => {
+            let Input::Hash(h) = input else {
+                unreachable!("checked")
+            };
+            print_slots(out, &c.image_confirm(h.as_deref())?)?;
+        }
+        SmpCmd::Image(ImageCmd::Erase { slot }) => {
+            c.image_erase(*slot)?;
+            match slot {
+                Some(s) => writeln!(out, "slot {s} erased")?,
+                None => writeln!(out, "secondary slot erased")?,
+            }
+        }
+        SmpCmd::Os(OsCmd::Echo { text }) => writeln!(out, "{}", c.echo(text)?)?,
+        SmpCmd::Os(OsCmd::Reset { force }) => {
+            c.reset(*force)?;
+            writeln!(out, "reset requested")?;
+        }
+        SmpCmd::Os(OsCmd::Params) => {
+            let p = c.params()?;
+            writeln!(out, "buf_size {}  buf_count {}", p.buf_size, p.buf_count)?;
+        }
+        SmpCmd::Os(OsCmd::Info { format }) => writeln!(out, "{}", c.os_info(format.as_deref())?)?,
+    }
+    Ok(())
+}
+
+fn print_slots(out: &mut dyn Write, slots: &[SlotState]) -> std::io::Result<()> {
+    if slots.is_empty() {
+        return writeln!(out, "no valid image in any slot");
+    }
+    for s in slots {
+        let flags: Vec<&str> = [
+            (s.active, "active"),
+            (s.confirmed, "confirmed"),
+            (s.pending, "pending"),
+            (s.permanent, "permanent"),
+            (s.bootable, "bootable"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
+        writeln!(
+            out,
+            "image {} slot {}  version {}  hash {}  [{}]",
+            s.image,
+            s.slot,
+            if s.version.is_empty() {
+                "?"
+            } else {
+                &s.version
+            },
+            hex::encode(&s.hash),
+            flags.join(" ")
+        )?;
+    }
+    Ok(())
+}
+
+fn upload_with_bar(
+    c: &mut Client<Box<dyn Transport>>,
+    image: u32,
+    data: &[u8],
+    err: &mut dyn Write,
+    fancy: bool,
+) -> Result<dfu_hil_smp::UploadReport, SmpError> {
+    if fancy {
+        let bar = indicatif::ProgressBar::new(data.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        let r = c.upload_with_progress(image, data, &mut |p| bar.set_position(p.sent as u64));
+        bar.finish_and_clear();
+        return r;
+    }
+    // Not a terminal (CI log, pipe): a line per 10 %.
+    let mut next_decile = 1;
+    c.upload_with_progress(image, data, &mut |p: &UploadProgress| {
+        let pct = (p.fraction() * 100.0) as usize;
+        if pct >= next_decile * 10 {
+            next_decile = pct / 10 + 1;
+            let rate = p
+                .rate()
+                .map_or(String::new(), |r| format!(" {:.1} KiB/s", r / 1024.0));
+            let eta = p
+                .eta()
+                .map_or(String::new(), |e| format!(" ETA {:.0}s", e.as_secs_f64()));
+            let _ = writeln!(err, "upload {pct:3}% {}/{} B{rate}{eta}", p.sent, p.total);
+        }
+    })
+}
+
+/// Exit code and readable text for a failure.
+fn describe(e: &SmpError, cmd: &SmpCmd, timeout: Duration) -> (i32, String) {
+    match e {
+        SmpError::Device(d) => (EXIT_DEVICE, device_text(d, cmd)),
+        SmpError::Timeout => (
+            EXIT_LINK,
+            format!(
+                "no answer within {:.1} s: wrong port or baud, SMP not enabled on this link, \
+                 a console/log sharing the UART, or a request larger than the device buffer",
+                timeout.as_secs_f64()
+            ),
+        ),
+        SmpError::Transport(_) | SmpError::Io(_) => (EXIT_LINK, format!("link: {e}")),
+        other => (EXIT_DEVICE, other.to_string()),
+    }
+}
+
+fn device_text(d: &DeviceError, cmd: &SmpCmd) -> String {
+    let base = format!("device error {}: {}", d.name(), d.explain());
+    match (d, cmd) {
+        (DeviceError::Mgmt { rc: 8 }, SmpCmd::Image(ImageCmd::Upload { .. })) => format!(
+            "{base}\n  upload is NOT_SUPPORTED here: the image management group is not compiled \
+             into the running firmware (CONFIG_MCUMGR_GRP_IMG), or the device sits in MCUboot \
+             serial recovery, which offers fewer commands"
+        ),
+        _ => base,
+    }
+}

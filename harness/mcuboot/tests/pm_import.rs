@@ -1,0 +1,252 @@
+//! Partition Manager maps (`pm_static.yml` / `partitions.yml`) import as harness layouts.
+
+use std::path::Path;
+
+use dfu_hil_mcuboot::layout::{DeviceKind, Layout};
+use dfu_hil_mcuboot::pm::{import, to_yaml, PmOptions};
+
+/// mcuboot.md §6.4: nRF52840 + NSIB + MCUboot, written the way a build's partitions.yml is
+/// (containers with `span`, pads and images inside the slots, sram and EMPTY entries).
+const NSIB_PARTITIONS_YML: &str = r#"
+EMPTY_0:
+  address: 0xff000
+  end_address: 0x100000
+  region: flash_primary
+  size: 0x1000
+app:
+  address: 0x23200
+  end_address: 0x91000
+  region: flash_primary
+  size: 0x6de00
+b0:
+  address: 0x0
+  end_address: 0x8000
+  placement:
+    after: [start]
+  region: flash_primary
+  size: 0x8000
+b0_container:
+  address: 0x0
+  end_address: 0x9000
+  orig_span: &id001 [b0, provision]
+  region: flash_primary
+  size: 0x9000
+  span: *id001
+mcuboot:
+  address: 0x9200
+  end_address: 0x15200
+  region: flash_primary
+  size: 0xc000
+mcuboot_pad:
+  address: 0x23000
+  end_address: 0x23200
+  region: flash_primary
+  size: 0x200
+mcuboot_primary:
+  address: 0x23000
+  end_address: 0x91000
+  orig_span: &id002 [mcuboot_pad, app]
+  region: flash_primary
+  sharers: 0x1
+  size: 0x6e000
+  span: *id002
+mcuboot_primary_app:
+  address: 0x23200
+  end_address: 0x91000
+  orig_span: &id003 [app]
+  region: flash_primary
+  size: 0x6de00
+  span: *id003
+mcuboot_secondary:
+  address: 0x91000
+  end_address: 0xff000
+  placement:
+    align: {start: 0x1000}
+    after: [mcuboot_primary]
+  region: flash_primary
+  share_size: [mcuboot_primary]
+  size: 0x6e000
+provision:
+  address: 0x8000
+  end_address: 0x9000
+  region: flash_primary
+  size: 0x1000
+s0:
+  address: 0x9000
+  end_address: 0x16000
+  orig_span: &id004 [s0_pad, mcuboot]
+  region: flash_primary
+  size: 0xd000
+  span: *id004
+s0_image:
+  address: 0x9200
+  end_address: 0x16000
+  orig_span: &id005 [mcuboot]
+  region: flash_primary
+  size: 0xce00
+  span: *id005
+s0_pad:
+  address: 0x9000
+  end_address: 0x9200
+  region: flash_primary
+  share_size: [mcuboot_pad]
+  size: 0x200
+s1:
+  address: 0x16000
+  end_address: 0x23000
+  orig_span: &id006 [s1_pad, s1_image]
+  region: flash_primary
+  size: 0xd000
+  span: *id006
+s1_image:
+  address: 0x16200
+  end_address: 0x23000
+  region: flash_primary
+  size: 0xce00
+s1_pad:
+  address: 0x16000
+  end_address: 0x16200
+  region: flash_primary
+  size: 0x200
+sram_primary:
+  address: 0x20000000
+  end_address: 0x20040000
+  region: sram_primary
+  size: 0x40000
+"#;
+
+/// NCS default nRF52840 MCUboot with the secondary on the external MX25R64.
+const EXTERNAL_PM_STATIC: &str = r#"
+mcuboot:
+  address: 0x0
+  size: 0xc000
+  region: flash_primary
+mcuboot_pad:
+  address: 0xc000
+  size: 0x200
+mcuboot_primary:
+  address: 0xc000
+  size: 0xf4000
+  span: [mcuboot_pad, mcuboot_primary_app]
+mcuboot_primary_app:
+  address: 0xc200
+  size: 0xf3e00
+  span: [app]
+mcuboot_secondary:
+  address: 0x0
+  size: 0xf4000
+  device: MX25R64
+  region: external_flash
+external_flash:
+  address: 0xf4000
+  size: 0x70c000
+  device: MX25R64
+  region: external_flash
+"#;
+
+#[test]
+fn nsib_map_imports_with_harness_names() {
+    let l = import(
+        NSIB_PARTITIONS_YML,
+        Path::new("build/partitions.yml"),
+        &PmOptions::default(),
+    )
+    .unwrap();
+    let got: Vec<(&str, u32, u32)> = l
+        .partitions
+        .iter()
+        .map(|p| (p.name.as_str(), p.offset, p.size))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("b0", 0x0, 0x8000),
+            ("provision", 0x8000, 0x1000),
+            ("s0", 0x9000, 0xd000),
+            ("s1", 0x16000, 0xd000),
+            ("slot0", 0x23000, 0x6e000),
+            ("slot1", 0x91000, 0x6e000),
+        ]
+    );
+    assert_eq!(l.images.len(), 1);
+    assert_eq!(
+        (l.images[0].primary.as_str(), l.images[0].secondary.as_str()),
+        ("slot0", "slot1")
+    );
+    assert_eq!(l.name, "partitions");
+    // Same facts as the bundled layout.
+    let bundled = Layout::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../partitions/nrf52840-nsib.yaml"),
+    )
+    .unwrap();
+    assert_eq!(l.partitions, bundled.partitions);
+    // And it renders to a file Layout::load accepts.
+    let again = Layout::parse(&to_yaml(&l), Path::new("x.yaml")).unwrap();
+    assert_eq!(again, l);
+}
+
+#[test]
+fn external_flash_partitions_go_on_the_external_device() {
+    let opts = PmOptions {
+        name: Some("ext".into()),
+        external: dfu_hil_mcuboot::layout::FlashDevice {
+            base: 0x1200_0000,
+            ..PmOptions::default().external
+        },
+        ..PmOptions::default()
+    };
+    let l = import(EXTERNAL_PM_STATIC, Path::new("pm_static.yml"), &opts).unwrap();
+    assert_eq!(l.name, "ext");
+    let s1 = l.partition("slot1").unwrap();
+    assert_eq!(l.device_of(s1).kind, DeviceKind::External);
+    assert_eq!(l.address(s1), 0x1200_0000);
+    let s0 = l.partition("slot0").unwrap();
+    assert_eq!((s0.offset, s0.size), (0xc000, 0xf4000));
+    assert_eq!(l.device_of(s0).kind, DeviceKind::Internal);
+    assert_eq!(l.partition_names(), vec!["mcuboot", "slot0", "slot1"]);
+}
+
+#[test]
+fn nrf5340_ram_flash_and_image_1() {
+    let text = r#"
+mcuboot: { address: 0x0, size: 0x10000, region: flash_primary }
+mcuboot_primary: { address: 0x10000, size: 0x58000, region: flash_primary }
+mcuboot_secondary: { address: 0x68000, size: 0x58000, region: flash_primary }
+mcuboot_secondary_1: { address: 0xc0000, size: 0x40000, region: flash_primary }
+mcuboot_primary_1: { address: 0x0, size: 0x40000, device: flash_ctrl, region: ram_flash }
+pcd_sram: { address: 0x20000000, size: 0x2000, region: sram_primary }
+otp: { address: 0xff8100, size: 0x2fc, region: otp }
+"#;
+    let l = import(text, Path::new("pm_static.yml"), &PmOptions::default()).unwrap();
+    assert_eq!(l.images.len(), 2);
+    assert_eq!(l.images[1].primary, "mcuboot_primary_1");
+    let p1 = l.partition("mcuboot_primary_1").unwrap();
+    assert_eq!(l.device_of(p1).kind, DeviceKind::RamEmulated);
+    assert!(l.partition("pcd_sram").is_none() && l.partition("otp").is_none());
+}
+
+#[test]
+fn errors_name_file_and_partition() {
+    let bad = "mcuboot: { address: 0x0, size: 0xc000, end_address: 0xd000 }\n";
+    let e = import(bad, Path::new("pm_static.yml"), &PmOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("pm_static.yml") && e.contains("mcuboot") && e.contains("end_address"),
+        "{e}"
+    );
+    let e = import(
+        "- a\n- b\n",
+        Path::new("pm_static.yml"),
+        &PmOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("pm_static.yml"), "{e}");
+    // Overlapping kept partitions are refused by the layout check.
+    let overlap = "a: { address: 0x0, size: 0x2000 }\nb: { address: 0x1000, size: 0x2000 }\n";
+    let e = import(overlap, Path::new("pm_static.yml"), &PmOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("overlaps"), "{e}");
+}

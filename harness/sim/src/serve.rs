@@ -1,0 +1,484 @@
+//! The simulated board on a real PTY, the way Zephyr's native_sim exposes its UART: open a
+//! pseudo-terminal pair, announce the slave's path (`uart connected to pseudotty: /dev/pts/N`),
+//! then shuttle bytes between the master and the board's SMP UART until told to stop. Any
+//! serial client — the harness's own `SerialTransport`, smpmgr, mcumgr — opens the slave path
+//! as it would open `/dev/ttyACM0`.
+//!
+//! * **Pacing.** With a baud rate, both directions move at most `baud / 10` bytes per second
+//!   (8N1), so transfer figures look like a real UART; host bytes beyond that wait in the PTY
+//!   (the host's writes block, as on a real wire). Without one, bytes move as fast as they come.
+//! * **Reconnects.** The server keeps its own handle on the slave, so a client closing the port
+//!   does not hang the PTY up (no `EIO` on the master) and the next client can open it again.
+//!   Device output while nobody listens waits in the PTY (as on a USB CDC ACM port).
+//! * **Flash file.** One raw file holding every flash device of the layout, concatenated in
+//!   the layout's `flash:` order, each exactly its size (for a single-device layout this is the
+//!   same file native_sim's `--flash=FILE` keeps). Loaded at start when it exists, saved
+//!   (write to `FILE.tmp`, then rename) once the UART has been idle for [`SAVE_IDLE`] after a
+//!   request that changed flash, and at exit.
+
+use crate::board::SimBoard;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The line native_sim prints; tools look for it to find the port.
+pub const READY_PREFIX: &str = "uart connected to pseudotty: ";
+
+/// How long the UART must be quiet after flash changed before the flash file is saved.
+pub const SAVE_IDLE: Duration = Duration::from_millis(100);
+
+/// Device output kept while nobody reads it; older bytes are lost, as on an unread UART.
+const OUT_CAP: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("flash file {path}: {message}")]
+    FlashFile { path: PathBuf, message: String },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServeError {
+    let what = what.into();
+    move |source| ServeError::Io { what, source }
+}
+
+/// How to serve.
+#[derive(Debug, Clone, Default)]
+pub struct ServeConfig {
+    /// Pace the UART at this baud rate (8N1: baud/10 bytes per second); `None` = unpaced.
+    pub baud: Option<u32>,
+    /// Keep flash in this file (see the module docs for the format).
+    pub flash_file: Option<PathBuf>,
+}
+
+/// What a serve session did, for the caller's summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServeReport {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Times the flash file was written.
+    pub saves: u32,
+}
+
+/// A pseudo-terminal pair: the master end (the device side) and the path of the slave end.
+pub struct Pty {
+    master: OwnedFd,
+    /// Held open so the PTY never hangs up between clients.
+    _slave: OwnedFd,
+    path: PathBuf,
+}
+
+fn check(r: libc::c_int, what: &str) -> Result<libc::c_int, ServeError> {
+    if r < 0 {
+        Err(ServeError::Io {
+            what: what.to_owned(),
+            source: io::Error::last_os_error(),
+        })
+    } else {
+        Ok(r)
+    }
+}
+
+fn set_cloexec(fd: RawFd) -> Result<(), ServeError> {
+    // SAFETY: plain fcntl on a descriptor we own.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFD) }, "fcntl(F_GETFD)")?;
+    check(
+        unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) },
+        "fcntl(F_SETFD)",
+    )?;
+    Ok(())
+}
+
+impl Pty {
+    /// Open a PTY pair in raw mode (no echo, no line editing, no CR/LF translation), master
+    /// non-blocking, both ends close-on-exec so child processes do not inherit them.
+    pub fn open() -> Result<Pty, ServeError> {
+        let mut m: libc::c_int = -1;
+        let mut s: libc::c_int = -1;
+        // SAFETY: openpty writes two descriptors; name, termios and winsize are optional (null).
+        check(
+            unsafe {
+                libc::openpty(
+                    &mut m,
+                    &mut s,
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                )
+            },
+            "openpty",
+        )?;
+        // SAFETY: openpty succeeded, so both are fresh descriptors owned by nobody else.
+        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+        set_cloexec(m)?;
+        set_cloexec(s)?;
+        // SAFETY: termios is plain data; tcgetattr fills it before cfmakeraw/tcsetattr use it.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            check(libc::tcgetattr(s, &mut t), "tcgetattr")?;
+            libc::cfmakeraw(&mut t);
+            check(libc::tcsetattr(s, libc::TCSANOW, &t), "tcsetattr")?;
+        }
+        let flags = check(unsafe { libc::fcntl(m, libc::F_GETFL) }, "fcntl(F_GETFL)")?;
+        check(
+            unsafe { libc::fcntl(m, libc::F_SETFL, flags | libc::O_NONBLOCK) },
+            "fcntl(F_SETFL)",
+        )?;
+        let mut name = [0 as libc::c_char; 256];
+        // SAFETY: the buffer is as long as we say.
+        let r = unsafe { libc::ttyname_r(s, name.as_mut_ptr(), name.len()) };
+        if r != 0 {
+            return Err(ServeError::Io {
+                what: "ttyname_r".into(),
+                source: io::Error::from_raw_os_error(r),
+            });
+        }
+        // SAFETY: ttyname_r wrote a NUL-terminated string into `name`.
+        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        Ok(Pty {
+            master,
+            _slave: slave,
+            path: PathBuf::from(path),
+        })
+    }
+
+    /// Path of the slave end, what a client opens.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe { libc::read(self.master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe { libc::write(self.master.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Wait for the master to become readable (`read`) and/or writable (`write`).
+    /// Returns (readable, writable, hung up).
+    fn poll(&self, read: bool, write: bool, timeout: Duration) -> (bool, bool, bool) {
+        let mut events = 0;
+        if read {
+            events |= libc::POLLIN;
+        }
+        if write {
+            events |= libc::POLLOUT;
+        }
+        let mut p = libc::pollfd {
+            fd: self.master.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().clamp(0, i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r <= 0 {
+            return (false, false, false);
+        }
+        (
+            p.revents & libc::POLLIN != 0,
+            p.revents & libc::POLLOUT != 0,
+            p.revents & (libc::POLLHUP | libc::POLLERR) != 0,
+        )
+    }
+}
+
+/// Total size of the flash file for this board's layout.
+pub fn flash_file_size(board: &SimBoard) -> u64 {
+    board.flash.devices().iter().map(|d| d.size() as u64).sum()
+}
+
+/// Load every flash device from `path`. `Ok(false)` when the file does not exist (the flash
+/// stays as it is, erased on a new board); an error when it exists but does not fit the layout.
+pub fn load_flash(board: &mut SimBoard, path: &Path) -> Result<bool, ServeError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_err(format!("read {}", path.display()))(e)),
+    };
+    let want = flash_file_size(board);
+    if bytes.len() as u64 != want {
+        let devs: Vec<String> = board
+            .flash
+            .devices()
+            .iter()
+            .map(|d| format!("{} 0x{:x}", d.name, d.size()))
+            .collect();
+        return Err(ServeError::FlashFile {
+            path: path.to_owned(),
+            message: format!(
+                "{} bytes, but layout `{}` needs {want} ({}); wrong layout, or delete the file to start erased",
+                bytes.len(),
+                board.flash.layout.name,
+                devs.join(" + ")
+            ),
+        });
+    }
+    let names: Vec<(String, usize)> = board
+        .flash
+        .devices()
+        .iter()
+        .map(|d| (d.name.clone(), d.size() as usize))
+        .collect();
+    let mut off = 0;
+    for (name, size) in names {
+        let dev = board.flash.device_mut(&name).expect("device listed");
+        dev.load(&bytes[off..off + size])
+            .map_err(|e| ServeError::FlashFile {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        off += size;
+    }
+    Ok(true)
+}
+
+/// Save every flash device to `path` (atomically: `path.tmp`, then rename).
+pub fn save_flash(board: &SimBoard, path: &Path) -> Result<(), ServeError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let write = || -> io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        for d in board.flash.devices() {
+            f.write_all(d.contents())?;
+        }
+        f.sync_data()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(io_err(format!("write {}", path.display())))
+}
+
+/// Print the native_sim line announcing the port on stdout (flushed: tools read it from a pipe).
+pub fn announce(path: &Path) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{READY_PREFIX}{}", path.display());
+    let _ = out.flush();
+}
+
+/// Token bucket for one direction of a paced UART.
+struct Pacer {
+    /// Bytes per second; `None` = unlimited.
+    rate: Option<f64>,
+    budget: f64,
+    last: Instant,
+}
+
+impl Pacer {
+    fn new(baud: Option<u32>) -> Self {
+        Pacer {
+            rate: baud.map(|b| (b.max(10) as f64) / 10.0),
+            budget: 0.0,
+            last: Instant::now(),
+        }
+    }
+
+    /// Bytes that may move now (at most `want`).
+    fn allow(&mut self, want: usize) -> usize {
+        let Some(rate) = self.rate else {
+            return want;
+        };
+        let now = Instant::now();
+        // At most 10 ms worth of burst (and at least one byte).
+        let burst = (rate / 100.0).max(1.0);
+        self.budget = (self.budget + now.duration_since(self.last).as_secs_f64() * rate).min(burst);
+        self.last = now;
+        (self.budget as usize).min(want)
+    }
+
+    fn spend(&mut self, n: usize) {
+        if self.rate.is_some() {
+            self.budget -= n as f64;
+        }
+    }
+
+    /// How long until one more byte may move.
+    fn wait(&self) -> Duration {
+        match self.rate {
+            Some(rate) => Duration::from_secs_f64(((1.0 - self.budget).max(0.0)) / rate)
+                .max(Duration::from_millis(1)),
+            None => Duration::ZERO,
+        }
+    }
+}
+
+/// Open a PTY, call `on_ready` with the slave path (use [`announce`] to print it like
+/// native_sim), then serve `board`'s SMP UART on it until `stop` is set. The board is used as
+/// it is: load flash and reset it (power on) before calling. The flash file, if configured, is
+/// saved after flash-changing requests and once more before returning.
+pub fn serve(
+    board: &mut SimBoard,
+    cfg: &ServeConfig,
+    stop: &AtomicBool,
+    on_ready: impl FnOnce(&Path),
+) -> Result<ServeReport, ServeError> {
+    let pty = Pty::open()?;
+    on_ready(pty.path());
+    serve_on(board, &pty, cfg, stop)
+}
+
+/// [`serve`] on a PTY the caller opened.
+pub fn serve_on(
+    board: &mut SimBoard,
+    pty: &Pty,
+    cfg: &ServeConfig,
+    stop: &AtomicBool,
+) -> Result<ServeReport, ServeError> {
+    let mut report = ServeReport::default();
+    let mut rx = Pacer::new(cfg.baud);
+    let mut tx = Pacer::new(cfg.baud);
+    let mut out: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let mut saved_ops = board.flash.op_count();
+    let mut last_in = Instant::now();
+    let idle_tick = Duration::from_millis(10);
+
+    while !stop.load(Ordering::Relaxed) {
+        take_output(board, &mut out);
+        let can_in = rx.allow(1) > 0;
+        let can_out = !out.is_empty() && tx.allow(1) > 0;
+        let mut timeout = idle_tick;
+        if !can_in {
+            timeout = timeout.min(rx.wait());
+        }
+        if !out.is_empty() && !can_out {
+            timeout = timeout.min(tx.wait());
+        }
+        let (readable, writable, hangup) = pty.poll(can_in, can_out, timeout);
+
+        if readable {
+            let n = rx.allow(buf.len());
+            match pty.read(&mut buf[..n]) {
+                Ok(0) => {}
+                Ok(n) => {
+                    rx.spend(n);
+                    report.bytes_in += n as u64;
+                    last_in = Instant::now();
+                    board.uart_write(&buf[..n]);
+                    take_output(board, &mut out);
+                }
+                // EIO: no slave open (cannot happen while we hold one, tolerated anyway).
+                Err(e) if is_transient(&e) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => return Err(io_err("read PTY master")(e)),
+            }
+        } else if hangup && !writable {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+
+        if writable && !out.is_empty() {
+            let n = tx.allow(out.len());
+            if n > 0 {
+                match pty.write(&out[..n]) {
+                    Ok(w) => {
+                        tx.spend(w);
+                        report.bytes_out += w as u64;
+                        out.drain(..w);
+                    }
+                    Err(e) if is_transient(&e) => {}
+                    Err(e) => return Err(io_err("write PTY master")(e)),
+                }
+            }
+        }
+
+        if let Some(path) = &cfg.flash_file {
+            let ops = board.flash.op_count();
+            if ops != saved_ops && last_in.elapsed() >= SAVE_IDLE {
+                save_flash(board, path)?;
+                saved_ops = ops;
+                report.saves += 1;
+            }
+        }
+    }
+    if let Some(path) = &cfg.flash_file {
+        save_flash(board, path)?;
+        report.saves += 1;
+    }
+    Ok(report)
+}
+
+fn take_output(board: &mut SimBoard, out: &mut Vec<u8>) {
+    out.extend(board.uart_read());
+    if out.len() > OUT_CAP {
+        let drop = out.len() - OUT_CAP;
+        out.drain(..drop);
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    ) || e.raw_os_error() == Some(libc::EIO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacer_limits_rate() {
+        let mut p = Pacer::new(Some(9600));
+        assert_eq!(p.allow(100), 0);
+        std::thread::sleep(Duration::from_millis(20));
+        let n = p.allow(1000);
+        // 960 B/s, burst capped at 10 ms worth (9.6 bytes).
+        assert!((1..=9).contains(&n), "{n}");
+        p.spend(n);
+        assert!(p.wait() >= Duration::from_millis(1));
+        let mut u = Pacer::new(None);
+        assert_eq!(u.allow(1000), 1000);
+    }
+
+    #[test]
+    fn pty_is_raw_and_reopenable() {
+        let pty = Pty::open().expect("openpty");
+        assert!(pty.path().starts_with("/dev/pts") || pty.path().exists());
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(pty.path())
+            .expect("open slave");
+        f.write_all(b"ab\r\n").unwrap();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while got.len() < 4 && Instant::now() < deadline {
+            let (r, _, _) = pty.poll(true, false, Duration::from_millis(50));
+            if r {
+                let mut b = [0u8; 16];
+                if let Ok(n) = pty.read(&mut b) {
+                    got.extend_from_slice(&b[..n]);
+                }
+            }
+        }
+        // Raw: no CR/LF translation, and no echo back to the master's reader.
+        assert_eq!(got, b"ab\r\n");
+        drop(f);
+        // The client went away; the master neither hangs up nor errors.
+        let (_, _, hup) = pty.poll(true, false, Duration::from_millis(20));
+        assert!(!hup);
+        assert_eq!(pty.write(b"x").unwrap(), 1);
+    }
+}
