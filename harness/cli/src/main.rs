@@ -1,6 +1,7 @@
 //! `dfu-hil`: run MCUboot firmware-update scenarios on a simulated or real board.
 
 mod image_cmd;
+mod sim_cmd;
 mod smp_cmd;
 
 use clap::{Parser, Subcommand};
@@ -63,6 +64,11 @@ enum Command {
     Trailer(image_cmd::TrailerCmd),
     /// Talk SMP to a device: image list/upload/test/confirm/erase, os echo/reset/params/info.
     Smp(smp_cmd::SmpArgs),
+    /// The simulated board: `sim serve` runs it on a PTY for other tools (smpmgr, mcumgr).
+    Sim {
+        #[command(subcommand)]
+        cmd: sim_cmd::SimCmd,
+    },
     /// nRF Connect SDK Partition Manager files.
     #[command(subcommand)]
     Pm(PmCmd),
@@ -220,6 +226,7 @@ fn main() -> ExitCode {
         }
         Command::Image(cmd) => exit_of(image_cmd::run_image(cmd)),
         Command::Smp(args) => exit_of(smp_cmd::run_smp(args)),
+        Command::Sim { cmd } => exit_of(sim_cmd::run_sim(cmd, &root)),
         Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),
         Command::Pm(PmCmd::Import { file, name, out }) => {
             let opts = dfu_hil_mcuboot::pm::PmOptions {
