@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use dfu_hil_mcuboot::derive::{self, Derivation, DeriveContext};
-use dfu_hil_mcuboot::image::{Dependency, Image, Version};
+use dfu_hil_mcuboot::image::{Dependency, HashAlg, Image, Version};
 use dfu_hil_mcuboot::inspect::{self, ElfInfo, InspectOptions};
 use dfu_hil_mcuboot::keys::{PublicKey, SigningKey};
 use dfu_hil_mcuboot::layout::Layout;
-use dfu_hil_mcuboot::sign::{self, SignOptions};
+use dfu_hil_mcuboot::sign::{self, PublicKeyFormat, SignOptions};
 use dfu_hil_mcuboot::trailer::{MagicState, TrailerLayout, UpgradeMode};
 
 pub const EXIT_OK: i32 = 0;
@@ -61,6 +61,47 @@ impl From<ModeArg> for UpgradeMode {
             ModeArg::SwapOffset => UpgradeMode::SwapOffset,
             ModeArg::OverwriteOnly => UpgradeMode::OverwriteOnly,
             ModeArg::DirectXip => UpgradeMode::DirectXip,
+        }
+    }
+}
+
+/// `--public-key-format` as imgtool spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyFormatArg {
+    /// KEYHASH TLV (hash of the public key).
+    Hash,
+    /// PUBKEY TLV (the whole public key).
+    Full,
+}
+
+impl From<KeyFormatArg> for PublicKeyFormat {
+    fn from(f: KeyFormatArg) -> Self {
+        match f {
+            KeyFormatArg::Hash => PublicKeyFormat::Hash,
+            KeyFormatArg::Full => PublicKeyFormat::Full,
+        }
+    }
+}
+
+/// `--sha` as imgtool spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShaArg {
+    Auto,
+    #[value(name = "256")]
+    Sha256,
+    #[value(name = "384")]
+    Sha384,
+    #[value(name = "512")]
+    Sha512,
+}
+
+impl ShaArg {
+    fn alg(self) -> Option<HashAlg> {
+        match self {
+            ShaArg::Auto => None,
+            ShaArg::Sha256 => Some(HashAlg::Sha256),
+            ShaArg::Sha384 => Some(HashAlg::Sha384),
+            ShaArg::Sha512 => Some(HashAlg::Sha512),
         }
     }
 }
@@ -185,6 +226,24 @@ pub struct SignArgs {
     /// Set IMAGE_F_NON_BOOTABLE.
     #[arg(long)]
     pub non_bootable: bool,
+    /// RAM load address (sets IMAGE_F_RAM_LOAD when non-zero).
+    #[arg(short = 'L', long, value_parser = num, conflicts_with = "rom_fixed")]
+    pub load_addr: Option<u32>,
+    /// Flash address the image is built for (sets IMAGE_F_ROM_FIXED).
+    #[arg(short = 'F', long, value_parser = num)]
+    pub rom_fixed: Option<u32>,
+    /// Name the key by its hash (KEYHASH) or embed it whole (PUBKEY).
+    #[arg(long, value_enum, default_value = "hash")]
+    pub public_key_format: KeyFormatArg,
+    /// Add a CBOR BOOT_RECORD TLV with this sw_type (max. 12 characters).
+    #[arg(long, value_name = "SW_TYPE")]
+    pub boot_record: Option<String>,
+    /// Image hash; auto = the key's (SHA-384 for ECDSA P-384, else SHA-256).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub sha: ShaArg,
+    /// Ed25519 only: sign the image itself, not its digest (SIG_PURE).
+    #[arg(long)]
+    pub pure: bool,
     pub input: PathBuf,
     pub output: PathBuf,
 }
@@ -435,8 +494,12 @@ fn cmd_sign(a: SignArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         security_counter,
         dependencies,
         non_bootable: a.non_bootable,
-        load_addr: None,
-        rom_fixed: None,
+        load_addr: a.load_addr,
+        rom_fixed: a.rom_fixed,
+        sha: a.sha.alg(),
+        public_key_format: a.public_key_format.into(),
+        boot_record: a.boot_record,
+        pure: a.pure,
     };
     let signed = sign::sign(&payload, key.as_ref(), &opts)
         .map_err(|e| invalid(format!("{}: {e}", a.input.display())))?;
@@ -844,6 +907,97 @@ mod tests {
         ]);
         assert_eq!(code, 96);
         assert!(err.contains("app.bin") && err.contains("exceeds"), "{err}");
+    }
+
+    #[test]
+    fn sign_with_imgtool_extras() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let s = |p: &Path| p.to_str().unwrap().to_string();
+        let key = d.join("p384.pem");
+        std::fs::write(
+            &key,
+            SigningKey::generate_p384_from_seed(b"cli384").to_pem(),
+        )
+        .unwrap();
+        let bin = app_bin(d);
+        let signed = d.join("p384.signed.bin");
+        let (code, out, err) = run(&[
+            "image",
+            "sign",
+            "-k",
+            &s(&key),
+            "-H",
+            "0x200",
+            "-v",
+            "2.1.0+3",
+            "-S",
+            "0x20000",
+            "--rom-fixed",
+            "0xc000",
+            "--public-key-format",
+            "full",
+            "--boot-record",
+            "CoFM",
+            "-s",
+            "auto",
+            &s(&bin),
+            &s(&signed),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        let (code, out, _) = run(&["image", "inspect", &s(&signed), "--key", &s(&key)]);
+        assert_eq!(code, 0, "{out}");
+        for want in [
+            "ROM_FIXED",
+            "load_addr 0xc000",
+            "SHA384",
+            "PUBKEY",
+            "BOOT_RECORD",
+            "sw_type \"CoFM\" version 2.1.0",
+            "signature: valid",
+        ] {
+            assert!(out.contains(want), "{want:?} missing:\n{out}");
+        }
+        let (code, out, _) = run(&["image", "inspect", &s(&signed), "--json"]);
+        assert_eq!(code, 0, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["boot_record"]["sw_type"], "CoFM");
+        assert_eq!(v["boot_record"]["measurement_type"], "SHA384");
+
+        // RAM load address, and a hash the key does not allow is invalid input.
+        let (code, out, err) = run(&[
+            "image",
+            "sign",
+            "-k",
+            &s(&key),
+            "-H",
+            "0x200",
+            "-S",
+            "0x20000",
+            "-L",
+            "0x20000000",
+            &s(&bin),
+            &s(&signed),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        let (_, out, _) = run(&["image", "inspect", &s(&signed)]);
+        assert!(out.contains("RAM_LOAD"), "{out}");
+        let (code, _, err) = run(&[
+            "image",
+            "sign",
+            "-k",
+            &s(&key),
+            "-H",
+            "0x200",
+            "-S",
+            "0x20000",
+            "--sha",
+            "256",
+            &s(&bin),
+            &s(&signed),
+        ]);
+        assert_eq!(code, 96);
+        assert!(err.contains("P-384") && err.contains("SHA384"), "{err}");
     }
 
     #[test]

@@ -290,8 +290,9 @@ fn main() -> ExitCode {
             let mut bad = 0;
             for p in &paths {
                 let r = scenario::load(p).map_err(|e| e.to_string()).and_then(|s| {
-                    run::prepare(&s, &opts)
-                        .map(|_| ())
+                    scenario::expand(s)
+                        .iter()
+                        .try_for_each(|v| run::prepare(v, &opts).map(|_| ()))
                         .map_err(|e| e.to_string())
                 });
                 match r {
@@ -362,17 +363,21 @@ fn run_paths(
     let mut prepared = Vec::new();
     let mut invalid = 0;
     for path in paths {
-        match scenario::load(path)
-            .map_err(|e| e.to_string())
-            .and_then(|l| {
-                run::prepare(&l, &opts)
-                    .map(|p| (l, p))
-                    .map_err(|e| e.to_string())
-            }) {
-            Ok((l, (layout, fixtures))) => prepared.push((l, layout, fixtures)),
+        let loaded = match scenario::load(path) {
+            Ok(l) => l,
             Err(e) => {
                 eprintln!("error: {e}");
                 invalid += 1;
+                continue;
+            }
+        };
+        for l in scenario::expand(loaded) {
+            match run::prepare(&l, &opts) {
+                Ok((layout, fixtures)) => prepared.push((l, layout, fixtures)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    invalid += 1;
+                }
             }
         }
     }

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::image::{flags, tlv, Image, ImageError, Version};
-use crate::keys::SigningKey;
-use crate::sign::{sign, SignError, SignOptions};
+use crate::keys::{PublicKey, SigningKey};
+use crate::sign::{choose_hash, sign, PublicKeyFormat, SignError, SignOptions};
 use crate::trailer::{TrailerLayout, UpgradeMode};
 
 /// One transformation. YAML/JSON form is externally tagged, kebab-case:
@@ -176,8 +176,34 @@ fn options_of(img: &Image, ctx: &DeriveContext) -> SignOptions {
         non_bootable: h.flags & flags::NON_BOOTABLE != 0,
         load_addr: (h.flags & flags::RAM_LOAD != 0).then_some(h.load_addr),
         rom_fixed: (h.flags & flags::ROM_FIXED != 0).then_some(h.load_addr),
+        sha: Some(img.hash_alg()),
+        public_key_format: if img.tlvs_of(tlv::PUBKEY).next().is_some() {
+            PublicKeyFormat::Full
+        } else {
+            PublicKeyFormat::Hash
+        },
+        boot_record: img.boot_record().map(|r| r.sw_type),
+        pure: img.is_pure(),
         ..SignOptions::default()
     }
+}
+
+/// Sign with `opts`, but let the key pick the hash (and drop SIG_PURE) when the image's
+/// original choice does not suit it, e.g. a SHA-256 image re-signed with a P-384 key.
+fn sign_adapted(
+    unsigned: &[u8],
+    key: Option<&SigningKey>,
+    opts: &SignOptions,
+) -> Result<Vec<u8>, SignError> {
+    let mut opts = opts.clone();
+    let public = key.map(SigningKey::public);
+    if opts.pure && !matches!(public, Some(PublicKey::Ed25519(_))) {
+        opts.pure = false;
+    }
+    if choose_hash(public.as_ref(), &opts).is_err() {
+        opts.sha = None;
+    }
+    sign(unsigned, key, &opts)
 }
 
 fn known(ctx: &DeriveContext) -> String {
@@ -210,14 +236,18 @@ fn pick_key<'a>(
         }
         None => {}
     }
-    let Some(kh) = img.tlvs_of(tlv::KEYHASH).next() else {
+    let Some(kh) = img
+        .tlvs
+        .iter()
+        .find(|t| !t.protected && matches!(t.kind, tlv::KEYHASH | tlv::PUBKEY))
+    else {
         return Ok(None);
     };
-    if let Some(k) = ctx
-        .keys
-        .values()
-        .find(|k| k.public().key_hash().as_slice() == kh.data.as_slice())
-    {
+    let alg = img.hash_alg();
+    if let Some(k) = ctx.keys.values().find(|k| {
+        let p = k.public();
+        kh.data == p.key_hash_with(alg) || kh.data == p.key_bytes()
+    }) {
         return Ok(Some(k));
     }
     ctx.keys
@@ -247,7 +277,7 @@ fn resign_with(
     key: Option<&SigningKey>,
     ctx: &DeriveContext,
 ) -> Result<Vec<u8>, DeriveError> {
-    let out = sign(unsigned, key, opts)?;
+    let out = sign_adapted(unsigned, key, opts)?;
     Ok(keep_tail(out, bytes, img, ctx.erased))
 }
 
@@ -308,7 +338,7 @@ pub fn apply(bytes: &[u8], d: &Derivation, ctx: &DeriveContext) -> Result<Vec<u8
             grown.extend((start..new_len).map(|i| (i.wrapping_mul(31) + 7) as u8));
             let opts = options_of(&img, ctx);
             let key = pick_key(&img, None, ctx)?;
-            Ok(sign(&grown, key, &opts)?)
+            Ok(sign_adapted(&grown, key, &opts)?)
         }
         Derivation::CorruptPayload(c) => {
             let off = c.offset.unwrap_or(hs + img.header.img_size / 2);

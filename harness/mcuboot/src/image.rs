@@ -91,12 +91,271 @@ pub mod tlv {
         matches!(t, SHA256 | SHA384 | SHA512)
     }
 
+    /// Whether MCUboot/imgtool assign a meaning to `t` (vendor-range types excluded).
+    pub fn is_known(t: u16) -> bool {
+        !matches!(name(t), "UNKNOWN" | "VENDOR")
+    }
+
+    /// The types MCUboot's TLV allow list (`allowed_unprot_tlvs`, on by default in Zephyr)
+    /// accepts in the unprotected block; anything else there makes it reject the image.
+    pub fn allowed_unprotected(t: u16) -> bool {
+        matches!(
+            t,
+            KEYHASH
+                | PUBKEY
+                | SHA256
+                | SHA384
+                | SHA512
+                | RSA2048_PSS
+                | ECDSA224
+                | ECDSA_SIG
+                | RSA3072_PSS
+                | ED25519
+                | SIG_PURE
+                | ENC_RSA2048
+                | ENC_KW
+                | ENC_EC256
+                | ENC_X25519
+                | ENC_X25519_SHA512
+        )
+    }
+
     /// Whether `t` carries a signature.
     pub fn is_signature(t: u16) -> bool {
         matches!(
             t,
             RSA2048_PSS | ECDSA224 | ECDSA_SIG | RSA3072_PSS | ED25519
         )
+    }
+}
+
+/// Image hash algorithm: which hash TLV an image carries. imgtool picks it from the key
+/// (SHA-384 for ECDSA P-384, SHA-256 for the others) unless `--sha` says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HashAlg {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl HashAlg {
+    /// The hash TLV type.
+    pub fn tlv(self) -> u16 {
+        match self {
+            HashAlg::Sha256 => tlv::SHA256,
+            HashAlg::Sha384 => tlv::SHA384,
+            HashAlg::Sha512 => tlv::SHA512,
+        }
+    }
+
+    pub fn from_tlv(kind: u16) -> Option<HashAlg> {
+        match kind {
+            tlv::SHA256 => Some(HashAlg::Sha256),
+            tlv::SHA384 => Some(HashAlg::Sha384),
+            tlv::SHA512 => Some(HashAlg::Sha512),
+            _ => None,
+        }
+    }
+
+    /// Digest length in bytes (also the KEYHASH length, which uses the same algorithm).
+    pub fn digest_len(self) -> usize {
+        match self {
+            HashAlg::Sha256 => 32,
+            HashAlg::Sha384 => 48,
+            HashAlg::Sha512 => 64,
+        }
+    }
+
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            HashAlg::Sha256 => Sha256::digest(data).to_vec(),
+            HashAlg::Sha384 => Sha384::digest(data).to_vec(),
+            HashAlg::Sha512 => Sha512::digest(data).to_vec(),
+        }
+    }
+
+    /// imgtool's TLV name ("SHA256", …), also the boot record's measurement description.
+    pub fn name(self) -> &'static str {
+        tlv::name(self.tlv())
+    }
+}
+
+impl fmt::Display for HashAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for HashAlg {
+    type Err = String;
+
+    /// imgtool's `--sha` spellings "256", "384", "512"; "sha256" etc. are accepted too.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        match t.strip_prefix("sha").unwrap_or(&t).trim_start_matches('-') {
+            "256" => Ok(HashAlg::Sha256),
+            "384" => Ok(HashAlg::Sha384),
+            "512" => Ok(HashAlg::Sha512),
+            _ => Err(format!("unknown hash {s:?} (expected 256, 384 or 512)")),
+        }
+    }
+}
+
+/// The BOOT_RECORD TLV (`imgtool sign --boot-record SW_TYPE`): a CBOR map of PSA
+/// attestation software-component claims. imgtool writes the measurement as zeros; the
+/// bootloader fills in the real hash when it hands the record to the runtime.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BootRecord {
+    /// Claim 1, `--boot-record` (at most 12 characters).
+    pub sw_type: String,
+    /// Claim 4: "major.minor.revision" (no build number).
+    pub version: String,
+    /// Claim 5: the KEYHASH of the signing key (zeros for an unsigned image).
+    pub signer_id: Vec<u8>,
+    /// Claim 6: hash algorithm name, e.g. "SHA256".
+    pub measurement_type: String,
+    /// Claim 2: image hash placeholder (zeros in the file).
+    pub measurement: Vec<u8>,
+}
+
+/// CBOR property keys (PSA attestation software component).
+mod claim {
+    pub const TYPE: u64 = 1;
+    pub const MEASUREMENT_VALUE: u64 = 2;
+    pub const VERSION: u64 = 4;
+    pub const SIGNER_ID: u64 = 5;
+    pub const MEASUREMENT_DESCRIPTION: u64 = 6;
+}
+
+/// Longest `sw_type` imgtool accepts.
+pub const BOOT_RECORD_MAX_SW_TYPE: usize = 12;
+
+fn cbor_head(out: &mut Vec<u8>, major: u8, n: u64) {
+    let m = major << 5;
+    match n {
+        0..=23 => out.push(m | n as u8),
+        24..=0xff => out.extend_from_slice(&[m | 24, n as u8]),
+        0x100..=0xffff => {
+            out.push(m | 25);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(m | 26);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(m | 27);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+}
+
+/// One decoded CBOR item of the kinds a boot record uses.
+enum CborItem<'a> {
+    Uint(u64),
+    Bytes(&'a [u8]),
+    Text(&'a str),
+    Map(u64),
+}
+
+/// Read one CBOR head (+ string body) at `*p`; `None` for anything malformed or unsupported.
+fn cbor_item<'a>(b: &'a [u8], p: &mut usize) -> Option<CborItem<'a>> {
+    let first = *b.get(*p)?;
+    *p += 1;
+    let (major, info) = (first >> 5, first & 0x1f);
+    let n = match info {
+        0..=23 => u64::from(info),
+        24..=27 => {
+            let w = 1usize << (info - 24);
+            let bytes = b.get(*p..*p + w)?;
+            *p += w;
+            bytes.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+        }
+        _ => return None,
+    };
+    match major {
+        0 => Some(CborItem::Uint(n)),
+        2 | 3 => {
+            let len = usize::try_from(n).ok()?;
+            let body = b.get(*p..p.checked_add(len)?)?;
+            *p += len;
+            if major == 2 {
+                Some(CborItem::Bytes(body))
+            } else {
+                std::str::from_utf8(body).ok().map(CborItem::Text)
+            }
+        }
+        5 => Some(CborItem::Map(n)),
+        _ => None,
+    }
+}
+
+impl BootRecord {
+    /// The record imgtool writes for an image with this version, hash algorithm and key hash.
+    pub fn new(sw_type: &str, version: &Version, hash: HashAlg, signer_id: Vec<u8>) -> Self {
+        BootRecord {
+            sw_type: sw_type.to_string(),
+            version: format!("{}.{}.{}", version.major, version.minor, version.revision),
+            signer_id,
+            measurement_type: hash.name().to_string(),
+            measurement: vec![0; hash.digest_len()],
+        }
+    }
+
+    /// CBOR encoding in imgtool's key order (type, version, signer id, description, and the
+    /// measurement last, because the bootloader patches it in place).
+    pub fn to_cbor(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        cbor_head(&mut out, 5, 5);
+        let text = |out: &mut Vec<u8>, k: u64, v: &str| {
+            cbor_head(out, 0, k);
+            cbor_head(out, 3, v.len() as u64);
+            out.extend_from_slice(v.as_bytes());
+        };
+        let bytes = |out: &mut Vec<u8>, k: u64, v: &[u8]| {
+            cbor_head(out, 0, k);
+            cbor_head(out, 2, v.len() as u64);
+            out.extend_from_slice(v);
+        };
+        text(&mut out, claim::TYPE, &self.sw_type);
+        text(&mut out, claim::VERSION, &self.version);
+        bytes(&mut out, claim::SIGNER_ID, &self.signer_id);
+        text(&mut out, claim::MEASUREMENT_DESCRIPTION, &self.measurement_type);
+        bytes(&mut out, claim::MEASUREMENT_VALUE, &self.measurement);
+        out
+    }
+
+    /// Decode a BOOT_RECORD TLV; `None` if it is not a CBOR map with all five claims.
+    pub fn from_cbor(b: &[u8]) -> Option<BootRecord> {
+        let mut p = 0;
+        let CborItem::Map(n) = cbor_item(b, &mut p)? else {
+            return None;
+        };
+        let (mut sw_type, mut version, mut signer_id, mut mtype, mut mval) =
+            (None, None, None, None, None);
+        for _ in 0..n {
+            let CborItem::Uint(k) = cbor_item(b, &mut p)? else {
+                return None;
+            };
+            match (k, cbor_item(b, &mut p)?) {
+                (claim::TYPE, CborItem::Text(t)) => sw_type = Some(t.to_string()),
+                (claim::VERSION, CborItem::Text(t)) => version = Some(t.to_string()),
+                (claim::SIGNER_ID, CborItem::Bytes(v)) => signer_id = Some(v.to_vec()),
+                (claim::MEASUREMENT_DESCRIPTION, CborItem::Text(t)) => mtype = Some(t.to_string()),
+                (claim::MEASUREMENT_VALUE, CborItem::Bytes(v)) => mval = Some(v.to_vec()),
+                (_, CborItem::Map(_)) => return None,
+                _ => {}
+            }
+        }
+        (p == b.len()).then_some(())?;
+        Some(BootRecord {
+            sw_type: sw_type?,
+            version: version?,
+            signer_id: signer_id?,
+            measurement_type: mtype?,
+            measurement: mval?,
+        })
     }
 }
 
@@ -501,13 +760,6 @@ fn parse_block(
     Ok(end)
 }
 
-fn digest(kind: u16, data: &[u8]) -> Vec<u8> {
-    match kind {
-        tlv::SHA384 => Sha384::digest(data).to_vec(),
-        tlv::SHA512 => Sha512::digest(data).to_vec(),
-        _ => Sha256::digest(data).to_vec(),
-    }
-}
 
 impl Image {
     /// Parse from a file or a whole slot read back from flash (trailing padding/trailer ignored).
@@ -572,9 +824,34 @@ impl Image {
     /// names (SHA-256 when there is none). A `bytes` shorter than that region is hashed as far as
     /// it goes, so the result simply mismatches instead of panicking.
     pub fn computed_hash(&self, bytes: &[u8]) -> Vec<u8> {
-        let kind = self.hash_tlv_entry().map_or(tlv::SHA256, |t| t.kind);
         let end = self.header.hashed_len().min(bytes.len());
-        digest(kind, &bytes[..end])
+        self.hash_alg().digest(&bytes[..end])
+    }
+
+    /// The algorithm the hash TLV names; SHA-256 when there is none.
+    pub fn hash_alg(&self) -> HashAlg {
+        self.hash_tlv_entry()
+            .and_then(|t| HashAlg::from_tlv(t.kind))
+            .unwrap_or(HashAlg::Sha256)
+    }
+
+    /// Whether a SIG_PURE TLV says the signature covers the image itself, not its digest.
+    pub fn is_pure(&self) -> bool {
+        self.tlvs.iter().any(|t| !t.protected && t.kind == tlv::SIG_PURE)
+    }
+
+    /// The decoded BOOT_RECORD (protected block only), if present and well-formed.
+    pub fn boot_record(&self) -> Option<BootRecord> {
+        self.tlvs
+            .iter()
+            .find(|t| t.protected && t.kind == tlv::BOOT_RECORD)
+            .and_then(|t| BootRecord::from_cbor(&t.data))
+    }
+
+    /// TLVs whose type neither MCUboot nor imgtool defines (vendor-range types included).
+    /// They never stop parsing; [`crate::inspect`] reports them.
+    pub fn unknown_tlvs(&self) -> impl Iterator<Item = &Tlv> + '_ {
+        self.tlvs.iter().filter(|t| !tlv::is_known(t.kind))
     }
 
     pub fn is_bootable(&self) -> bool {
@@ -614,19 +891,28 @@ impl Image {
         };
         let signature = match key {
             None => SigCheck::NotChecked,
-            Some(key) => self.check_signature(&actual, key),
+            Some(key) => {
+                // SIG_PURE (Ed25519 only): the signature is over the hashed region itself.
+                let end = self.header.hashed_len().min(bytes.len());
+                let message = if self.is_pure() {
+                    &bytes[..end]
+                } else {
+                    actual.as_slice()
+                };
+                self.check_signature(message, key)
+            }
         };
         Verification { hash, signature }
     }
 
     /// Signature part of [`Image::verify`]. The signature is checked against the digest we
     /// computed (like MCUboot), not the one stored in the TLV, so a tampered payload fails here
-    /// as well.
+    /// as well. KEYHASH uses the image's hash algorithm (SHA-384 for a P-384 image).
     fn check_signature(&self, digest: &[u8], key: &PublicKey) -> SigCheck {
         let unprot = || self.tlvs.iter().filter(|t| !t.protected);
         let signed = unprot().any(|t| tlv::is_signature(t.kind));
         let key_bytes = key.key_bytes();
-        let key_hash = key.key_hash();
+        let key_hash = key.key_hash_with(self.hash_alg());
         let named = unprot().any(|t| {
             (t.kind == tlv::KEYHASH && t.data.as_slice() == key_hash.as_slice())
                 || (t.kind == tlv::PUBKEY && t.data == key_bytes)

@@ -12,7 +12,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::image::{flags, tlv, HashCheck, Image, SigCheck, IMAGE_HEADER_SIZE};
+use crate::image::{
+    flags, tlv, BootRecord, Dependency, HashCheck, Image, SigCheck, Tlv, IMAGE_HEADER_SIZE,
+};
 use crate::keys::PublicKey;
 use crate::trailer::{magic_for, Trailer, TrailerLayout, UpgradeMode};
 
@@ -185,6 +187,8 @@ pub struct TlvReport {
     pub protected: bool,
     /// Hex, shortened to 32 bytes with `…` for long values (signatures, keys).
     pub value: String,
+    /// The value in words for the types that have one (SEC_CNT, DEPENDENCY, BOOT_RECORD, …).
+    pub decoded: Option<String>,
 }
 
 /// The two words at `hdr_size`, where MCUboot's ARM port loads MSP and the reset vector from.
@@ -222,6 +226,8 @@ pub struct Report {
     pub hash_value: Option<String>,
     /// `valid`, `invalid`, `key-mismatch`, `missing` or `not-checked`.
     pub signature: Option<&'static str>,
+    /// The BOOT_RECORD TLV, decoded.
+    pub boot_record: Option<BootRecord>,
     pub vector_table: Option<VectorReport>,
     pub elf: Option<ElfInfo>,
     pub fit: Vec<FitReport>,
@@ -312,6 +318,7 @@ pub fn inspect(bytes: &[u8], opts: &InspectOptions) -> Report {
         hash: None,
         hash_value: None,
         signature: None,
+        boot_record: None,
         vector_table: None,
         elf: opts.elf.clone(),
         fit: Vec::new(),
@@ -346,10 +353,13 @@ pub fn inspect(bytes: &[u8], opts: &InspectOptions) -> Report {
             len: t.data.len(),
             protected: t.protected,
             value: short_hex(&t.data),
+            decoded: decode_tlv(t),
         })
         .collect();
     r.image_size = Some(img.total_size);
     r.hash_value = img.hash_tlv().map(hex::encode);
+    r.boot_record = img.boot_record();
+    check_tlv_types(&mut r, &img);
 
     check_verification(&mut r, &img, bytes, opts);
     check_vectors(&mut r, &img, bytes, opts);
@@ -362,6 +372,78 @@ pub fn inspect(bytes: &[u8], opts: &InspectOptions) -> Report {
         );
     }
     r
+}
+
+/// A readable form of the TLV types whose value means something on its own.
+fn decode_tlv(t: &Tlv) -> Option<String> {
+    match t.kind {
+        tlv::SEC_CNT if t.data.len() == 4 => Some(format!(
+            "security counter {}",
+            u32::from_le_bytes(t.data[..4].try_into().expect("4 bytes"))
+        )),
+        tlv::DEPENDENCY => Dependency::from_bytes(&t.data)
+            .map(|d| format!("image {} >= {}", d.image_id, d.min_version)),
+        tlv::BOOT_RECORD => Some(match BootRecord::from_cbor(&t.data) {
+            Some(b) => format!(
+                "sw_type {:?} version {} signer_id {} measurement {} ({} bytes{})",
+                b.sw_type,
+                b.version,
+                short_hex(&b.signer_id),
+                b.measurement_type,
+                b.measurement.len(),
+                if b.measurement.iter().all(|&x| x == 0) {
+                    ", zero: filled in by the bootloader"
+                } else {
+                    ""
+                }
+            ),
+            None => "not a CBOR boot record".into(),
+        }),
+        tlv::SIG_PURE => Some("signature is over the image, not its digest".into()),
+        t2 if !tlv::is_known(t2) => Some(if tlv::name(t2) == "VENDOR" {
+            "vendor/custom TLV (not interpreted)".into()
+        } else {
+            "unknown TLV type (not interpreted)".into()
+        }),
+        _ => None,
+    }
+}
+
+/// Unknown TLVs never stop inspection; they are listed. In the unprotected block MCUboot's TLV
+/// allow list (on by default) rejects any type it does not know, so that is a warning.
+fn check_tlv_types(r: &mut Report, img: &Image) {
+    let prot: Vec<&Tlv> = img.unknown_tlvs().filter(|t| t.protected).collect();
+    let list = |v: &[&Tlv]| {
+        v.iter()
+            .map(|t| format!("{:#06x} ({} bytes at {:#x})", t.kind, t.data.len(), t.offset))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !prot.is_empty() {
+        r.diag(
+            Severity::Info,
+            "unknown-tlv",
+            format!(
+                "protected TLVs of unknown type: {}; MCUboot skips them (they are covered by the hash)",
+                list(&prot)
+            ),
+        );
+    }
+    let rejected: Vec<&Tlv> = img
+        .tlvs
+        .iter()
+        .filter(|t| !t.protected && !tlv::allowed_unprotected(t.kind))
+        .collect();
+    if !rejected.is_empty() {
+        r.diag(
+            Severity::Warning,
+            "unknown-tlv-unprotected",
+            format!(
+                "TLVs not allowed in the unprotected block: {}; MCUboot built with the TLV allow list (MCUBOOT_USE_TLV_ALLOW_LIST, default in Zephyr) rejects the image",
+                list(&rejected)
+            ),
+        );
+    }
 }
 
 fn check_verification(r: &mut Report, img: &Image, bytes: &[u8], opts: &InspectOptions) {
@@ -396,8 +478,15 @@ fn check_verification(r: &mut Report, img: &Image, bytes: &[u8], opts: &InspectO
     let named: Vec<String> = img
         .tlvs
         .iter()
-        .filter(|t| !t.protected && t.kind == tlv::KEYHASH)
-        .map(|t| format!("{} (TLV at {:#x})", hex::encode(&t.data), t.offset))
+        .filter(|t| !t.protected && matches!(t.kind, tlv::KEYHASH | tlv::PUBKEY))
+        .map(|t| {
+            format!(
+                "{} {} (TLV at {:#x})",
+                tlv::name(t.kind),
+                short_hex(&t.data),
+                t.offset
+            )
+        })
         .collect();
     r.signature = Some(match v.signature {
         SigCheck::NotChecked => "not-checked",
@@ -411,12 +500,18 @@ fn check_verification(r: &mut Report, img: &Image, bytes: &[u8], opts: &InspectO
             "invalid"
         }
         SigCheck::KeyMismatch => {
-            let kh = opts.key.as_ref().map(|k| hex::encode(k.key_hash()));
+            let kh = opts.key.as_ref().map(|k| {
+                format!(
+                    "{} ({} key)",
+                    hex::encode(k.key_hash_with(img.hash_alg())),
+                    k.type_name()
+                )
+            });
             r.diag(
                 Severity::Error,
                 "key-mismatch",
                 format!(
-                    "signed with another key: image KEYHASH {} but the given key hashes to {}; MCUboot built with this key rejects the image",
+                    "signed with another key: image names {} but the given key hashes to {}; MCUboot built with this key rejects the image",
                     if named.is_empty() { "none".into() } else { named.join(", ") },
                     kh.unwrap_or_default()
                 ),
@@ -693,6 +788,9 @@ impl fmt::Display for Report {
                     if t.protected { " (protected)" } else { "" },
                     t.value
                 )?;
+                if let Some(d) = &t.decoded {
+                    writeln!(f, "         = {d}")?;
+                }
             }
         }
         if let Some(hsh) = self.hash {

@@ -2,9 +2,9 @@
 //!
 //! imgtool writes private keys as unencrypted PKCS#8 ("PRIVATE KEY") and public keys as SPKI
 //! ("PUBLIC KEY", `imgtool getpub --encoding pem`); older tooling and `openssl ecparam` give
-//! SEC1 "EC PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY", so those are accepted too. ECDSA P-256 is
-//! the key type the harness signs with; Ed25519 and RSA-PSS exist so images made by imgtool with
-//! those keys can be checked as well.
+//! SEC1 "EC PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY", so those are accepted too. Every key type
+//! `imgtool keygen` makes for signing is supported both ways (sign and verify): ECDSA P-256 and
+//! P-384, Ed25519, RSA-2048 and RSA-3072 (PSS).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use rsa::signature::SignatureEncoding;
 use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
 
-use crate::image::tlv;
+use crate::image::{tlv, HashAlg};
 
 const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 const OID_ED25519: &str = "1.3.101.112";
@@ -43,7 +43,7 @@ pub enum KeyError {
     #[error("unsupported PEM label {label:?} (expected PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY, PUBLIC KEY or RSA PUBLIC KEY)")]
     UnsupportedLabel { label: String },
     #[error(
-        "unsupported key algorithm (OID {oid}); supported: ECDSA P-256, Ed25519, RSA-2048/3072"
+        "unsupported key algorithm (OID {oid}); supported: ECDSA P-256/P-384, Ed25519, RSA-2048/3072"
     )]
     UnsupportedAlgorithm { oid: String },
     #[error("invalid {what} key: {reason}")]
@@ -78,6 +78,7 @@ fn in_file(path: &Path) -> impl FnOnce(KeyError) -> KeyError + '_ {
 #[derive(Clone)]
 pub enum SigningKey {
     EcdsaP256(p256::ecdsa::SigningKey),
+    EcdsaP384(p384::ecdsa::SigningKey),
     Ed25519(ed25519_dalek::SigningKey),
     Rsa(rsa::RsaPrivateKey),
 }
@@ -86,6 +87,7 @@ pub enum SigningKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
     EcdsaP256(p256::ecdsa::VerifyingKey),
+    EcdsaP384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
     Rsa(rsa::RsaPublicKey),
 }
@@ -95,6 +97,7 @@ impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self {
             SigningKey::EcdsaP256(_) => "EcdsaP256",
+            SigningKey::EcdsaP384(_) => "EcdsaP384",
             SigningKey::Ed25519(_) => "Ed25519",
             SigningKey::Rsa(_) => "Rsa",
         };
@@ -114,9 +117,14 @@ impl SigningKey {
         match label.as_str() {
             "PRIVATE KEY" => Self::from_pkcs8_der(&der),
             "EC PRIVATE KEY" => {
-                let sk = p256::SecretKey::from_sec1_der(&der)
-                    .map_err(|e| invalid("SEC1 EC P-256")(e.to_string()))?;
-                Ok(SigningKey::EcdsaP256(sk.into()))
+                if let Ok(sk) = p256::SecretKey::from_sec1_der(&der) {
+                    return Ok(SigningKey::EcdsaP256(sk.into()));
+                }
+                p384::SecretKey::from_sec1_der(&der)
+                    .map(|sk| SigningKey::EcdsaP384(sk.into()))
+                    .map_err(|e| {
+                        invalid("SEC1 EC (only P-256 and P-384 are supported)")(e.to_string())
+                    })
             }
             "RSA PRIVATE KEY" => rsa::RsaPrivateKey::from_pkcs1_der(&der)
                 .map(SigningKey::Rsa)
@@ -131,8 +139,9 @@ impl SigningKey {
         match info.algorithm.oid.to_string().as_str() {
             OID_EC_PUBLIC_KEY => p256::ecdsa::SigningKey::from_pkcs8_der(der)
                 .map(SigningKey::EcdsaP256)
+                .or_else(|_| p384::ecdsa::SigningKey::from_pkcs8_der(der).map(SigningKey::EcdsaP384))
                 .map_err(|e| {
-                    invalid("ECDSA P-256 (only the P-256 curve is supported)")(e.to_string())
+                    invalid("ECDSA (only the P-256 and P-384 curves are supported)")(e.to_string())
                 }),
             OID_ED25519 => ed25519_dalek::SigningKey::from_pkcs8_der(der)
                 .map(SigningKey::Ed25519)
@@ -153,6 +162,7 @@ impl SigningKey {
     pub fn public(&self) -> PublicKey {
         match self {
             SigningKey::EcdsaP256(k) => PublicKey::EcdsaP256(*k.verifying_key()),
+            SigningKey::EcdsaP384(k) => PublicKey::EcdsaP384(*k.verifying_key()),
             SigningKey::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
             SigningKey::Rsa(k) => PublicKey::Rsa(k.to_public_key()),
         }
@@ -172,10 +182,33 @@ impl SigningKey {
             .expect("a valid scalar is found within a few tries")
     }
 
+    /// Deterministic P-384 key, like [`SigningKey::generate_p256_from_seed`] (SHA-384 of
+    /// counter || seed as the scalar).
+    pub fn generate_p384_from_seed(seed: &[u8]) -> SigningKey {
+        (0u32..)
+            .find_map(|counter| {
+                let mut h = sha2::Sha384::new();
+                h.update(counter.to_be_bytes());
+                h.update(seed);
+                p384::ecdsa::SigningKey::from_bytes(&h.finalize()).ok()
+            })
+            .map(SigningKey::EcdsaP384)
+            .expect("a valid scalar is found within a few tries")
+    }
+
+    /// Deterministic Ed25519 key: the 32-byte secret is SHA-256 of the seed.
+    pub fn generate_ed25519_from_seed(seed: &[u8]) -> SigningKey {
+        let mut h = Sha256::new();
+        h.update(b"ed25519");
+        h.update(seed);
+        SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&h.finalize().into()))
+    }
+
     /// PKCS#8 PEM, the form imgtool's `keygen` writes and reads.
     pub fn to_pem(&self) -> String {
         let pem = match self {
             SigningKey::EcdsaP256(k) => k.to_pkcs8_pem(LineEnding::LF),
+            SigningKey::EcdsaP384(k) => k.to_pkcs8_pem(LineEnding::LF),
             SigningKey::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
             SigningKey::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
         };
@@ -189,9 +222,10 @@ impl SigningKey {
     }
 
     /// Sign an image digest the way imgtool does for this key type:
-    /// * ECDSA P-256: ECDSA/SHA-256 over the hashed region, which is the same as signing the
-    ///   SHA-256 digest as a prehash. DER-encoded, deterministic (RFC 6979).
-    /// * Ed25519: pure Ed25519 over the 32-byte digest (imgtool's "sign the digest").
+    /// * ECDSA P-256 / P-384: ECDSA/SHA-256 (SHA-384) over the hashed region, which is the same
+    ///   as signing the digest as a prehash. DER-encoded, deterministic (RFC 6979).
+    /// * Ed25519: pure Ed25519 over the digest (imgtool's "sign the digest"), or over the image
+    ///   itself for SIG_PURE images (then `digest` is the hashed region).
     /// * RSA: PSS/SHA-256 with a 32-byte salt and MGF1-SHA-256 over the digest as prehash. The
     ///   salt is derived from the key and digest so the output is reproducible; any salt is valid.
     pub fn sign_digest(&self, digest: &[u8]) -> Vec<u8> {
@@ -200,6 +234,12 @@ impl SigningKey {
                 let sig: p256::ecdsa::Signature = k
                     .sign_prehash(digest)
                     .expect("a 32-byte digest is a valid prehash");
+                sig.to_der().as_bytes().to_vec()
+            }
+            SigningKey::EcdsaP384(k) => {
+                let sig: p384::ecdsa::Signature = k
+                    .sign_prehash(digest)
+                    .expect("a 48-byte digest is a valid prehash");
                 sig.to_der().as_bytes().to_vec()
             }
             SigningKey::Ed25519(k) => {
@@ -305,8 +345,13 @@ impl PublicKey {
         match spki.algorithm.oid.to_string().as_str() {
             OID_EC_PUBLIC_KEY => p256::ecdsa::VerifyingKey::from_public_key_der(der)
                 .map(PublicKey::EcdsaP256)
+                .or_else(|_| {
+                    p384::ecdsa::VerifyingKey::from_public_key_der(der).map(PublicKey::EcdsaP384)
+                })
                 .map_err(|e| {
-                    invalid("ECDSA P-256 public (only the P-256 curve is supported)")(e.to_string())
+                    invalid("ECDSA public (only the P-256 and P-384 curves are supported)")(
+                        e.to_string(),
+                    )
                 }),
             OID_ED25519 => ed25519_dalek::VerifyingKey::from_public_key_der(der)
                 .map(PublicKey::Ed25519)
@@ -330,21 +375,54 @@ impl PublicKey {
         const MSG: &str = "encoding an in-memory public key cannot fail";
         match self {
             PublicKey::EcdsaP256(k) => k.to_public_key_der().expect(MSG).into_vec(),
+            PublicKey::EcdsaP384(k) => k.to_public_key_der().expect(MSG).into_vec(),
             PublicKey::Ed25519(k) => k.to_public_key_der().expect(MSG).into_vec(),
             PublicKey::Rsa(k) => k.to_pkcs1_der().expect(MSG).into_vec(),
         }
     }
 
-    /// What imgtool puts in the KEYHASH TLV: SHA-256 of the SPKI DER (ECDSA, Ed25519); of
-    /// PKCS#1 DER for RSA.
-    pub fn key_hash(&self) -> [u8; 32] {
-        Sha256::digest(self.key_bytes()).into()
+    /// What imgtool puts in the KEYHASH TLV of an image signed with this key and its default
+    /// hash: SHA-256 (SHA-384 for P-384) of [`PublicKey::key_bytes`].
+    pub fn key_hash(&self) -> Vec<u8> {
+        self.key_hash_with(self.default_hash())
+    }
+
+    /// KEYHASH for an image with hash algorithm `alg`: imgtool and MCUboot hash the key with
+    /// the image's hash algorithm (48 bytes for a SHA-384 image).
+    pub fn key_hash_with(&self, alg: HashAlg) -> Vec<u8> {
+        alg.digest(&self.key_bytes())
+    }
+
+    /// The image hash imgtool picks for this key (`--sha auto`).
+    pub fn default_hash(&self) -> HashAlg {
+        self.allowed_hashes()[0]
+    }
+
+    /// Image hashes imgtool allows when signing with this key (`--sha`): P-384 only SHA-384,
+    /// P-256 and RSA only SHA-256, Ed25519 SHA-256 or SHA-512.
+    pub fn allowed_hashes(&self) -> &'static [HashAlg] {
+        match self {
+            PublicKey::EcdsaP384(_) => &[HashAlg::Sha384],
+            PublicKey::Ed25519(_) => &[HashAlg::Sha256, HashAlg::Sha512],
+            PublicKey::EcdsaP256(_) | PublicKey::Rsa(_) => &[HashAlg::Sha256],
+        }
+    }
+
+    /// Human name of the key type, e.g. "ECDSA P-384", "RSA-3072".
+    pub fn type_name(&self) -> String {
+        match self {
+            PublicKey::EcdsaP256(_) => "ECDSA P-256".into(),
+            PublicKey::EcdsaP384(_) => "ECDSA P-384".into(),
+            PublicKey::Ed25519(_) => "Ed25519".into(),
+            PublicKey::Rsa(k) => format!("RSA-{}", k.size() * 8),
+        }
     }
 
     /// SPKI PEM, like `imgtool getpub --encoding pem`.
     pub fn to_pem(&self) -> String {
         let pem = match self {
             PublicKey::EcdsaP256(k) => k.to_public_key_pem(LineEnding::LF),
+            PublicKey::EcdsaP384(k) => k.to_public_key_pem(LineEnding::LF),
             PublicKey::Ed25519(k) => k.to_public_key_pem(LineEnding::LF),
             PublicKey::Rsa(k) => k.to_public_key_pem(LineEnding::LF),
         };
@@ -354,7 +432,7 @@ impl PublicKey {
     /// Signature TLV types this key can have made (first = the one imgtool writes).
     pub fn signature_tlv_kinds(&self) -> &'static [u16] {
         match self {
-            PublicKey::EcdsaP256(_) => &[tlv::ECDSA_SIG],
+            PublicKey::EcdsaP256(_) | PublicKey::EcdsaP384(_) => &[tlv::ECDSA_SIG],
             PublicKey::Ed25519(_) => &[tlv::ED25519],
             PublicKey::Rsa(k) if k.size() == 384 => &[tlv::RSA3072_PSS],
             PublicKey::Rsa(_) => &[tlv::RSA2048_PSS],
@@ -366,6 +444,8 @@ impl PublicKey {
     pub fn verify_digest(&self, digest: &[u8], sig: &[u8]) -> bool {
         match self {
             PublicKey::EcdsaP256(k) => p256::ecdsa::Signature::from_der(sig)
+                .is_ok_and(|s| k.verify_prehash(digest, &s).is_ok()),
+            PublicKey::EcdsaP384(k) => p384::ecdsa::Signature::from_der(sig)
                 .is_ok_and(|s| k.verify_prehash(digest, &s).is_ok()),
             PublicKey::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
                 .is_ok_and(|s| k.verify(digest, &s).is_ok()),

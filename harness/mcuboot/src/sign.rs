@@ -2,13 +2,21 @@
 //! (no Python in the test loop) and still be byte-compatible with what imgtool produces and
 //! accepts. Behaviour follows imgtool 2.5.0 (see `shared/reference/mcuboot.md` §1.5).
 
-use sha2::{Digest, Sha256};
-
 use crate::image::{
-    flags, tlv, Dependency, ImageHeader, Version, IMAGE_HEADER_SIZE, IMAGE_MAGIC, TLV_HEADER_SIZE,
-    TLV_INFO_MAGIC, TLV_PROT_INFO_MAGIC,
+    flags, tlv, BootRecord, Dependency, HashAlg, ImageHeader, Version, BOOT_RECORD_MAX_SW_TYPE,
+    IMAGE_HEADER_SIZE, IMAGE_MAGIC, TLV_HEADER_SIZE, TLV_INFO_MAGIC, TLV_PROT_INFO_MAGIC,
 };
-use crate::keys::SigningKey;
+use crate::keys::{PublicKey, SigningKey};
+
+/// imgtool's `--public-key-format`: how the signing key is named in the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublicKeyFormat {
+    /// KEYHASH TLV: hash of the public key (default).
+    #[default]
+    Hash,
+    /// PUBKEY TLV: the whole public key (for `MCUBOOT_HW_KEY` bootloaders).
+    Full,
+}
 
 /// Options of `imgtool sign` that the harness needs.
 #[derive(Debug, Clone)]
@@ -37,6 +45,15 @@ pub struct SignOptions {
     pub non_bootable: bool,
     pub load_addr: Option<u32>,
     pub rom_fixed: Option<u32>,
+    /// `--sha`: `None` = auto (the key's default: SHA-384 for P-384, else SHA-256; SHA-256
+    /// without a key). A hash the key does not allow is refused, as imgtool does.
+    pub sha: Option<HashAlg>,
+    /// `--public-key-format`.
+    pub public_key_format: PublicKeyFormat,
+    /// `--boot-record SW_TYPE`: add a BOOT_RECORD TLV (at most 12 characters).
+    pub boot_record: Option<String>,
+    /// `--pure` (Ed25519 only): SIG_PURE marker, SHA-512 hash, signature over the image.
+    pub pure: bool,
 }
 
 impl Default for SignOptions {
@@ -59,6 +76,10 @@ impl Default for SignOptions {
             non_bootable: false,
             load_addr: None,
             rom_fixed: None,
+            sha: None,
+            public_key_format: PublicKeyFormat::Hash,
+            boot_record: None,
+            pure: false,
         }
     }
 }
@@ -112,6 +133,47 @@ pub enum SignError {
     PayloadTooLarge(usize),
     #[error("{what} TLV block would be {len:#x} bytes, more than its 16-bit length field allows")]
     TlvBlockTooLarge { what: &'static str, len: usize },
+    #[error("a {key} key cannot be used with {sha}; allowed: {allowed}")]
+    HashNotAllowed {
+        key: String,
+        sha: HashAlg,
+        allowed: String,
+    },
+    #[error("boot record sw_type {0:?} is longer than {BOOT_RECORD_MAX_SW_TYPE} characters")]
+    BootRecordTooLong(String),
+    #[error("pure signatures (SIG_PURE) need an Ed25519 key")]
+    PureNeedsEd25519,
+}
+
+/// The image hash to use: imgtool's `key_and_user_sha_to_alg_and_tlv` rules.
+pub fn choose_hash(key: Option<&PublicKey>, opts: &SignOptions) -> Result<HashAlg, SignError> {
+    let Some(k) = key else {
+        if opts.pure {
+            return Err(SignError::PureNeedsEd25519);
+        }
+        return Ok(opts.sha.unwrap_or(HashAlg::Sha256));
+    };
+    if opts.pure {
+        // imgtool ignores --sha for pure images and uses SHA-512.
+        return match k {
+            PublicKey::Ed25519(_) => Ok(HashAlg::Sha512),
+            _ => Err(SignError::PureNeedsEd25519),
+        };
+    }
+    match opts.sha {
+        None => Ok(k.default_hash()),
+        Some(sha) if k.allowed_hashes().contains(&sha) => Ok(sha),
+        Some(sha) => Err(SignError::HashNotAllowed {
+            key: k.type_name(),
+            sha,
+            allowed: k
+                .allowed_hashes()
+                .iter()
+                .map(|h| h.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
 }
 
 fn align_up(v: u32, a: u32) -> u32 {
@@ -159,11 +221,13 @@ fn tlv_block(
 
 /// Like `imgtool sign`: same checks (no pad_header → first header_size bytes must be 0x00 else
 /// error naming the first non-zero offset; image + trailer must fit slot_size → error with both
-/// sizes), same TLV layout (protected block when SEC_CNT/DEPENDENCY present, unprotected:
-/// SHA256, KEYHASH, signature), --pad/--confirm trailer bytes (magic at slot_end-16 per
-/// max_align variant, image_ok=0x01 at slot_end - (align_up(16,max_align) + max_align) for
-/// confirm). ECDSA P-256 signature over the SHA-256 digest, DER-encoded (deterministic RFC 6979:
-/// same inputs, same bytes). Without a key: hash TLV only (imgtool does that too).
+/// sizes), same TLV layout (protected block, in imgtool's order: SEC_CNT, BOOT_RECORD,
+/// DEPENDENCY…; unprotected: hash, [SIG_PURE], KEYHASH or PUBKEY, signature), --pad/--confirm
+/// trailer bytes (magic at slot_end-16 per max_align variant, image_ok=0x01 at
+/// slot_end - (align_up(16,max_align) + max_align) for confirm). The hash algorithm follows the
+/// key (SHA-384 for P-384) unless `sha` says otherwise; KEYHASH uses the same algorithm.
+/// Signatures are deterministic (RFC 6979 ECDSA, Ed25519, seeded PSS salt): same inputs, same
+/// bytes. Without a key: hash TLV only (imgtool does that too).
 pub fn sign(
     payload: &[u8],
     key: Option<&SigningKey>,
@@ -193,6 +257,16 @@ pub fn sign(
     if opts.load_addr.is_some() && opts.rom_fixed.is_some() {
         return Err(SignError::LoadAddrAndRomFixed);
     }
+    if let Some(t) = opts.boot_record.as_ref().filter(|t| t.len() > BOOT_RECORD_MAX_SW_TYPE) {
+        return Err(SignError::BootRecordTooLong(t.clone()));
+    }
+    let public = key.map(SigningKey::public);
+    let alg = choose_hash(public.as_ref(), opts)?;
+    // imgtool's signer id: the key hash, or 32 zero bytes for an unsigned image.
+    let key_hash = match &public {
+        Some(p) => p.key_hash_with(alg),
+        None => vec![0; 32],
+    };
 
     // Header region + payload, as it will sit in the slot.
     let mut out = if opts.pad_header {
@@ -221,6 +295,10 @@ pub fn sign(
     let mut prot = Vec::new();
     if let Some(c) = opts.security_counter {
         prot.push((tlv::SEC_CNT, c.to_le_bytes().to_vec()));
+    }
+    if let Some(t) = &opts.boot_record {
+        let rec = BootRecord::new(t, &opts.version, alg, key_hash.clone());
+        prot.push((tlv::BOOT_RECORD, rec.to_cbor()));
     }
     for d in &opts.dependencies {
         prot.push((tlv::DEPENDENCY, d.to_bytes().to_vec()));
@@ -257,11 +335,18 @@ pub fn sign(
     out[..IMAGE_HEADER_SIZE].copy_from_slice(&header.to_bytes());
     out.extend_from_slice(&prot_block);
 
-    let digest = Sha256::digest(&out).to_vec();
-    let mut unprot = vec![(tlv::SHA256, digest.clone())];
-    if let Some(k) = key {
-        unprot.push((tlv::KEYHASH, k.public().key_hash().to_vec()));
-        unprot.push((k.signature_tlv(), k.sign_digest(&digest)));
+    let digest = alg.digest(&out);
+    let mut unprot = vec![(alg.tlv(), digest.clone())];
+    if opts.pure {
+        unprot.push((tlv::SIG_PURE, vec![1]));
+    }
+    if let (Some(k), Some(p)) = (key, &public) {
+        match opts.public_key_format {
+            PublicKeyFormat::Hash => unprot.push((tlv::KEYHASH, key_hash)),
+            PublicKeyFormat::Full => unprot.push((tlv::PUBKEY, p.key_bytes())),
+        }
+        let message = if opts.pure { &out[..] } else { &digest[..] };
+        unprot.push((k.signature_tlv(), k.sign_digest(message)));
     }
     out.extend_from_slice(&tlv_block(TLV_INFO_MAGIC, &unprot, "unprotected")?);
 

@@ -45,7 +45,8 @@ pub fn diagnose(f: &Facts<'_>) -> Option<String> {
     if let Some(CoreState::FaultLoop { symbol, .. }) = &f.core {
         let sym = symbol.as_deref().unwrap_or("an unknown place");
         if logged(boot, "Jumping to the first image slot") {
-            let mut msg = format!("CPU stuck in {sym} right after MCUboot jumped to the application");
+            let mut msg =
+                format!("CPU stuck in {sym} right after MCUboot jumped to the application");
             if let Some(h) = &f.primary_head {
                 if let Some(hdr) = h.get(8..10).map(|b| u16::from_le_bytes([b[0], b[1]])) {
                     let sp = le32(h, hdr as usize);
@@ -173,7 +174,10 @@ mod tests {
         let mut head = vec![0u8; 0x300];
         head[8] = 0x20; // hdr_size 0x20
         head[0x200..0x204].copy_from_slice(&0x2004_0000u32.to_le_bytes());
-        let l = log(&["*** Booting MCUboot ***", "I: Jumping to the first image slot"]);
+        let l = log(&[
+            "*** Booting MCUboot ***",
+            "I: Jumping to the first image slot",
+        ]);
         let f = Facts {
             core: Some(CoreState::FaultLoop {
                 pc: 0x1a2c,

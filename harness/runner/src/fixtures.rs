@@ -26,6 +26,18 @@ pub enum FixtureSpec {
     App(AppFixture),
     /// A real image file (path relative to the manifest or scenario).
     File(PathBuf),
+    /// Another fixture with derivations applied in order (`image derive`): re-signed with
+    /// another version or key, corrupted payload/hash/signature, wrong header size, too large,
+    /// truncated, non-bootable — every bad-input case without a firmware build.
+    Derived(DerivedFixture),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DerivedFixture {
+    pub from: String,
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub derive: Vec<dfu_hil_mcuboot::derive::Derivation>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -159,8 +171,24 @@ impl Builder<'_> {
     }
 
     pub fn build(&self, name: &str) -> Result<Built, FixtureError> {
+        self.build_depth(name, 0)
+    }
+
+    fn build_depth(&self, name: &str, depth: usize) -> Result<Built, FixtureError> {
+        if depth > 8 {
+            return Err(Self::err(
+                name,
+                "derivation chain too deep (a cycle of `from:`?)",
+            ));
+        }
         let (spec, dir) = self.spec(name)?;
         let bytes = match spec {
+            FixtureSpec::Derived(d) => {
+                let base = self.build_depth(&d.from, depth + 1)?;
+                let ctx = self.derive_context()?;
+                dfu_hil_mcuboot::derive::apply_all(&base.bytes, &d.derive, &ctx)
+                    .map_err(|e| Self::err(name, format!("deriving from `{}`: {e}", d.from)))?
+            }
             FixtureSpec::Mcuboot {} => self.build_mcuboot(name)?,
             FixtureSpec::File(p) => {
                 let path = dir.join(p);
@@ -178,6 +206,23 @@ impl Builder<'_> {
                 .and_then(|i| i.hash_tlv().map(<[u8]>::to_vec)),
             version: image.map(|i| i.header.version.to_string()),
             bytes,
+        })
+    }
+
+    fn derive_context(&self) -> Result<dfu_hil_mcuboot::derive::DeriveContext, FixtureError> {
+        let mut keys = BTreeMap::new();
+        for k in self.manifest.keys.keys() {
+            keys.insert(k.clone(), self.key(k)?);
+        }
+        let pair = self.layout.images.first();
+        let secondary = pair.and_then(|p| self.layout.partition(&p.secondary));
+        let dev = secondary.map(|p| self.layout.device_of(p));
+        Ok(dfu_hil_mcuboot::derive::DeriveContext {
+            keys,
+            slot_size: secondary.map(|p| p.size).unwrap_or(0),
+            max_align: self.bootloader.max_align,
+            write_size: dev.map(|d| d.write_size).unwrap_or(4),
+            erased: dev.map(|d| d.erased).unwrap_or(0xff),
         })
     }
 

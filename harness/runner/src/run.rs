@@ -284,6 +284,8 @@ struct Ctx<'a> {
     device_log: Vec<String>,
     /// Armed by `power-cut: { at-upload-percent }`, consumed by the next upload.
     cut_upload_at: Option<u8>,
+    /// The last SMP error the device answered (evidence for the diagnosis).
+    last_device_error: Option<String>,
 }
 
 /// Why a step did not pass.
@@ -330,6 +332,7 @@ pub fn run_scenario(
         fixtures,
         device_log: Vec::new(),
         cut_upload_at: None,
+        last_device_error: None,
     };
     ctx.client.set_timeout(opts.request_timeout);
     let deadline = s
@@ -593,6 +596,7 @@ impl Ctx<'_> {
             }
             Step::ExpectError(e) => match self.step(&e.action, obs) {
                 Err(StepFail::Device(d)) if error_matches(&e.error, &d) => {
+                    self.last_device_error = Some(d.name());
                     Ok(format!("device answered {} as expected", d.name()))
                 }
                 Err(StepFail::Device(d)) => Err(StepFail::Mismatch(Mismatch::from_fields(&[
@@ -657,6 +661,28 @@ impl Ctx<'_> {
                         ])));
                     }
                     std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            Step::ExpectDiagnosis(d) => {
+                let text = self.diagnosis(None, step);
+                let text = text
+                    .trim_start()
+                    .trim_start_matches("diagnosis: ")
+                    .to_owned();
+                if text.to_lowercase().contains(&d.contains.to_lowercase()) {
+                    Ok(text)
+                } else {
+                    Err(StepFail::Mismatch(Mismatch::from_fields(&[
+                        expect::Field {
+                            what: "diagnosis".into(),
+                            expected: format!("contains \"{}\"", d.contains),
+                            actual: if text.is_empty() {
+                                "no diagnosis from this evidence".into()
+                            } else {
+                                text
+                            },
+                        },
+                    ])))
                 }
             }
             Step::Sleep(s) => {
@@ -763,6 +789,7 @@ impl Ctx<'_> {
 
     /// "\n  diagnosis: …" when the evidence points at a known cause, else empty.
     fn diagnosis(&mut self, device_error: Option<String>, step: &Step) -> String {
+        let device_error = device_error.or_else(|| self.last_device_error.clone());
         let core = self.probe.core_state().ok();
         let mut trailers = Vec::new();
         for pair in &self.layout.images {

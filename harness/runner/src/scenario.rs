@@ -30,8 +30,22 @@ pub struct Scenario {
     pub tags: Vec<String>,
     /// Whole-scenario timeout in seconds (overrides `--scenario-timeout`).
     pub timeout_s: Option<u64>,
+    /// Run the same steps once per variant (e.g. per upgrade mode and layout); each variant
+    /// is its own result, named `name[variant]`.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
+}
+
+/// One parameter set of a scenario.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Variant {
+    /// Short name for reports (default: the mode, then the layout).
+    pub name: Option<String>,
+    pub mode: Option<UpgradeMode>,
+    pub layout: Option<String>,
 }
 
 /// How MCUboot is built on the board under test.
@@ -123,6 +137,8 @@ pub enum Step {
     PowerCut(PowerCutStep),
     /// Wait until the board runs and answers SMP (after a reset on slow hardware).
     WaitBoot(WaitBootStep),
+    /// Run the diagnosis on the current evidence and check what it concludes.
+    ExpectDiagnosis(DiagnosisExpect),
     Sleep(SleepStep),
 }
 
@@ -141,6 +157,7 @@ impl Step {
             Step::Erase(_) => "erase",
             Step::PowerCut(_) => "power-cut",
             Step::WaitBoot(_) => "wait-boot",
+            Step::ExpectDiagnosis(_) => "expect-diagnosis",
             Step::Sleep(_) => "sleep",
         }
     }
@@ -194,6 +211,7 @@ impl Step {
                 (None, None) => "power-cut now".into(),
             },
             Step::WaitBoot(w) => format!("wait-boot ({} ms)", w.timeout_ms),
+            Step::ExpectDiagnosis(d) => format!("expect-diagnosis \"{}\"", d.contains),
             Step::Sleep(s) => format!("sleep {} ms", s.ms),
         }
     }
@@ -326,6 +344,13 @@ pub struct PowerCutStep {
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DiagnosisExpect {
+    /// Text the diagnosis must contain (case-insensitive).
+    pub contains: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WaitBootStep {
     #[serde(default = "default_boot_timeout")]
     pub timeout_ms: u64,
@@ -441,6 +466,42 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// JSON Schema of scenario files, for editors (yaml-language-server).
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Scenario)).expect("schema serialises")
+}
+
+/// One scenario per variant (or the scenario itself when it has none).
+pub fn expand(l: LoadedScenario) -> Vec<LoadedScenario> {
+    if l.scenario.variants.is_empty() {
+        return vec![l];
+    }
+    l.scenario
+        .variants
+        .iter()
+        .map(|v| {
+            let mut s = l.scenario.clone();
+            if let Some(m) = v.mode {
+                s.bootloader.mode = m;
+            }
+            if let Some(layout) = &v.layout {
+                s.layout = layout.clone();
+            }
+            let label = v.name.clone().unwrap_or_else(|| {
+                let mut parts = vec![];
+                if let Some(m) = v.mode {
+                    parts.push(m.to_string());
+                }
+                if let Some(layout) = &v.layout {
+                    parts.push(layout.clone());
+                }
+                parts.join(",")
+            });
+            s.name = format!("{}[{label}]", l.scenario.name);
+            s.variants.clear();
+            LoadedScenario {
+                path: l.path.clone(),
+                scenario: s,
+            }
+        })
+        .collect()
 }
 
 /// Resolve `scenario NAME`: a path to a file, or `scenarios/NAME.yaml` under the project root.
