@@ -31,6 +31,9 @@ impl std::fmt::Display for CoreState {
     }
 }
 
+/// A saved board state, opaque to the runner.
+pub struct Snapshot(pub Box<dyn std::any::Any + Send>);
+
 /// When a power cut happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerCutAt {
@@ -74,6 +77,27 @@ pub trait Probe: Send {
         let _ = at;
         Err(BoardError::Unsupported(
             "this board has no power-cut capability".into(),
+        ))
+    }
+    /// Flash erase/write operations counted so far (simulated board only): the unit of
+    /// power-cut points.
+    fn flash_op_count(&mut self) -> Option<u64> {
+        None
+    }
+    /// Describe the last counted flash operation (where a cut landed).
+    fn last_flash_op(&mut self) -> Option<String> {
+        None
+    }
+    /// Save the board's persistent state to run a block again from the same point (sweeps).
+    fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
+        Err(BoardError::Unsupported(
+            "this board cannot save and restore its state (sweeps need the simulated board)".into(),
+        ))
+    }
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError> {
+        let _ = snapshot;
+        Err(BoardError::Unsupported(
+            "this board cannot restore a state".into(),
         ))
     }
     /// Device log text captured since the last call (UART lines not part of SMP, RTT).

@@ -1,7 +1,7 @@
 //! The `sim` backend: the built-in simulated board, in process. The probe reads its flash
 //! directly; the link is real serial framing over an in-memory UART.
 
-use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind};
+use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind, Snapshot};
 use crate::{Board, BoardKind, Link};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_sim::SimBoard;
@@ -109,6 +109,36 @@ impl Probe for SimProbe {
             PowerCutAt::FlashOp(n) => b.flash.arm_power_cut(n),
             PowerCutAt::Now => b.power_off(),
         }
+        Ok(())
+    }
+
+    fn flash_op_count(&mut self) -> Option<u64> {
+        Some(self.board.lock().expect("sim board lock").flash.op_count())
+    }
+
+    fn last_flash_op(&mut self) -> Option<String> {
+        let b = self.board.lock().expect("sim board lock");
+        b.flash.last_op().map(|op| {
+            format!(
+                "#{} {} {} 0x{:x}+0x{:x}",
+                op.n, op.kind, op.partition, op.offset, op.len
+            )
+        })
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
+        let b = self.board.lock().expect("sim board lock");
+        Ok(Snapshot(Box::new(b.save_state())))
+    }
+
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError> {
+        let saved = snapshot
+            .0
+            .downcast_ref::<dfu_hil_sim::board::SavedState>()
+            .ok_or_else(|| BoardError::Probe("snapshot from another board kind".into()))?;
+        let mut b = self.board.lock().expect("sim board lock");
+        b.load_state(saved);
+        b.flash.disarm_power_cut();
         Ok(())
     }
 

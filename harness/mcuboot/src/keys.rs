@@ -209,7 +209,13 @@ impl SigningKey {
         let pem = match self {
             SigningKey::EcdsaP256(k) => k.to_pkcs8_pem(LineEnding::LF),
             SigningKey::EcdsaP384(k) => k.to_pkcs8_pem(LineEnding::LF),
-            SigningKey::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
+            // PKCS#8 v1 (seed only), as OpenSSL and imgtool write it: the v2 form with the
+            // public key appended, ed25519-dalek's default, is refused by imgtool's loader.
+            SigningKey::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_pem(LineEnding::LF),
             SigningKey::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
         };
         pem.expect("encoding an in-memory key cannot fail")

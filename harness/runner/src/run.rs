@@ -190,6 +190,11 @@ fn step_fixtures(step: &Step, out: &mut Vec<String>) {
             }
         }
         Step::ExpectError(e) => step_fixtures(&e.action, out),
+        Step::Sweep(w) => w
+            .cut_during
+            .iter()
+            .chain(&w.then)
+            .for_each(|s| step_fixtures(s, out)),
         _ => {}
     }
 }
@@ -201,6 +206,12 @@ fn step_regions(step: &Step) -> Vec<&String> {
         Step::ExpectTrailer(m) => m.keys().collect(),
         Step::Erase(e) => e.region.iter().collect(),
         Step::ExpectError(e) => step_regions(&e.action),
+        Step::Sweep(w) => w
+            .cut_during
+            .iter()
+            .chain(&w.then)
+            .flat_map(step_regions)
+            .collect(),
         _ => vec![],
     }
 }
@@ -663,6 +674,7 @@ impl Ctx<'_> {
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
+            Step::Sweep(w) => self.sweep(w, obs),
             Step::ExpectDiagnosis(d) => {
                 let text = self.diagnosis(None, step);
                 let text = text
@@ -690,6 +702,65 @@ impl Ctx<'_> {
                 Ok(format!("slept {} ms", s.ms))
             }
         }
+    }
+
+    fn run_block(&mut self, steps: &[Step], obs: &mut dyn Observer) -> Result<(), StepFail> {
+        for s in steps {
+            self.step(s, obs)?;
+        }
+        Ok(())
+    }
+
+    /// Count the block's flash operations, then for every cut point: restore, cut there, run
+    /// the block (it dies with the board), power on through `then` and require it to pass.
+    fn sweep(
+        &mut self,
+        w: &crate::scenario::SweepStep,
+        obs: &mut dyn Observer,
+    ) -> Result<String, StepFail> {
+        let t0 = Instant::now();
+        let start = self.probe.snapshot()?;
+        let before = self
+            .probe
+            .flash_op_count()
+            .ok_or_else(|| StepFail::Board("this board does not count flash operations".into()))?;
+        self.run_block(&w.cut_during, obs)?;
+        let total = self.probe.flash_op_count().unwrap_or(before) - before;
+        let clean = self.probe.snapshot()?;
+        let timeout = Duration::from_millis(300);
+        let mut checked = 0u64;
+        let mut k = 1;
+        while k <= total {
+            self.probe.restore(&start)?;
+            self.probe.power_cut(PowerCutAt::FlashOp(k))?;
+            // Nothing answers once the power is gone: do not wait long for it.
+            self.client.set_timeout(timeout);
+            let _ = self.run_block(&w.cut_during, obs);
+            let cut_op = self.probe.last_flash_op().unwrap_or_default();
+            self.client.set_timeout(Duration::from_millis(2500));
+            if let Err(e) = self.run_block(&w.then, obs) {
+                let what = match e {
+                    StepFail::Mismatch(m) => m.summary,
+                    StepFail::Device(d) => format!("device answered {}", d.name()),
+                    StepFail::Board(b) => b,
+                };
+                return Err(StepFail::Mismatch(Mismatch::new(
+                    format!("after a power cut at flash operation {k}/{total} ({cut_op}): {what}"),
+                    format!(
+                        "  {checked} earlier cut points recovered; this one did not\n  cut at: {cut_op}\n"
+                    ),
+                )));
+            }
+            checked += 1;
+            k += w.every.max(1);
+        }
+        // Later steps continue from the uninterrupted outcome.
+        self.probe.restore(&clean)?;
+        self.collect_log();
+        Ok(format!(
+            "{checked} cut points of {total} flash operations checked in {:.2} s, all recovered",
+            t0.elapsed().as_secs_f64()
+        ))
     }
 
     /// Upload until `pct` percent is acknowledged, then cut power: the rest of the upload

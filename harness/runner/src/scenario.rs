@@ -139,6 +139,9 @@ pub enum Step {
     WaitBoot(WaitBootStep),
     /// Run the diagnosis on the current evidence and check what it concludes.
     ExpectDiagnosis(DiagnosisExpect),
+    /// Cut power at every flash operation of a block, in turn, and check the board recovers
+    /// each time (simulated board).
+    Sweep(SweepStep),
     Sleep(SleepStep),
 }
 
@@ -158,6 +161,7 @@ impl Step {
             Step::PowerCut(_) => "power-cut",
             Step::WaitBoot(_) => "wait-boot",
             Step::ExpectDiagnosis(_) => "expect-diagnosis",
+            Step::Sweep(_) => "sweep",
             Step::Sleep(_) => "sleep",
         }
     }
@@ -212,6 +216,14 @@ impl Step {
             },
             Step::WaitBoot(w) => format!("wait-boot ({} ms)", w.timeout_ms),
             Step::ExpectDiagnosis(d) => format!("expect-diagnosis \"{}\"", d.contains),
+            Step::Sweep(w) => format!(
+                "sweep power cuts over [{}]",
+                w.cut_during
+                    .iter()
+                    .map(Step::summary)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Step::Sleep(s) => format!("sleep {} ms", s.ms),
         }
     }
@@ -340,6 +352,22 @@ pub struct PowerCutStep {
     pub at_flash_op: Option<u64>,
     /// Cut when the next upload has sent this percentage of the image.
     pub at_upload_percent: Option<u8>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SweepStep {
+    /// The block whose every flash erase/write is a cut point (e.g. `- reset: {}` = the swap).
+    pub cut_during: Vec<Step>,
+    /// After each cut: power on and check (e.g. probe reset, then expect).
+    pub then: Vec<Step>,
+    /// Check only every Nth cut point (1 = all).
+    #[serde(default = "one")]
+    pub every: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -86,6 +86,13 @@ const NOISE_LINES: &[&str] = &[
     "<err> uart_mcumgr: insufficient buffers; drop this fragment",
 ];
 
+/// See [`SimBoard::save_state`].
+#[derive(Debug, Clone)]
+pub struct SavedState {
+    flash: FlashMap,
+    core: CoreState,
+}
+
 pub struct SimBoard {
     pub flash: FlashMap,
     core: CoreState,
@@ -223,6 +230,24 @@ impl SimBoard {
 
     pub fn halt(&mut self) {
         self.core = CoreState::Halted;
+    }
+
+    /// The state that survives a power cycle (flash) plus what the CPU was doing, so a sweep
+    /// can run the same block from the same starting point many times.
+    pub fn save_state(&self) -> SavedState {
+        SavedState {
+            flash: self.flash.clone(),
+            core: self.core.clone(),
+        }
+    }
+
+    /// Go back to a saved state; RAM state (upload session, UART buffers) starts empty.
+    pub fn load_state(&mut self, saved: &SavedState) {
+        self.flash = saved.flash.clone();
+        self.server.reset();
+        self.rx = self.new_rx();
+        self.tx.clear();
+        self.core = saved.core.clone();
     }
 
     fn emit(&mut self, line: String) {
