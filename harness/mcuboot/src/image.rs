@@ -321,7 +321,11 @@ impl BootRecord {
         text(&mut out, claim::TYPE, &self.sw_type);
         text(&mut out, claim::VERSION, &self.version);
         bytes(&mut out, claim::SIGNER_ID, &self.signer_id);
-        text(&mut out, claim::MEASUREMENT_DESCRIPTION, &self.measurement_type);
+        text(
+            &mut out,
+            claim::MEASUREMENT_DESCRIPTION,
+            &self.measurement_type,
+        );
         bytes(&mut out, claim::MEASUREMENT_VALUE, &self.measurement);
         out
     }
@@ -760,7 +764,6 @@ fn parse_block(
     Ok(end)
 }
 
-
 impl Image {
     /// Parse from a file or a whole slot read back from flash (trailing padding/trailer ignored).
     /// Errors name the byte offset.
@@ -837,7 +840,9 @@ impl Image {
 
     /// Whether a SIG_PURE TLV says the signature covers the image itself, not its digest.
     pub fn is_pure(&self) -> bool {
-        self.tlvs.iter().any(|t| !t.protected && t.kind == tlv::SIG_PURE)
+        self.tlvs
+            .iter()
+            .any(|t| !t.protected && t.kind == tlv::SIG_PURE)
     }
 
     /// The decoded BOOT_RECORD (protected block only), if present and well-formed.
@@ -1156,6 +1161,42 @@ mod tests {
             Image::parse(&b).unwrap_err(),
             ImageError::HeaderSizeTooSmall { hdr_size: 0x10 }
         );
+    }
+
+    #[test]
+    fn hash_alg_names_and_parsing() {
+        for (a, t, n) in [
+            (HashAlg::Sha256, tlv::SHA256, 32),
+            (HashAlg::Sha384, tlv::SHA384, 48),
+            (HashAlg::Sha512, tlv::SHA512, 64),
+        ] {
+            assert_eq!(HashAlg::from_tlv(t), Some(a));
+            assert_eq!(a.digest(b"x").len(), n);
+            assert_eq!(a.name()[3..].parse::<HashAlg>().unwrap(), a);
+        }
+        assert_eq!("sha384".parse::<HashAlg>().unwrap(), HashAlg::Sha384);
+        assert!("sha1".parse::<HashAlg>().is_err());
+        assert!(!tlv::is_known(0x99) && !tlv::is_known(0xa5) && tlv::is_known(tlv::BOOT_RECORD));
+    }
+
+    /// The BOOT_RECORD imgtool 2.5.0 wrote for `--boot-record CoFM -v 1.2.3+4` with a P-384 key
+    /// (signer id = that key's SHA-384 KEYHASH).
+    #[test]
+    fn boot_record_matches_imgtool_bytes() {
+        let signer =
+            hex::decode("b90222a5737de3e31f027ece0226352307c3e7db08aa57edb420e710f41a3e8e31db87e43999cc660094ccb12aae9fed")
+                .unwrap();
+        let mut want = hex::decode("a50164436f464d0465312e322e33055830").unwrap();
+        want.extend_from_slice(&signer);
+        want.extend_from_slice(&hex::decode("0666534841333834025830").unwrap());
+        want.extend_from_slice(&[0; 48]);
+        assert_eq!(want.len(), 0x7c);
+        let rec = BootRecord::new("CoFM", &Version::new(1, 2, 3, 4), HashAlg::Sha384, signer);
+        assert_eq!(rec.to_cbor(), want);
+        assert_eq!(BootRecord::from_cbor(&want), Some(rec));
+        assert_eq!(BootRecord::from_cbor(&want[..want.len() - 1]), None);
+        assert_eq!(BootRecord::from_cbor(&[0xa0, 0x00]), None, "trailing bytes");
+        assert_eq!(BootRecord::from_cbor(b"garbage"), None);
     }
 
     #[test]

@@ -415,7 +415,14 @@ fn check_tlv_types(r: &mut Report, img: &Image) {
     let prot: Vec<&Tlv> = img.unknown_tlvs().filter(|t| t.protected).collect();
     let list = |v: &[&Tlv]| {
         v.iter()
-            .map(|t| format!("{:#06x} ({} bytes at {:#x})", t.kind, t.data.len(), t.offset))
+            .map(|t| {
+                format!(
+                    "{:#06x} ({} bytes at {:#x})",
+                    t.kind,
+                    t.data.len(),
+                    t.offset
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -1007,6 +1014,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("x.elf"), "{err}");
+    }
+
+    /// An unknown TLV type inserted by hand into the protected block (hash re-computed) and one
+    /// into the unprotected block: listed, never fatal.
+    #[test]
+    fn unknown_tlvs_are_listed_not_fatal() {
+        use sha2::Digest as _;
+        let k = key();
+        let opts = SignOptions {
+            security_counter: Some(3),
+            ..Default::default()
+        };
+        let signed = sign(&app(0x200), None, &opts).unwrap();
+        let img = Image::parse(&signed).unwrap();
+        let prot = img.tlv_off;
+        let extra = [0x98u8, 0x00, 2, 0, 0xab, 0xcd];
+        // Rebuild: header (protect_tlv_size + 6), payload, protected block + extra, then a
+        // fresh hash block, then an unknown unprotected TLV.
+        let mut b = signed[..img.header.hashed_len()].to_vec();
+        let new_prot = img.header.protect_tlv_size + extra.len() as u16;
+        b[10..12].copy_from_slice(&new_prot.to_le_bytes());
+        b[prot + 2..prot + 4].copy_from_slice(&new_prot.to_le_bytes());
+        b.extend_from_slice(&extra);
+        let hash = sha2::Sha256::digest(&b);
+        b.extend_from_slice(&[0x07, 0x69, 4 + 36 + 7, 0]);
+        b.extend_from_slice(&[0x10, 0, 32, 0]);
+        b.extend_from_slice(&hash);
+        b.extend_from_slice(&[0x99, 0x00, 3, 0, 1, 2, 3]);
+        let parsed = Image::parse(&b).unwrap();
+        assert_eq!(parsed.unknown_tlvs().count(), 2);
+        assert_eq!(parsed.security_counter(), Some(3));
+        let r = inspect(
+            &b,
+            &InspectOptions {
+                key: Some(k.public()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.hash, Some("match"));
+        assert!(
+            r.has("unknown-tlv") && r.has("unknown-tlv-unprotected"),
+            "{r}"
+        );
+        assert!(
+            r.diagnoses
+                .iter()
+                .filter(|d| d.code.starts_with("unknown-tlv"))
+                .all(|d| d.severity < Severity::Error),
+            "{r}"
+        );
+        let text = r.to_string();
+        assert!(
+            text.contains("0x0098 UNKNOWN") && text.contains("0x0099 UNKNOWN"),
+            "{text}"
+        );
+        assert!(text.contains("= security counter 3"), "{text}");
+        // Without a key: no errors at all, just the listing.
+        assert!(!inspect(&b, &InspectOptions::default()).has_errors());
     }
 
     #[test]

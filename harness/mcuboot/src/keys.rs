@@ -139,7 +139,9 @@ impl SigningKey {
         match info.algorithm.oid.to_string().as_str() {
             OID_EC_PUBLIC_KEY => p256::ecdsa::SigningKey::from_pkcs8_der(der)
                 .map(SigningKey::EcdsaP256)
-                .or_else(|_| p384::ecdsa::SigningKey::from_pkcs8_der(der).map(SigningKey::EcdsaP384))
+                .or_else(|_| {
+                    p384::ecdsa::SigningKey::from_pkcs8_der(der).map(SigningKey::EcdsaP384)
+                })
                 .map_err(|e| {
                     invalid("ECDSA (only the P-256 and P-384 curves are supported)")(e.to_string())
                 }),
@@ -495,6 +497,45 @@ mod tests {
         assert!(k.public().verify_digest(&d, &sig));
         assert!(!k.public().verify_digest(&Sha256::digest(b"other"), &sig));
         assert!(!k.public().verify_digest(&d, b"garbage"));
+    }
+
+    #[test]
+    fn p384_and_ed25519_keys() {
+        let k = SigningKey::generate_p384_from_seed(b"x");
+        assert!(matches!(k, SigningKey::EcdsaP384(_)));
+        assert_eq!(
+            k.public(),
+            SigningKey::generate_p384_from_seed(b"x").public()
+        );
+        let again = SigningKey::from_pem(&k.to_pem()).unwrap();
+        assert_eq!(again.public(), k.public());
+        assert_eq!(
+            PublicKey::from_pem(&k.public().to_pem()).unwrap(),
+            k.public()
+        );
+        let p = k.public();
+        assert_eq!(p.default_hash(), HashAlg::Sha384);
+        assert_eq!(p.key_hash().len(), 48);
+        assert_eq!(p.key_hash_with(HashAlg::Sha256).len(), 32);
+        assert_eq!(p.type_name(), "ECDSA P-384");
+        let d = sha2::Sha384::digest(b"image");
+        let sig = k.sign_digest(&d);
+        assert!(p.verify_digest(&d, &sig));
+        assert!(!p.verify_digest(&sha2::Sha384::digest(b"other"), &sig));
+        assert!(!SigningKey::generate_p256_from_seed(b"x")
+            .public()
+            .verify_digest(&d, &sig));
+
+        let e = SigningKey::generate_ed25519_from_seed(b"e");
+        let pem = e.to_pem();
+        // PKCS#8 v1 (48-byte DER), the form imgtool can load.
+        let (_, der) = decode_pem(&pem).unwrap();
+        assert_eq!(der.len(), 48);
+        assert_eq!(SigningKey::from_pem(&pem).unwrap().public(), e.public());
+        assert_eq!(
+            e.public().allowed_hashes(),
+            &[HashAlg::Sha256, HashAlg::Sha512]
+        );
     }
 
     #[test]

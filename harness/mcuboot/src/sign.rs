@@ -257,7 +257,11 @@ pub fn sign(
     if opts.load_addr.is_some() && opts.rom_fixed.is_some() {
         return Err(SignError::LoadAddrAndRomFixed);
     }
-    if let Some(t) = opts.boot_record.as_ref().filter(|t| t.len() > BOOT_RECORD_MAX_SW_TYPE) {
+    if let Some(t) = opts
+        .boot_record
+        .as_ref()
+        .filter(|t| t.len() > BOOT_RECORD_MAX_SW_TYPE)
+    {
         return Err(SignError::BootRecordTooLong(t.clone()));
     }
     let public = key.map(SigningKey::public);
@@ -376,6 +380,7 @@ pub fn sign(
 mod tests {
     use super::*;
     use crate::image::{HashCheck, Image, SigCheck};
+    use crate::keys::SigningKey;
 
     fn zero_prefixed(len: usize) -> Vec<u8> {
         let mut v = vec![0u8; 0x200];
@@ -519,6 +524,88 @@ mod tests {
         );
         // Deterministic: same inputs, same bytes.
         assert_eq!(out, sign(&zero_prefixed(1000), Some(&key), &opts).unwrap());
+    }
+
+    #[test]
+    fn p384_uses_sha384_and_extras() {
+        let key = SigningKey::generate_p384_from_seed(b"unit");
+        let opts = SignOptions {
+            version: Version::new(1, 2, 3, 0),
+            boot_record: Some("SPE".into()),
+            security_counter: Some(1),
+            public_key_format: PublicKeyFormat::Full,
+            ..Default::default()
+        };
+        let out = sign(&zero_prefixed(500), Some(&key), &opts).unwrap();
+        let img = Image::parse(&out).unwrap();
+        assert_eq!(img.hash_alg(), HashAlg::Sha384);
+        assert_eq!(img.hash_tlv().unwrap().len(), 48);
+        let kinds: Vec<u16> = img.tlvs.iter().map(|t| t.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                tlv::SEC_CNT,
+                tlv::BOOT_RECORD,
+                tlv::SHA384,
+                tlv::PUBKEY,
+                tlv::ECDSA_SIG
+            ]
+        );
+        let rec = img.boot_record().unwrap();
+        assert_eq!(
+            (rec.sw_type.as_str(), rec.version.as_str()),
+            ("SPE", "1.2.3")
+        );
+        assert_eq!(rec.signer_id, key.public().key_hash());
+        let v = img.verify(&out, Some(&key.public()));
+        assert_eq!((v.hash, v.signature), (HashCheck::Match, SigCheck::Valid));
+
+        let e = sign(
+            &zero_prefixed(5),
+            Some(&key),
+            &SignOptions {
+                sha: Some(HashAlg::Sha256),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, SignError::HashNotAllowed { .. }), "{e}");
+        assert!(e.to_string().contains("P-384"), "{e}");
+        let e = sign(
+            &zero_prefixed(5),
+            Some(&key),
+            &SignOptions {
+                pure: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e, SignError::PureNeedsEd25519);
+        let e = sign(
+            &zero_prefixed(5),
+            None,
+            &SignOptions {
+                boot_record: Some("thirteen-char".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, SignError::BootRecordTooLong(_)));
+        // Unsigned: any hash, zero signer id in the boot record.
+        let out = sign(
+            &zero_prefixed(5),
+            None,
+            &SignOptions {
+                sha: Some(HashAlg::Sha512),
+                boot_record: Some("x".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let img = Image::parse(&out).unwrap();
+        assert_eq!(img.hash_alg(), HashAlg::Sha512);
+        assert_eq!(img.boot_record().unwrap().signer_id, vec![0; 32]);
+        assert!(img.verify(&out, None).is_valid());
     }
 
     #[test]

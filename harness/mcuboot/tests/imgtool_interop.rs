@@ -331,9 +331,7 @@ fn key_dir() -> &'static Path {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if let Some(pid) = name.strip_prefix("imgtool-keys-") {
-                    if Path::new("/proc/self").exists()
-                        && !Path::new("/proc").join(pid).exists()
-                    {
+                    if Path::new("/proc/self").exists() && !Path::new("/proc").join(pid).exists() {
                         let _ = std::fs::remove_dir_all(e.path());
                     }
                 }
@@ -358,7 +356,11 @@ fn imgtool_key(tool: &Path, kind: &str) -> PathBuf {
     }
     let p = key_dir().join(format!("{kind}.pem"));
     let o = run(tool, &["keygen", "-k", p.to_str().unwrap(), "-t", kind]);
-    assert!(o.status.success(), "imgtool keygen -t {kind}:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "imgtool keygen -t {kind}:\n{}",
+        text(&o)
+    );
     keys.insert(kind.to_string(), p.clone());
     p
 }
@@ -374,7 +376,11 @@ fn imgtool_pub(tool: &Path, key: &Path) -> PublicKey {
 }
 
 fn imgtool_sign(tool: &Path, key: &Path, opts: &SignOptions, input: &Path, output: &Path) {
-    let mut args = vec!["sign".to_string(), "-k".into(), key.to_str().unwrap().into()];
+    let mut args = vec![
+        "sign".to_string(),
+        "-k".into(),
+        key.to_str().unwrap().into(),
+    ];
     args.extend(imgtool_args(opts));
     args.extend([
         input.to_str().unwrap().into(),
@@ -389,7 +395,13 @@ fn imgtool_sign(tool: &Path, key: &Path, opts: &SignOptions, input: &Path, outpu
     );
 }
 
-const KEY_TYPES: [&str; 5] = ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072"];
+const KEY_TYPES: [&str; 5] = [
+    "ecdsa-p256",
+    "ecdsa-p384",
+    "ed25519",
+    "rsa-2048",
+    "rsa-3072",
+];
 
 /// The hash imgtool picks for a key type, and the signature TLV it writes.
 fn expected_for(kind: &str) -> (HashAlg, u16) {
@@ -481,7 +493,14 @@ fn matrix_we_sign_imgtool_verifies(
         "type: BOOT_RECORD".to_string(),
         "type: SEC_CNT".to_string(),
         "type: DEPENDENCY".to_string(),
-        format!("type: {} ", if format == "full" { "PUBKEY" } else { "KEYHASH" }),
+        format!(
+            "type: {} ",
+            if format == "full" {
+                "PUBKEY"
+            } else {
+                "KEYHASH"
+            }
+        ),
         "image_ok:    SET (0x1)".to_string(),
     ] {
         assert!(dump.contains(&want), "dumpinfo lacks {want:?}:\n{dump}");
@@ -644,7 +663,9 @@ fn ed25519_sha512_and_pure(#[case] opts: SignOptions) {
     assert_eq!((v.hash, v.signature), (HashCheck::Match, SigCheck::Valid));
     let mut bad = theirs.clone();
     bad[0x300] ^= 1;
-    let v = Image::parse(&bad).unwrap().verify(&bad, Some(&key.public()));
+    let v = Image::parse(&bad)
+        .unwrap()
+        .verify(&bad, Some(&key.public()));
     assert_eq!(v.signature, SigCheck::Invalid);
 }
 
@@ -669,7 +690,11 @@ fn imgtool_and_we_refuse_the_same_hashes() {
         let key = SigningKey::load(&key_pem).unwrap();
         let e = sign(&input, Some(&key), &opts).unwrap_err();
         assert!(e.to_string().contains(sha.name()), "{e}");
-        let mut args = vec!["sign".to_string(), "-k".into(), key_pem.to_str().unwrap().into()];
+        let mut args = vec![
+            "sign".to_string(),
+            "-k".into(),
+            key_pem.to_str().unwrap().into(),
+        ];
         args.extend(imgtool_args(&opts));
         args.extend([
             raw.to_str().unwrap().into(),
@@ -691,7 +716,11 @@ fn custom_and_unknown_tlvs_are_listed() {
     let raw = dir.path().join("app.bin");
     std::fs::write(&raw, payload(0x200, 2000)).unwrap();
     let signed = dir.path().join("signed.bin");
-    let mut args = vec!["sign".to_string(), "-k".into(), key_pem.to_str().unwrap().into()];
+    let mut args = vec![
+        "sign".to_string(),
+        "-k".into(),
+        key_pem.to_str().unwrap().into(),
+    ];
     args.extend(imgtool_args(&base()));
     args.extend(["--custom-tlv".into(), "0xa5".into(), "0x01020304".into()]);
     args.extend([
@@ -707,10 +736,7 @@ fn custom_and_unknown_tlvs_are_listed() {
     assert!(custom.protected);
     // imgtool writes an 0x-integer custom value big-endian, in as many bytes as it needs.
     assert_eq!(custom.data, [1, 2, 3, 4]);
-    assert_eq!(
-        img.verify(&bytes, Some(&public)).signature,
-        SigCheck::Valid
-    );
+    assert_eq!(img.verify(&bytes, Some(&public)).signature, SigCheck::Valid);
     let r = inspect(&bytes, &InspectOptions::default());
     assert!(!r.has_errors(), "{r}");
     assert!(r.has("unknown-tlv"), "{r}");
@@ -747,7 +773,12 @@ fn custom_and_unknown_tlvs_are_listed() {
     assert!(r.to_string().contains("UNKNOWN"), "{r}");
     let o = run(
         &tool,
-        &["verify", "-k", key_pem.to_str().unwrap(), signed.to_str().unwrap()],
+        &[
+            "verify",
+            "-k",
+            key_pem.to_str().unwrap(),
+            signed.to_str().unwrap(),
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -39,7 +39,10 @@ impl Console {
                 b.push_str(&text);
                 b.push('\n');
             }
-            None => println!("{text}"),
+            // A closed pipe (`| head`) must not kill the run: reports are still to be written.
+            None => {
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
+            }
         }
     }
 }
@@ -92,7 +95,7 @@ impl Observer for Console {
             r.index, r.summary, r.message
         ));
         if matches!(r.status, StepStatus::Failed | StepStatus::Error) {
-            let at = format!("          at {}:{}:{}", self.path, r.line, r.column);
+            let at = format!("          at {}:{}:{}", r.file.display(), r.line, r.column);
             self.line(at);
             for line in r.detail.lines() {
                 self.line(format!("        {line}"));

@@ -53,6 +53,8 @@ pub enum StepStatus {
 
 #[derive(Debug, Clone)]
 pub struct StepResult {
+    /// File the step is written in (the scenario, or an included file).
+    pub file: PathBuf,
     pub index: usize,
     pub line: u64,
     pub column: u64,
@@ -368,6 +370,7 @@ pub fn run_scenario(
         if let (Some(why), false) = (why_not, stopped) {
             stopped = true;
             let r = StepResult {
+                file: s.step_file(i).to_owned(),
                 index: i + 1,
                 line,
                 column,
@@ -383,6 +386,7 @@ pub fn run_scenario(
         }
         if stopped {
             let r = StepResult {
+                file: s.step_file(i).to_owned(),
                 index: i + 1,
                 line,
                 column,
@@ -423,6 +427,7 @@ pub fn run_scenario(
         };
         stopped = status != StepStatus::Passed;
         let r = StepResult {
+            file: s.step_file(i).to_owned(),
             index: i + 1,
             line,
             column,
@@ -675,6 +680,10 @@ impl Ctx<'_> {
                 }
             }
             Step::Sweep(w) => self.sweep(w, obs),
+            // Top-level includes are expanded at load time; nested blocks cannot include.
+            Step::Include(f) => Err(StepFail::Board(format!(
+                "include `{f}` inside a block: includes are only expanded at the top level of `steps`"
+            ))),
             Step::ExpectDiagnosis(d) => {
                 let text = self.diagnosis(None, step);
                 let text = text

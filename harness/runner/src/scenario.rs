@@ -142,6 +142,8 @@ pub enum Step {
     /// Cut power at every flash operation of a block, in turn, and check the board recovers
     /// each time (simulated board).
     Sweep(SweepStep),
+    /// Insert the steps of another file (path relative to this one): shared set-up.
+    Include(String),
     Sleep(SleepStep),
 }
 
@@ -162,6 +164,7 @@ impl Step {
             Step::WaitBoot(_) => "wait-boot",
             Step::ExpectDiagnosis(_) => "expect-diagnosis",
             Step::Sweep(_) => "sweep",
+            Step::Include(_) => "include",
             Step::Sleep(_) => "sleep",
         }
     }
@@ -224,6 +227,7 @@ impl Step {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Step::Include(f) => format!("include {f}"),
             Step::Sleep(s) => format!("sleep {} ms", s.ms),
         }
     }
@@ -399,6 +403,27 @@ pub struct SleepStep {
 pub struct LoadedScenario {
     pub path: PathBuf,
     pub scenario: Scenario,
+    /// The file each step came from (the scenario, or a file it includes).
+    pub step_files: Vec<PathBuf>,
+}
+
+impl LoadedScenario {
+    pub fn step_file(&self, i: usize) -> &Path {
+        self.step_files
+            .get(i)
+            .map(PathBuf::as_path)
+            .unwrap_or(&self.path)
+    }
+}
+
+/// A file of shared steps for `- include: FILE`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IncludeFile {
+    #[serde(default)]
+    pub description: String,
+    #[schemars(with = "Vec<Step>")]
+    pub steps: Vec<Spanned<Step>>,
 }
 
 /// Invalid input: names the file, and line/column with a snippet where the parser knows them.
@@ -429,11 +454,57 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
 }
 
 pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    match serde_saphyr::from_str::<Scenario>(text) {
-        Ok(scenario) => Ok(LoadedScenario {
+    let mut scenario: Scenario = parse_yaml(text, path)?;
+    let (steps, step_files) = expand_includes(std::mem::take(&mut scenario.steps), path, 0)?;
+    scenario.steps = steps;
+    Ok(LoadedScenario {
+        path: path.to_owned(),
+        scenario,
+        step_files,
+    })
+}
+
+type Expanded = (Vec<Spanned<Step>>, Vec<PathBuf>);
+
+/// Replace `include` steps by the included files' steps, remembering where each came from.
+fn expand_includes(
+    steps: Vec<Spanned<Step>>,
+    path: &Path,
+    depth: usize,
+) -> Result<Expanded, ScenarioError> {
+    let mut out = Vec::new();
+    let mut files = Vec::new();
+    for st in steps {
+        let Step::Include(rel) = &st.value else {
+            out.push(st);
+            files.push(path.to_owned());
+            continue;
+        };
+        let inc = path.parent().unwrap_or(Path::new(".")).join(rel);
+        let at = |message: String| ScenarioError::Parse {
             path: path.to_owned(),
-            scenario,
-        }),
+            line: st.referenced.line(),
+            column: st.referenced.column(),
+            message,
+        };
+        if depth >= 8 {
+            return Err(at(format!(
+                "include `{rel}`: includes nested too deep (a cycle?)"
+            )));
+        }
+        let text = std::fs::read_to_string(&inc)
+            .map_err(|e| at(format!("include `{}`: {e}", inc.display())))?;
+        let file: IncludeFile = parse_yaml(&text, &inc)?;
+        let (s, f) = expand_includes(file.steps, &inc, depth + 1)?;
+        out.extend(s);
+        files.extend(f);
+    }
+    Ok((out, files))
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ScenarioError> {
+    match serde_saphyr::from_str::<T>(text) {
+        Ok(v) => Ok(v),
         Err(e) => {
             let (line, column) = e
                 .location()
@@ -527,6 +598,7 @@ pub fn expand(l: LoadedScenario) -> Vec<LoadedScenario> {
             LoadedScenario {
                 path: l.path.clone(),
                 scenario: s,
+                step_files: l.step_files.clone(),
             }
         })
         .collect()
