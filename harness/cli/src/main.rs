@@ -9,6 +9,7 @@ use dfu_hil_runner::console::Console;
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult};
 use dfu_hil_runner::{exit, report, scenario};
 use std::path::{Path, PathBuf};
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -432,12 +433,15 @@ fn run_paths(
         if not_started > 0 {
             extra.push_str(&format!(", {not_started} not started"));
         }
-        println!(
+        // A closed pipe (`| head`) must not turn a verdict into a panic.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
             "{} passed, {} failed{extra}",
             results.len() - failed,
             failed
         );
-        println!("junit: {}", junit.display());
+        let _ = writeln!(out, "junit: {}", junit.display());
     }
     if opts.interrupt.load(Ordering::SeqCst) {
         code(INTERRUPTED)
