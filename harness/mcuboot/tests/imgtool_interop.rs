@@ -786,10 +786,10 @@ fn custom_and_unknown_tlvs_are_listed() {
 /// Keys made by `imgtool keygen` load here (PKCS#8) and match `getpub`; our PEMs load in
 /// imgtool, which signs with them, and we verify the result.
 #[rstest]
-#[case::our_p256_key("", "p256")]
-#[case::our_p384_key("", "p384")]
-#[case::our_ed25519_key("", "ed25519")]
-fn imgtool_signs_with_our_keys(#[case] _unused: &str, #[case] kind: &str) {
+#[case::our_p256_key("p256")]
+#[case::our_p384_key("p384")]
+#[case::our_ed25519_key("ed25519")]
+fn imgtool_signs_with_our_keys(#[case] kind: &str) {
     let Some(tool) = imgtool() else { return };
     let dir = tempfile::tempdir().unwrap();
     let key = match kind {
