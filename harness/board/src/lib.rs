@@ -1,6 +1,8 @@
 //! A board = a probe (flash, read memory, reset, core state) + a link (SMP) + what the board can
 //! do. The runner drives every backend through these traits and never knows which one it has.
 
+pub mod hw;
+pub mod native_sim;
 pub mod probe;
 pub mod sim;
 pub mod transports;

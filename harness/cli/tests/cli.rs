@@ -63,6 +63,9 @@ fn bundled_scenarios_pass_on_sim() {
                 "device.log",
                 "trailers.txt",
                 "trailer-slot0.bin",
+                "slot-slot1.bin",
+                "core-state.txt",
+                "images/mcuboot.bin",
             ] {
                 assert!(evidence.join(f).is_file(), "{folder}: missing {f}");
             }

@@ -74,6 +74,27 @@ pub fn write(
         }
     }
     std::fs::write(dir.join("trailers.txt"), decoded)?;
+    // Whole slot dumps, as the probe reads them (what a failure analysis starts from).
+    for pair in &src.layout.images {
+        for region in [&pair.primary, &pair.secondary] {
+            if let Ok(size) = src.probe.region_size(region) {
+                if let Ok(raw) = src.probe.read(region, 0, size) {
+                    std::fs::write(dir.join(format!("slot-{region}.bin")), raw)?;
+                }
+            }
+        }
+    }
+    let core = match src.probe.core_state() {
+        Ok(c) => c.to_string(),
+        Err(e) => format!("unknown: {e}"),
+    };
+    std::fs::write(dir.join("core-state.txt"), core + "\n")?;
+    // The exact images used, so a failure can be reproduced byte for byte.
+    let images_dir = dir.join("images");
+    std::fs::create_dir_all(&images_dir)?;
+    for (name, b) in src.fixtures {
+        std::fs::write(images_dir.join(format!("{name}.bin")), &b.bytes)?;
+    }
     let mut images = String::new();
     for (name, b) in src.fixtures {
         let _ = writeln!(

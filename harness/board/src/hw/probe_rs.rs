@@ -1,0 +1,411 @@
+//! The probe-rs adapter: implements [`Probe`] for a real board by calling probe-rs 0.32.
+//!
+//! Deliberately thin. Every decision — where a region is for the probe, whether external flash
+//! is reachable, what the fault registers mean, whether the core is in a fault loop, which
+//! symbol a PC is in — lives in the tested modules ([`super::profile`], [`super::fault`],
+//! [`super::symbols`]). What is here only moves bytes and registers, and cannot be tested on a
+//! machine without a probe: NOTHING in this file has run against hardware yet.
+
+use super::fault::{self, CoreEvidence, FaultRegisters, HaltCause, RawStatus, SymbolLookup};
+use super::inventory::{DiscoveredProbe, Hooks, ProbeSelector};
+use super::profile::{AccessError, BoardProfile, Capability};
+use super::symbols::Symbolizer;
+use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind};
+use dfu_hil_mcuboot::layout::Layout;
+use probe_rs::flashing::{self, BinOptions, DownloadOptions, ElfOptions, FlashProgress};
+use probe_rs::probe::list::Lister;
+use probe_rs::probe::DebugProbeSelector;
+use probe_rs::{CoreStatus, HaltReason, MemoryInterface, Permissions, Session};
+use std::path::Path;
+use std::time::Duration;
+
+/// Debug Exception and Monitor Control Register: TRCENA (bit 24) powers the DWT, which holds
+/// the PC sample register.
+const DEMCR: u64 = 0xE000_EDFC;
+const DEMCR_TRCENA: u32 = 1 << 24;
+const HALT_TIMEOUT: Duration = Duration::from_millis(500);
+
+fn probe_err(e: impl std::fmt::Display) -> BoardError {
+    BoardError::Probe(e.to_string())
+}
+
+fn access_err(e: AccessError) -> BoardError {
+    match e {
+        AccessError::NoRegion(r) => BoardError::NoRegion(r),
+        other => BoardError::Unsupported(other.to_string()),
+    }
+}
+
+/// Probes attached to this host (for `probe list` and `inventory discover`).
+pub fn list_probes() -> Vec<DiscoveredProbe> {
+    Lister::new()
+        .list_all()
+        .into_iter()
+        .map(|p| DiscoveredProbe {
+            vid: p.vendor_id,
+            pid: p.product_id,
+            interface: p.interface,
+            serial: p.serial_number.clone(),
+            identifier: p.identifier.clone(),
+        })
+        .collect()
+}
+
+/// File formats for [`HwProbe::flash_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageFile {
+    /// Addresses come from the ELF's program headers (e.g. MCUboot's `zephyr.elf`).
+    Elf,
+    /// Addresses come from the Intel HEX records (`zephyr.signed.hex`, `merged.hex`).
+    Hex,
+    /// Raw bytes, placed at the start of this partition — never at address 0 by default.
+    Bin { region: String },
+}
+
+impl ImageFile {
+    /// Guess from the extension (`.elf`, `.hex`; `.bin` needs a region).
+    pub fn from_path(path: &Path, region: Option<&str>) -> Result<Self, BoardError> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("elf") => Ok(ImageFile::Elf),
+            Some("hex") => Ok(ImageFile::Hex),
+            Some("bin") | Some("signed") => match region {
+                Some(r) => Ok(ImageFile::Bin { region: r.to_owned() }),
+                None => Err(BoardError::Unsupported(format!(
+                    "{}: a .bin has no addresses; say which partition it goes to",
+                    path.display()
+                ))),
+            },
+            _ => Err(BoardError::Unsupported(format!(
+                "{}: unknown image format (want .elf, .hex or .bin)",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// A real board through probe-rs.
+pub struct HwProbe {
+    session: Session,
+    profile: BoardProfile,
+    layout: Layout,
+    symbols: Symbolizer,
+    hooks: Hooks,
+    /// How many PCs to sample when classifying the core.
+    pub pc_samples: usize,
+    pub sample_interval: Duration,
+    log: Vec<String>,
+}
+
+impl HwProbe {
+    /// Open the probe named by `selector` and attach to the profile's chip. `allow_erase_all`
+    /// only for recovery (it lets probe-rs mass-erase a locked nRF): normal runs attach
+    /// without it so an unexpected APPROTECT fails loudly instead of wiping the board.
+    pub fn attach(
+        selector: &ProbeSelector,
+        profile: BoardProfile,
+        layout: Layout,
+        allow_erase_all: bool,
+    ) -> Result<Self, BoardError> {
+        let problems = profile.check_layout(&layout);
+        if !problems.is_empty() {
+            return Err(BoardError::Unsupported(problems.join("; ")));
+        }
+        let sel: DebugProbeSelector = selector
+            .to_string()
+            .parse()
+            .map_err(|e| probe_err(format!("probe selector {selector}: {e}")))?;
+        let probe = Lister::new()
+            .open(sel)
+            .map_err(|e| probe_err(format!("open probe {selector}: {e} (attached? udev rules?)")))?;
+        let mut perms = Permissions::new();
+        if allow_erase_all {
+            perms = perms.allow_erase_all();
+        }
+        let session = probe
+            .attach(profile.chip.as_str(), perms)
+            .map_err(|e| probe_err(format!("attach to {}: {e}", profile.chip)))?;
+        Ok(HwProbe {
+            session,
+            profile,
+            layout,
+            symbols: Symbolizer::new(),
+            hooks: Hooks::default(),
+            pc_samples: 32,
+            sample_interval: Duration::from_millis(5),
+            log: Vec::new(),
+        })
+    }
+
+    /// ELFs for PC symbolization (MCUboot + app, each owning its partition's range).
+    pub fn set_symbols(&mut self, symbols: Symbolizer) {
+        self.symbols = symbols;
+    }
+
+    /// Power/reset hooks from the inventory.
+    pub fn set_hooks(&mut self, hooks: Hooks) {
+        self.hooks = hooks;
+    }
+
+    fn main_core(&self) -> usize {
+        self.profile.cores.first().map(|c| c.index).unwrap_or(0)
+    }
+
+    /// Program a file. ELF and HEX carry their addresses; a BIN goes to its partition.
+    pub fn flash_file(&mut self, path: &Path, format: &ImageFile, verify: bool) -> Result<(), BoardError> {
+        let mut opts = DownloadOptions::default();
+        opts.verify = verify;
+        let r = match format {
+            ImageFile::Elf => flashing::download_file_with_options(
+                &mut self.session,
+                path,
+                flashing::ElfLoader(ElfOptions::default()),
+                opts,
+            ),
+            ImageFile::Hex => {
+                flashing::download_file_with_options(&mut self.session, path, flashing::HexLoader, opts)
+            }
+            ImageFile::Bin { region } => {
+                let len = std::fs::metadata(path)
+                    .map_err(|e| probe_err(format!("{}: {e}", path.display())))?
+                    .len();
+                let len = u32::try_from(len).map_err(|_| probe_err("image larger than 4 GiB"))?;
+                let a = self
+                    .profile
+                    .access(&self.layout, region, 0, len, true)
+                    .map_err(access_err)?;
+                let bin = BinOptions {
+                    base_address: Some(a.address),
+                    skip: 0,
+                };
+                flashing::download_file_with_options(&mut self.session, path, flashing::BinLoader(bin), opts)
+            }
+        };
+        r.map_err(|e| probe_err(format!("flash {}: {e}", path.display())))
+    }
+
+    /// Mass-erase the chip (needs `allow_erase_all` at attach).
+    pub fn erase_chip(&mut self) -> Result<(), BoardError> {
+        flashing::erase_all(&mut self.session, &mut FlashProgress::empty(), false)
+            .map_err(|e| probe_err(format!("erase chip: {e}")))
+    }
+
+    /// Does `region` start with `bytes`? (Cheap "still holds image X" check.)
+    pub fn verify(&mut self, region: &str, bytes: &[u8]) -> Result<bool, BoardError> {
+        let got = self.read(region, 0, bytes.len() as u32)?;
+        Ok(got == bytes)
+    }
+
+    fn read_fault_registers(&mut self) -> Result<FaultRegisters, BoardError> {
+        let secure = self.profile.chip.starts_with("nRF53");
+        let idx = self.main_core();
+        let mut core = self.session.core(idx).map_err(probe_err)?;
+        let mut rd = |a: u64| core.read_word_32(a).map_err(probe_err);
+        Ok(FaultRegisters {
+            cfsr: rd(fault::addr::CFSR)?,
+            hfsr: rd(fault::addr::HFSR)?,
+            mmfar: rd(fault::addr::MMFAR)?,
+            bfar: rd(fault::addr::BFAR)?,
+            // The non-secure view reads SFSR as 0 (RAZ/WI); still worth reading on M33.
+            sfsr: if secure { rd(fault::addr::SFSR).ok() } else { None },
+            sfar: if secure { rd(fault::addr::SFAR).ok() } else { None },
+        })
+    }
+
+    /// PC samples: DWT PCSR while running when the profile says it exists, else halt, read PC,
+    /// resume (intrusive, tens of ms each).
+    fn sample_pcs(&mut self, halted: bool) -> Result<Vec<u32>, BoardError> {
+        let n = self.pc_samples.max(1);
+        let idx = self.main_core();
+        let use_pcsr = self.profile.has(Capability::PcSampling) && !halted;
+        let mut core = self.session.core(idx).map_err(probe_err)?;
+        let mut out = Vec::with_capacity(n);
+        if halted {
+            let pc_reg = core.program_counter();
+            let pc: u32 = core.read_core_reg(pc_reg).map_err(probe_err)?;
+            out.push(pc);
+            return Ok(out);
+        }
+        if use_pcsr {
+            let demcr = core.read_word_32(DEMCR).map_err(probe_err)?;
+            core.write_word_32(DEMCR, demcr | DEMCR_TRCENA)
+                .map_err(probe_err)?;
+            for _ in 0..n {
+                out.push(core.read_word_32(fault::addr::DWT_PCSR).map_err(probe_err)?);
+                std::thread::sleep(self.sample_interval);
+            }
+            // All-ones = no valid sample (PCSR not implemented or not sampling): fall back.
+            if out.iter().any(|&pc| pc != u32::MAX && pc != 0) {
+                return Ok(out);
+            }
+            out.clear();
+        }
+        for _ in 0..n {
+            core.halt(HALT_TIMEOUT).map_err(probe_err)?;
+            let pc_reg = core.program_counter();
+            let pc: u32 = core.read_core_reg(pc_reg).map_err(probe_err)?;
+            core.run().map_err(probe_err)?;
+            out.push(pc);
+            std::thread::sleep(self.sample_interval);
+        }
+        Ok(out)
+    }
+
+    /// Everything needed to classify the core (status, PCs, fault registers).
+    pub fn evidence(&mut self) -> Result<CoreEvidence, BoardError> {
+        let idx = self.main_core();
+        let status = {
+            let mut core = self.session.core(idx).map_err(probe_err)?;
+            match core.status() {
+                Ok(s) => s,
+                // A core that does not answer is unpowered or held in reset.
+                Err(_) => {
+                    return Ok(CoreEvidence {
+                        status: RawStatus::Off,
+                        pc_samples: Vec::new(),
+                        fault: None,
+                    })
+                }
+            }
+        };
+        let raw = match status {
+            CoreStatus::Running => RawStatus::Running,
+            CoreStatus::Sleeping => RawStatus::Sleeping,
+            CoreStatus::LockedUp => RawStatus::LockedUp,
+            CoreStatus::Unknown => RawStatus::Unknown,
+            CoreStatus::Halted(r) => RawStatus::Halted(match r {
+                HaltReason::Exception => HaltCause::Exception,
+                HaltReason::Breakpoint(_) => HaltCause::Breakpoint,
+                HaltReason::Request => HaltCause::Request,
+                _ => HaltCause::Other,
+            }),
+        };
+        let fault = self.read_fault_registers().ok();
+        let pc_samples = match raw {
+            RawStatus::LockedUp => Vec::new(),
+            RawStatus::Halted(_) => self.sample_pcs(true)?,
+            _ => self.sample_pcs(false)?,
+        };
+        Ok(CoreEvidence {
+            status: raw,
+            pc_samples,
+            fault,
+        })
+    }
+
+    fn run_hook(&mut self, name: &str, cmd: Option<String>) -> Result<(), BoardError> {
+        let cmd = cmd.ok_or_else(|| {
+            BoardError::Unsupported(format!("no `{name}` hook in the inventory for this board"))
+        })?;
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .status()
+            .map_err(|e| probe_err(format!("hook `{name}`: {e}")))?;
+        self.log.push(format!("[hw] hook {name}: `{cmd}` → {status}"));
+        if !status.success() {
+            return Err(probe_err(format!("hook `{name}` (`{cmd}`) failed: {status}")));
+        }
+        Ok(())
+    }
+}
+
+impl Probe for HwProbe {
+    fn flash(&mut self, region: &str, bytes: &[u8]) -> Result<(), BoardError> {
+        let a = self
+            .profile
+            .access(&self.layout, region, 0, bytes.len() as u32, true)
+            .map_err(access_err)?;
+        let mut loader = self.session.target().flash_loader();
+        loader
+            .add_data(a.address, bytes)
+            .map_err(|e| BoardError::Flash {
+                region: region.to_owned(),
+                message: e.to_string(),
+            })?;
+        let mut opts = DownloadOptions::default();
+        opts.verify = true;
+        loader
+            .commit(&mut self.session, opts)
+            .map_err(|e| BoardError::Flash {
+                region: region.to_owned(),
+                message: e.to_string(),
+            })
+    }
+
+    fn read(&mut self, region: &str, offset: u32, len: u32) -> Result<Vec<u8>, BoardError> {
+        let a = self
+            .profile
+            .access(&self.layout, region, offset, len, false)
+            .map_err(access_err)?;
+        let mut core = self.session.core(a.core).map_err(probe_err)?;
+        let mut buf = vec![0u8; len as usize];
+        core.read(a.address, &mut buf).map_err(|e| BoardError::Flash {
+            region: region.to_owned(),
+            message: format!("read 0x{:08x}+0x{len:x}: {e}", a.address),
+        })?;
+        Ok(buf)
+    }
+
+    fn erase(&mut self, region: &str, offset: u32, len: u32) -> Result<(), BoardError> {
+        let a = self
+            .profile
+            .access(&self.layout, region, offset, len, true)
+            .map_err(access_err)?;
+        flashing::erase(
+            &mut self.session,
+            &mut FlashProgress::empty(),
+            a.address,
+            a.address + u64::from(len),
+            false,
+        )
+        .map_err(|e| BoardError::Flash {
+            region: region.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn region_size(&self, region: &str) -> Result<u32, BoardError> {
+        self.layout
+            .partition(region)
+            .map(|p| p.size)
+            .ok_or_else(|| BoardError::NoRegion(region.to_owned()))
+    }
+
+    fn reset(&mut self, kind: ResetKind) -> Result<(), BoardError> {
+        let idx = self.main_core();
+        let mut core = self.session.core(idx).map_err(probe_err)?;
+        match kind {
+            ResetKind::Run => core.reset().map_err(probe_err),
+            ResetKind::Halt => core.reset_and_halt(HALT_TIMEOUT).map(|_| ()).map_err(probe_err),
+        }
+    }
+
+    fn core_state(&mut self) -> Result<CoreState, BoardError> {
+        let ev = self.evidence()?;
+        let c = fault::classify(&ev, &self.symbols as &dyn SymbolLookup);
+        for n in &c.notes {
+            self.log.push(format!("[hw] {n}"));
+        }
+        Ok(c.state)
+    }
+
+    fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
+        match at {
+            PowerCutAt::Now => {
+                let off = self.hooks.power_off.clone();
+                let on = self.hooks.power_on.clone();
+                self.run_hook("power-off", off)?;
+                std::thread::sleep(Duration::from_millis(500));
+                self.run_hook("power-on", on)
+            }
+            PowerCutAt::FlashOp(_) => Err(BoardError::Unsupported(
+                "a real board cannot cut power at an exact flash operation; use the sim board for sweeps"
+                    .into(),
+            )),
+        }
+    }
+
+    fn take_log(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.log)
+    }
+}
