@@ -463,7 +463,8 @@ impl Inner {
         let pty = loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(p) => break p,
-                Err(mpsc::RecvTimeoutError::Disconnected) | Err(mpsc::RecvTimeoutError::Timeout) => {
+                Err(mpsc::RecvTimeoutError::Disconnected)
+                | Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(status)) = child.try_wait() {
                         self.stopped = Some(Stopped::Exited(status));
                         return Err(NativeSimError::ExitedEarly { program, status });

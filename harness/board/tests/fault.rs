@@ -73,14 +73,21 @@ fn hdr_size_mismatch_is_a_fault_loop_in_arch_system_halt() {
     assert!(notes.contains("UFSR.INVSTATE"), "{notes}");
     assert!(notes.contains("HFSR.FORCED"), "{notes}");
     assert!(notes.contains("CFSR=0x00020000"), "{notes}");
-    assert!(notes.contains("fatal-path function arch_system_halt"), "{notes}");
+    assert!(
+        notes.contains("fatal-path function arch_system_halt"),
+        "{notes}"
+    );
 }
 
 #[test]
 fn lockup_wins_over_everything() {
     // VTOR moved to the zero area: the HardFault vector itself is bad -> lockup.
     let c = classify(
-        &ev(RawStatus::LockedUp, &[], Some(regs(0x0002_0000, 0x4000_0002))),
+        &ev(
+            RawStatus::LockedUp,
+            &[],
+            Some(regs(0x0002_0000, 0x4000_0002)),
+        ),
         &syms,
     );
     assert_eq!(c.state, CoreState::LockedUp);
@@ -96,7 +103,10 @@ fn fault_address_registers_only_when_valid() {
     let d = decode(&r);
     assert!(d.has("DACCVIOL"));
     assert_eq!(d.mem_fault_address, Some(0x2000_0000));
-    assert!(d.lines().iter().any(|l| l.contains("MMFAR") && l.contains("0x20000000")));
+    assert!(d
+        .lines()
+        .iter()
+        .any(|l| l.contains("MMFAR") && l.contains("0x20000000")));
     // Same without MMARVALID: the stale MMFAR is not reported.
     r.cfsr = 0x02;
     assert_eq!(decode(&r).mem_fault_address, None);
@@ -175,7 +185,11 @@ fn busy_wait_without_fault_is_running() {
 fn stuck_with_latched_fault_and_no_symbols_is_a_fault_loop() {
     let pcs: Vec<u32> = (0..16).map(|i| 0x0001_0010 + 2 * (i % 2)).collect();
     let c = classify(
-        &ev(RawStatus::Running, &pcs, Some(regs(0x0001_0000, 0x4000_0000))),
+        &ev(
+            RawStatus::Running,
+            &pcs,
+            Some(regs(0x0001_0000, 0x4000_0000)),
+        ),
         &NoSymbols,
     );
     assert_eq!(
@@ -211,7 +225,11 @@ fn dominant_fatal_function_needs_ninety_percent() {
 fn halted_states() {
     // Halted by the harness: halted.
     let c = classify(
-        &ev(RawStatus::Halted(HaltCause::Request), &[0xc410], Some(regs(0, 0))),
+        &ev(
+            RawStatus::Halted(HaltCause::Request),
+            &[0xc410],
+            Some(regs(0, 0)),
+        ),
         &syms,
     );
     assert_eq!(c.state, CoreState::Halted);

@@ -42,9 +42,17 @@ fn example_inventory_loads_and_fits_the_profiles() {
     let ids: Vec<&str> = inv.boards.iter().map(|b| b.id.as_str()).collect();
     assert_eq!(
         ids,
-        vec!["nrf52840dk-1", "nrf52840dk-qspi", "nrf5340dk-1", "thingy53-1"]
+        vec![
+            "nrf52840dk-1",
+            "nrf52840dk-qspi",
+            "nrf5340dk-1",
+            "thingy53-1"
+        ]
     );
-    assert_eq!(inv.check_profiles(&root().join("boards")), Vec::<String>::new());
+    assert_eq!(
+        inv.check_profiles(&root().join("boards")),
+        Vec::<String>::new()
+    );
 
     let b = inv.select("nrf5340dk-1").unwrap();
     assert_eq!(b.probe.to_string(), "1366:1051:001050000003");
@@ -63,11 +71,11 @@ fn example_inventory_loads_and_fits_the_profiles() {
     assert!(q.hooks.power_off.as_deref().unwrap().contains("uhubctl"));
 
     let nightly = ["nightly".to_owned()];
-    let tagged: Vec<&str> = inv
-        .with_tags(&nightly)
-        .map(|b| b.id.as_str())
-        .collect();
-    assert_eq!(tagged, vec!["nrf52840dk-1", "nrf52840dk-qspi", "nrf5340dk-1"]);
+    let tagged: Vec<&str> = inv.with_tags(&nightly).map(|b| b.id.as_str()).collect();
+    assert_eq!(
+        tagged,
+        vec!["nrf52840dk-1", "nrf52840dk-qspi", "nrf5340dk-1"]
+    );
 }
 
 #[test]
@@ -151,7 +159,8 @@ fn bad_entries_are_refused_with_a_reason() {
 
 #[test]
 fn profile_problems_are_reported() {
-    let inv = Inventory::parse(&ONE.replace("nrf52840dk", "nrf9160dk"), Path::new("l.yaml")).unwrap();
+    let inv =
+        Inventory::parse(&ONE.replace("nrf52840dk", "nrf9160dk"), Path::new("l.yaml")).unwrap();
     let p = inv.check_profiles(&root().join("boards"));
     assert_eq!(p.len(), 1);
     assert!(p[0].contains("nrf9160dk"), "{p:?}");
@@ -245,7 +254,10 @@ fn discovery_diff_reports_what_differs() {
     }));
     // The unknown probe's port is shown with the probe, not again on its own.
     assert_eq!(
-        lines.iter().filter(|l| l.contains("001050099999-if00")).count(),
+        lines
+            .iter()
+            .filter(|l| l.contains("001050099999-if00"))
+            .count(),
         1,
         "{text}"
     );
@@ -270,7 +282,11 @@ fn matching_desk_is_clean_and_ambiguity_is_flagged() {
     assert!(f.iter().all(|x| !x.is_problem()), "{f:?}");
 
     // A selector without serial and two matching probes.
-    let inv = Inventory::parse(&ONE.replace("1366:1015:1", "1366:1015"), Path::new("l.yaml")).unwrap();
+    let inv = Inventory::parse(
+        &ONE.replace("1366:1015:1", "1366:1015"),
+        Path::new("l.yaml"),
+    )
+    .unwrap();
     let found = Discovery {
         probes: vec![jlink(0x1015, "1"), jlink(0x1015, "2")],
         ports: vec![],

@@ -21,14 +21,26 @@ fn layout(name: &str) -> Layout {
 #[test]
 fn flash_file_offsets_follow_the_device_order() {
     let dir = tempfile::tempdir().unwrap();
-    let f = FlashFile::new(dir.path().join("flash.bin"), layout("nrf52840-external-qspi"));
+    let f = FlashFile::new(
+        dir.path().join("flash.bin"),
+        layout("nrf52840-external-qspi"),
+    );
     assert_eq!(f.total_size(), 0x100000 + 0x800000);
     assert_eq!(f.range("mcuboot", 0, 4).unwrap().offset, 0);
     assert_eq!(f.range("slot0", 0x10, 4).unwrap().offset, 0xc010);
     // slot1 is at offset 0 of the second device, which starts after the first.
-    assert_eq!(f.range("slot1", 0xf3ff0, 16).unwrap().offset, 0x100000 + 0xf3ff0);
-    assert!(matches!(f.range("nope", 0, 1), Err(BoardError::NoRegion(_))));
-    assert!(matches!(f.range("slot1", 0xf4000, 1), Err(BoardError::Flash { .. })));
+    assert_eq!(
+        f.range("slot1", 0xf3ff0, 16).unwrap().offset,
+        0x100000 + 0xf3ff0
+    );
+    assert!(matches!(
+        f.range("nope", 0, 1),
+        Err(BoardError::NoRegion(_))
+    ));
+    assert!(matches!(
+        f.range("slot1", 0xf4000, 1),
+        Err(BoardError::Flash { .. })
+    ));
 
     let e = f.read("slot0", 0, 4).unwrap_err().to_string();
     assert!(e.contains("does not exist"), "{e}");
@@ -46,10 +58,7 @@ fn flash_file_offsets_follow_the_device_order() {
     assert_eq!(&got[..4], &[1, 2, 3, 4]);
     assert!(got[4..].iter().all(|&b| b == 0xff), "{got:?}");
     f.program("slot1", &[9; 8]).unwrap();
-    assert_eq!(
-        std::fs::read(&f.path).unwrap()[0x100000..0x100008],
-        [9; 8]
-    );
+    assert_eq!(std::fs::read(&f.path).unwrap()[0x100000..0x100008], [9; 8]);
 
     let e = f.erase("slot0", 0x10, 0x1000).unwrap_err().to_string();
     assert!(e.contains("not aligned"), "{e}");
@@ -91,7 +100,11 @@ exec sleep 60"#;
 fn processes_start_stop_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let app = script(dir.path(), "app.exe", APP);
-    let boot = script(dir.path(), "mcuboot.exe", r#"echo "*** Booting MCUboot ($1)"; exit 0"#);
+    let boot = script(
+        dir.path(),
+        "mcuboot.exe",
+        r#"echo "*** Booting MCUboot ($1)"; exit 0"#,
+    );
     let mut cfg = config(dir.path(), app);
     cfg.bootloader = Some(CommandSpec::native_sim(boot));
     let flash = cfg.flash_file.clone();
@@ -105,17 +118,27 @@ fn processes_start_stop_and_restart() {
     let log = board.probe.take_log();
     let want_flash = format!("--flash={}", flash.display());
     assert!(
-        log.iter().any(|l| l.contains("Booting MCUboot") && l.contains(&want_flash)),
+        log.iter()
+            .any(|l| l.contains("Booting MCUboot") && l.contains(&want_flash)),
         "{log:?}"
     );
-    assert!(log.iter().any(|l| l == &format!("app args: {want_flash}")), "{log:?}");
+    assert!(
+        log.iter().any(|l| l == &format!("app args: {want_flash}")),
+        "{log:?}"
+    );
 
     // Flashing stops the processes and leaves the board down until a reset.
-    board.probe.flash("slot1", &[0x3d, 0xb8, 0xf3, 0x96]).unwrap();
+    board
+        .probe
+        .flash("slot1", &[0x3d, 0xb8, 0xf3, 0x96])
+        .unwrap();
     assert_eq!(h.pid(), None);
     assert_eq!(board.probe.core_state().unwrap(), CoreState::Off);
-    assert_eq!(board.probe.read("slot1", 0, 4).unwrap(), [0x3d, 0xb8, 0xf3, 0x96]);
-    assert_eq!(board.probe.region_size("slot1").unwrap(), 0x76000);
+    assert_eq!(
+        board.probe.read("slot1", 0, 4).unwrap(),
+        [0x3d, 0xb8, 0xf3, 0x96]
+    );
+    assert_eq!(board.probe.region_size("slot1").unwrap(), 0x7a000);
 
     board.probe.reset(ResetKind::Run).unwrap();
     assert_eq!(h.boots(), 2);
@@ -134,7 +157,10 @@ fn processes_start_stop_and_restart() {
     board.probe.erase("slot1", 0, 0x1000).unwrap();
     assert_eq!(board.probe.read("slot1", 0, 4).unwrap(), [0xff; 4]);
     board.probe.restore(&snap).unwrap();
-    assert_eq!(board.probe.read("slot1", 0, 4).unwrap(), [0x3d, 0xb8, 0xf3, 0x96]);
+    assert_eq!(
+        board.probe.read("slot1", 0, 4).unwrap(),
+        [0x3d, 0xb8, 0xf3, 0x96]
+    );
     assert_eq!(board.probe.core_state().unwrap(), CoreState::Running);
 }
 
@@ -155,7 +181,11 @@ fn a_clean_exit_is_a_reboot_and_the_link_restarts_the_app() {
     use dfu_hil_smp::Transport;
     let _ = board.link.send(&[0; 8]);
     assert_eq!(h.boots(), 2);
-    assert!(board.probe.take_log().iter().any(|l| l.contains("app exited")));
+    assert!(board
+        .probe
+        .take_log()
+        .iter()
+        .any(|l| l.contains("app exited")));
 }
 
 #[test]
@@ -166,7 +196,10 @@ fn start_failures_say_what_happened() {
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("exited") && e.contains("uart connected to pseudotty"), "{e}");
+    assert!(
+        e.contains("exited") && e.contains("uart connected to pseudotty"),
+        "{e}"
+    );
 
     let silent = script(dir.path(), "silent.exe", "exec sleep 60");
     let mut cfg = config(dir.path(), silent);
@@ -175,7 +208,11 @@ fn start_failures_say_what_happened() {
     assert!(e.contains("printed no"), "{e}");
 
     let app = script(dir.path(), "app.exe", APP);
-    let bad_boot = script(dir.path(), "boot.exe", "echo 'E: Image in the primary slot is not valid!'; exit 1");
+    let bad_boot = script(
+        dir.path(),
+        "boot.exe",
+        "echo 'E: Image in the primary slot is not valid!'; exit 1",
+    );
     let mut cfg = config(dir.path(), app);
     cfg.bootloader = Some(CommandSpec::native_sim(bad_boot));
     let e = native_sim::open(cfg, "ns").err().unwrap().to_string();

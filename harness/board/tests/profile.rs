@@ -38,7 +38,9 @@ fn bundled_profiles_load_and_fit_their_default_layouts() {
     assert!(n53.has(Capability::NetCore));
     assert_eq!(n53.memory("mx25r64").unwrap().xip_window, Some(0x1000_0000));
     // Both nRF52840 layouts fit the DK.
-    assert!(dk.check_layout(&layout("nrf52840-external-qspi")).is_empty());
+    assert!(dk
+        .check_layout(&layout("nrf52840-external-qspi"))
+        .is_empty());
 }
 
 #[test]
@@ -75,7 +77,10 @@ fn external_flash_needs_the_capability() {
     let text = std::fs::read_to_string(root().join("boards/nrf52840dk.yaml"))
         .unwrap()
         .replace("name: nrf52840dk\n", "name: nrf52840dk-xip\n")
-        .replace("capabilities: [serial,", "capabilities: [read-external-flash, serial,");
+        .replace(
+            "capabilities: [serial,",
+            "capabilities: [read-external-flash, serial,",
+        );
     let xip = BoardProfile::parse(&text, Path::new("x.yaml")).unwrap();
     let a = xip.access(&l, "slot1", 0xf3fe0, 0x20, false).unwrap();
     assert_eq!(a.address, 0x1200_0000 + 0xf3fe0);
@@ -105,7 +110,13 @@ fn layout_for_another_board_is_named() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("netcore-ram"), "{problems:?}");
     let e = dk
-        .access(&layout("nrf5340-multi-image"), "mcuboot_primary_1", 0, 4, false)
+        .access(
+            &layout("nrf5340-multi-image"),
+            "mcuboot_primary_1",
+            0,
+            4,
+            false,
+        )
         .unwrap_err();
     assert!(matches!(e, AccessError::UnknownDevice { .. }));
 }
@@ -160,5 +171,8 @@ fn unknown_profile_lists_the_known_ones() {
     let e = BoardProfile::find(&root().join("boards"), "nrf9160dk").unwrap_err();
     assert!(matches!(e, ProfileError::Unknown { .. }));
     let msg = e.to_string();
-    assert!(msg.contains("nrf52840dk") && msg.contains("thingy53"), "{msg}");
+    assert!(
+        msg.contains("nrf52840dk") && msg.contains("thingy53"),
+        "{msg}"
+    );
 }

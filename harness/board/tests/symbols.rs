@@ -42,7 +42,14 @@ fn elf32_arm(text_addr: u32, text_size: u32, syms: &[Sym<'_>]) -> Vec<u8> {
     entry(name_off[0], text_addr, 0, 0, 1, &mut symtab); // STB_LOCAL, STT_NOTYPE
     for (i, (_, value, size, func)) in syms.iter().enumerate() {
         let typ = if *func { 2 } else { 1 }; // STT_FUNC / STT_OBJECT
-        entry(name_off[i + 1], *value, *size, (1 << 4) | typ, 1, &mut symtab);
+        entry(
+            name_off[i + 1],
+            *value,
+            *size,
+            (1 << 4) | typ,
+            1,
+            &mut symtab,
+        );
     }
     let shstrtab = b"\0.text\0.symtab\0.strtab\0.shstrtab\0".to_vec();
     let (n_text, n_symtab, n_strtab, n_shstrtab) = (1u32, 7u32, 15u32, 23u32);
@@ -91,17 +98,57 @@ fn elf32_arm(text_addr: u32, text_size: u32, syms: &[Sym<'_>]) -> Vec<u8> {
         align: u32,
         entsize: u32,
     ) {
-        for x in [name, typ, flags, addr, off, size, link, info, align, entsize] {
+        for x in [
+            name, typ, flags, addr, off, size, link, info, align, entsize,
+        ] {
             out.extend_from_slice(&x.to_le_bytes());
         }
     }
     sh(&mut out, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     // .text: SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR
-    sh(&mut out, n_text, 1, 0x6, text_addr, text_off, text_size, 0, 0, 4, 0);
+    sh(
+        &mut out, n_text, 1, 0x6, text_addr, text_off, text_size, 0, 0, 4, 0,
+    );
     // .symtab: SHT_SYMTAB, link = .strtab, info = first global (after null + `$t`)
-    sh(&mut out, n_symtab, 2, 0, 0, symtab_off, symtab.len() as u32, 3, 2, 4, 16);
-    sh(&mut out, n_strtab, 3, 0, 0, strtab_off, strtab.len() as u32, 0, 0, 1, 0);
-    sh(&mut out, n_shstrtab, 3, 0, 0, shstrtab_off, shstrtab.len() as u32, 0, 0, 1, 0);
+    sh(
+        &mut out,
+        n_symtab,
+        2,
+        0,
+        0,
+        symtab_off,
+        symtab.len() as u32,
+        3,
+        2,
+        4,
+        16,
+    );
+    sh(
+        &mut out,
+        n_strtab,
+        3,
+        0,
+        0,
+        strtab_off,
+        strtab.len() as u32,
+        0,
+        0,
+        1,
+        0,
+    );
+    sh(
+        &mut out,
+        n_shstrtab,
+        3,
+        0,
+        0,
+        shstrtab_off,
+        shstrtab.len() as u32,
+        0,
+        0,
+        1,
+        0,
+    );
     out
 }
 
@@ -138,10 +185,26 @@ fn app_elf() -> Vec<u8> {
 
 fn loaded() -> Symbolizer {
     let mut s = Symbolizer::new();
-    s.add(ElfSymbols::parse("mcuboot", &mcuboot_elf(), Some(0..0xc000), Path::new("mcuboot.elf")).unwrap())
-        .unwrap();
-    s.add(ElfSymbols::parse("app", &app_elf(), Some(0xc000..0x100000), Path::new("app.elf")).unwrap())
-        .unwrap();
+    s.add(
+        ElfSymbols::parse(
+            "mcuboot",
+            &mcuboot_elf(),
+            Some(0..0xc000),
+            Path::new("mcuboot.elf"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    s.add(
+        ElfSymbols::parse(
+            "app",
+            &app_elf(),
+            Some(0xc000..0x100000),
+            Path::new("app.elf"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     s
 }
 
@@ -187,7 +250,10 @@ fn pc_maps_to_the_elf_owning_its_range() {
     assert!(s.locate(0x2000_0000).is_none());
     // Sizeless symbol: up to the next function.
     assert_eq!(s.function(0xe0fe).as_deref(), Some("z_arm_exc_spurious"));
-    assert_eq!(s.function(0xe100).as_deref(), Some("k_sys_fatal_error_handler"));
+    assert_eq!(
+        s.function(0xe100).as_deref(),
+        Some("k_sys_fatal_error_handler")
+    );
     // Odd PCs (a Thumb address as someone wrote it) resolve the same.
     assert_eq!(s.function(0xc801).as_deref(), Some("arch_cpu_idle"));
 }
@@ -198,7 +264,10 @@ fn overlapping_ranges_are_refused() {
     s.add(ElfSymbols::parse("mcuboot", &mcuboot_elf(), None, Path::new("m.elf")).unwrap())
         .unwrap();
     let e = s
-        .add(ElfSymbols::parse("app", &app_elf(), Some(0x8000..0x10000), Path::new("a.elf")).unwrap())
+        .add(
+            ElfSymbols::parse("app", &app_elf(), Some(0x8000..0x10000), Path::new("a.elf"))
+                .unwrap(),
+        )
         .unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("overlaps") && msg.contains("mcuboot"), "{msg}");
@@ -216,11 +285,14 @@ fn files_load_from_disk_and_bad_ones_say_why() {
     // No DWARF in these ELFs: a name, no file:line.
     let l = s.locate(0xc410).unwrap();
     assert_eq!(l.location, None);
-    assert_eq!(l.to_string(), "main+0xe [app]");
+    assert_eq!(l.to_string(), "main+0x10 [app]");
 
     let bad = dir.path().join("zephyr.bin");
     std::fs::write(&bad, [0u8; 64]).unwrap();
-    assert!(matches!(ElfSymbols::load("app", &bad, None), Err(SymbolError::Parse { .. })));
+    assert!(matches!(
+        ElfSymbols::load("app", &bad, None),
+        Err(SymbolError::Parse { .. })
+    ));
     let stripped = dir.path().join("stripped.elf");
     std::fs::write(&stripped, elf32_arm(0, 0x100, &[])).unwrap();
     let e = ElfSymbols::load("app", &stripped, None).unwrap_err();
@@ -252,7 +324,11 @@ fn classification_uses_the_right_elf() {
             symbol: Some("arch_system_halt".into())
         }
     );
-    assert!(c.notes.iter().any(|n| n.contains("[mcuboot]")), "{:?}", c.notes);
+    assert!(
+        c.notes.iter().any(|n| n.contains("[mcuboot]")),
+        "{:?}",
+        c.notes
+    );
     // The app's fatal handler, after a fault in the app.
     let ev = CoreEvidence {
         status: RawStatus::Running,

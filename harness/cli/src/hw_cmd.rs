@@ -78,8 +78,12 @@ pub fn run_hw(root: &Path, cmd: HwCmd) -> anyhow::Result<i32> {
         }
         HwCmd::Inventory(InventoryCmd::List(a)) => {
             let path = inventory_path(root, a.inventory.as_deref());
-            let inv = Inventory::load(&path)
-                .with_context(|| format!("inventory {} (set --inventory or ${INVENTORY_ENV})", path.display()))?;
+            let inv = Inventory::load(&path).with_context(|| {
+                format!(
+                    "inventory {} (set --inventory or ${INVENTORY_ENV})",
+                    path.display()
+                )
+            })?;
             let boards_dir = root.join("boards");
             let selected: Vec<_> = match &a.board {
                 Some(id) => vec![inv.select(id)?],
@@ -124,7 +128,11 @@ pub fn render_probes(probes: &[inventory::DiscoveredProbe]) -> String {
 }
 
 /// Discovery text and the number of problems (findings where file and desk disagree).
-pub fn render_discovery(found: &Discovery, inv: Option<&Inventory>, path: &Path) -> (String, usize) {
+pub fn render_discovery(
+    found: &Discovery,
+    inv: Option<&Inventory>,
+    path: &Path,
+) -> (String, usize) {
     let mut s = String::new();
     let _ = writeln!(s, "probes:");
     if found.probes.is_empty() {
@@ -200,7 +208,11 @@ pub fn render_board(b: &inventory::BoardEntry, p: &BoardProfile) -> String {
         .map(|c| c.as_str())
         .collect();
     if !missing.is_empty() {
-        let _ = writeln!(s, "  lacks: {} (steps needing these are skipped)", missing.join(", "));
+        let _ = writeln!(
+            s,
+            "  lacks: {} (steps needing these are skipped)",
+            missing.join(", ")
+        );
     }
     s
 }

@@ -1,5 +1,6 @@
 //! `dfu-hil`: run MCUboot firmware-update scenarios on a simulated or real board.
 
+mod bench_cmd;
 mod image_cmd;
 mod sim_cmd;
 mod smp_cmd;
@@ -70,6 +71,9 @@ enum Command {
         #[command(subcommand)]
         cmd: sim_cmd::SimCmd,
     },
+    /// Benchmarks (figures, never pass/fail): `bench upload` through a paced PTY.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCmd),
     /// nRF Connect SDK Partition Manager files.
     #[command(subcommand)]
     Pm(PmCmd),
@@ -228,6 +232,7 @@ fn main() -> ExitCode {
         Command::Image(cmd) => exit_of(image_cmd::run_image(cmd)),
         Command::Smp(args) => exit_of(smp_cmd::run_smp(args)),
         Command::Sim { cmd } => exit_of(sim_cmd::run_sim(cmd, &root)),
+        Command::Bench(cmd) => exit_of(bench_cmd::run_bench(cmd, &root)),
         Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),
         Command::Pm(PmCmd::Import { file, name, out }) => {
             let opts = dfu_hil_mcuboot::pm::PmOptions {

@@ -216,3 +216,21 @@ fn unknown_scenario_name_is_invalid_input() {
     let o = dfu_hil(&["scenario", "does-not-exist"], tmp.path());
     assert_eq!(o.status.code(), Some(96), "{}", text(&o));
 }
+
+/// The benchmark runs end to end through a paced PTY and prints its arithmetic (figures are
+/// not asserted: a benchmark is not a test of speed).
+#[test]
+fn bench_upload_prints_figures_and_ceiling() {
+    let o = Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
+        .args([
+            "bench", "upload", "--size", "4096", "--baud", "1000000", "--root",
+        ])
+        .arg(root())
+        .output()
+        .expect("run dfu-hil");
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("B/s"), "{out}");
+    assert!(out.contains("W = B + 3L"), "{out}");
+    assert!(out.contains("% of the"), "{out}");
+}

@@ -110,13 +110,41 @@ const HFSR: &[BitDef] = &[
 
 /// SFSR (ARMv8-M Security Extension). Bit 6 (SFARVALID) is a qualifier.
 const SFSR: &[BitDef] = &[
-    b(0, "INVEP", "non-secure code called a secure address that is not a valid entry point (missing SG)"),
-    b(1, "INVIS", "integrity signature check failed on exception return"),
-    b(2, "INVER", "invalid exception return (secure/non-secure state mix-up)"),
-    b(3, "AUVIOL", "non-secure access to secure memory (SAU/IDAU attribution violation)"),
-    b(4, "INVTRAN", "branch from secure to non-secure code without BLXNS/BXNS"),
-    b(5, "LSPERR", "security violation during lazy floating-point state preservation"),
-    b(7, "LSERR", "error during lazy floating-point state activation"),
+    b(
+        0,
+        "INVEP",
+        "non-secure code called a secure address that is not a valid entry point (missing SG)",
+    ),
+    b(
+        1,
+        "INVIS",
+        "integrity signature check failed on exception return",
+    ),
+    b(
+        2,
+        "INVER",
+        "invalid exception return (secure/non-secure state mix-up)",
+    ),
+    b(
+        3,
+        "AUVIOL",
+        "non-secure access to secure memory (SAU/IDAU attribution violation)",
+    ),
+    b(
+        4,
+        "INVTRAN",
+        "branch from secure to non-secure code without BLXNS/BXNS",
+    ),
+    b(
+        5,
+        "LSPERR",
+        "security violation during lazy floating-point state preservation",
+    ),
+    b(
+        7,
+        "LSERR",
+        "error during lazy floating-point state activation",
+    ),
 ];
 
 const MMARVALID: u32 = 1 << 7;
@@ -264,7 +292,13 @@ pub const FATAL_SYMBOLS: &[&str] = &[
 ];
 
 /// Names of idle code: a PC parked here (with no latched fault) is a healthy, idle app.
-const IDLE_SYMBOLS: &[&str] = &["arch_cpu_idle", "k_cpu_idle", "idle", "z_idle", "arch_cpu_atomic_idle"];
+const IDLE_SYMBOLS: &[&str] = &[
+    "arch_cpu_idle",
+    "k_cpu_idle",
+    "idle",
+    "z_idle",
+    "arch_cpu_atomic_idle",
+];
 
 /// PCs within this many bytes of each other count as "the same place" (a spin loop is a couple
 /// of instructions).
@@ -349,7 +383,10 @@ pub fn classify(ev: &CoreEvidence, syms: &dyn SymbolLookup) -> Classification {
 
     match ev.status {
         RawStatus::LockedUp => {
-            notes.push("core is locked up (a fault inside the fault handler, or a bad vector table)".into());
+            notes.push(
+                "core is locked up (a fault inside the fault handler, or a bad vector table)"
+                    .into(),
+            );
             return Classification {
                 state: CoreState::LockedUp,
                 notes,
@@ -397,10 +434,16 @@ pub fn classify(ev: &CoreEvidence, syms: &dyn SymbolLookup) -> Classification {
     }
     if let Some((name, n)) = by_fn.iter().max_by_key(|(_, n)| **n) {
         if is_fatal(Some(name)) && (*n as f64) >= DOMINANT_SHARE * samples.len() as f64 {
-            let pc = most_common(samples.iter().copied().filter(|&pc| {
-                syms.function(pc).as_deref() == Some(name.as_str())
-            }));
-            notes.push(format!("{n}/{} samples in fatal-path function {name}", samples.len()));
+            let pc = most_common(
+                samples
+                    .iter()
+                    .copied()
+                    .filter(|&pc| syms.function(pc).as_deref() == Some(name.as_str())),
+            );
+            notes.push(format!(
+                "{n}/{} samples in fatal-path function {name}",
+                samples.len()
+            ));
             return fault_loop(pc, notes);
         }
     }

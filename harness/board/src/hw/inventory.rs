@@ -44,7 +44,9 @@ impl FromStr for ProbeSelector {
         };
         let mut parts = s.splitn(3, ':');
         let vid = parts.next().unwrap_or_default();
-        let pid_if = parts.next().ok_or_else(|| err("no `:` between VID and PID"))?;
+        let pid_if = parts
+            .next()
+            .ok_or_else(|| err("no `:` between VID and PID"))?;
         let serial = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
         let (pid, interface) = match pid_if.split_once('-') {
             Some((p, i)) => (
@@ -57,7 +59,8 @@ impl FromStr for ProbeSelector {
             None => (pid_if, None),
         };
         let hex = |v: &str, what: &str| {
-            u16::from_str_radix(v, 16).map_err(|_| err(&format!("{what} `{v}` is not 1-4 hex digits")))
+            u16::from_str_radix(v, 16)
+                .map_err(|_| err(&format!("{what} `{v}` is not 1-4 hex digits")))
         };
         Ok(ProbeSelector {
             vid: hex(vid, "VID")?,
@@ -95,7 +98,10 @@ impl ProbeSelector {
             && (self.interface.is_none() || self.interface == p.interface)
             && match &self.serial {
                 None => true,
-                Some(s) => p.serial.as_deref().is_some_and(|ps| ps.eq_ignore_ascii_case(s)),
+                Some(s) => p
+                    .serial
+                    .as_deref()
+                    .is_some_and(|ps| ps.eq_ignore_ascii_case(s)),
             }
     }
 }
@@ -290,10 +296,15 @@ impl Inventory {
                 .filter(|p| matches!(p.role, PortRole::Smp | PortRole::SmpAndLog))
                 .count();
             if smp > 1 {
-                return Err(invalid(&b.id, "more than one serial port with an SMP role".into()));
+                return Err(invalid(
+                    &b.id,
+                    "more than one serial port with an SMP role".into(),
+                ));
             }
             for p in &b.serial {
-                if !p.port.starts_with("/dev/serial/by-id/") && !p.port.starts_with("/dev/serial/by-path/") {
+                if !p.port.starts_with("/dev/serial/by-id/")
+                    && !p.port.starts_with("/dev/serial/by-path/")
+                {
                     return Err(invalid(
                         &b.id,
                         format!(
@@ -308,11 +319,20 @@ impl Inventory {
             {
                 return Err(invalid(
                     &b.id,
-                    "capability `power-cut` needs both `hooks.power-off` and `hooks.power-on`".into(),
+                    "capability `power-cut` needs both `hooks.power-off` and `hooks.power-on`"
+                        .into(),
                 ));
             }
-            if let Some(both) = b.capabilities.add.intersection(&b.capabilities.remove).next() {
-                return Err(invalid(&b.id, format!("capability `{both}` both added and removed")));
+            if let Some(both) = b
+                .capabilities
+                .add
+                .intersection(&b.capabilities.remove)
+                .next()
+            {
+                return Err(invalid(
+                    &b.id,
+                    format!("capability `{both}` both added and removed"),
+                ));
             }
         }
         Ok(inv)
@@ -326,7 +346,10 @@ impl Inventory {
                 Err(e) => out.push(format!("board `{}`: {e}", b.id)),
                 Ok(p) => {
                     let caps = b.capabilities(&p);
-                    if caps.contains(&Capability::Serial) && b.smp_port().is_none() && !caps.contains(&Capability::Ble) {
+                    if caps.contains(&Capability::Serial)
+                        && b.smp_port().is_none()
+                        && !caps.contains(&Capability::Ble)
+                    {
                         out.push(format!(
                             "board `{}`: no SMP serial port and no BLE: no way to talk SMP",
                             b.id
@@ -371,7 +394,10 @@ impl Inventory {
     }
 
     /// Boards carrying every one of `tags`.
-    pub fn with_tags<'a>(&'a self, tags: &'a [String]) -> impl Iterator<Item = &'a BoardEntry> + 'a {
+    pub fn with_tags<'a>(
+        &'a self,
+        tags: &'a [String],
+    ) -> impl Iterator<Item = &'a BoardEntry> + 'a {
         self.boards
             .iter()
             .filter(move |b| tags.iter().all(|t| b.tags.contains(t)))
@@ -438,17 +464,40 @@ pub struct Discovery {
 /// One line of `inventory discover`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
-    ProbeFound { board: String, probe: String },
-    ProbeMissing { board: String, selector: String },
+    ProbeFound {
+        board: String,
+        probe: String,
+    },
+    ProbeMissing {
+        board: String,
+        selector: String,
+    },
     /// The selector matches several probes (no serial in it).
-    ProbeAmbiguous { board: String, selector: String, count: usize },
-    PortFound { board: String, port: String },
-    PortMissing { board: String, port: String },
+    ProbeAmbiguous {
+        board: String,
+        selector: String,
+        count: usize,
+    },
+    PortFound {
+        board: String,
+        port: String,
+    },
+    PortMissing {
+        board: String,
+        port: String,
+    },
     /// A probe no board names; with the ports that share its USB serial (its VCOMs).
-    UnknownProbe { selector: String, identifier: String, ports: Vec<String> },
+    UnknownProbe {
+        selector: String,
+        identifier: String,
+        ports: Vec<String>,
+    },
     /// A port with a by-id name no board lists. `owner` = the board whose probe has the same
     /// USB serial (a VCOM that board could list).
-    UnknownPort { port: String, owner: Option<String> },
+    UnknownPort {
+        port: String,
+        owner: Option<String>,
+    },
 }
 
 impl Finding {
@@ -556,7 +605,11 @@ pub fn diff(inv: &Inventory, found: &Discovery) -> Vec<Finding> {
         found
             .ports
             .iter()
-            .filter(|p| p.usb_serial.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(s)))
+            .filter(|p| {
+                p.usb_serial
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(s))
+            })
             .map(|p| p.by_id.first().cloned().unwrap_or_else(|| p.path.clone()))
             .collect()
     };
@@ -580,7 +633,12 @@ pub fn diff(inv: &Inventory, found: &Discovery) -> Vec<Finding> {
         let owner = p.usb_serial.as_ref().and_then(|u| {
             inv.boards
                 .iter()
-                .find(|b| b.probe.serial.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(u)))
+                .find(|b| {
+                    b.probe
+                        .serial
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(u))
+                })
                 .map(|b| b.id.clone())
         });
         // A port of a probe nobody claims was already shown with that probe.
@@ -626,7 +684,10 @@ pub fn discover_ports() -> Vec<DiscoveredPort> {
             .filter_map(|e| {
                 let link = e.path();
                 let target = std::fs::canonicalize(&link).ok()?;
-                Some((link.to_string_lossy().into_owned(), target.to_string_lossy().into_owned()))
+                Some((
+                    link.to_string_lossy().into_owned(),
+                    target.to_string_lossy().into_owned(),
+                ))
             })
             .collect();
         links.sort();

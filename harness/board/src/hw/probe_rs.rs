@@ -69,7 +69,9 @@ impl ImageFile {
             Some("elf") => Ok(ImageFile::Elf),
             Some("hex") => Ok(ImageFile::Hex),
             Some("bin") | Some("signed") => match region {
-                Some(r) => Ok(ImageFile::Bin { region: r.to_owned() }),
+                Some(r) => Ok(ImageFile::Bin {
+                    region: r.to_owned(),
+                }),
                 None => Err(BoardError::Unsupported(format!(
                     "{}: a .bin has no addresses; say which partition it goes to",
                     path.display()
@@ -114,9 +116,11 @@ impl HwProbe {
             .to_string()
             .parse()
             .map_err(|e| probe_err(format!("probe selector {selector}: {e}")))?;
-        let probe = Lister::new()
-            .open(sel)
-            .map_err(|e| probe_err(format!("open probe {selector}: {e} (attached? udev rules?)")))?;
+        let probe = Lister::new().open(sel).map_err(|e| {
+            probe_err(format!(
+                "open probe {selector}: {e} (attached? udev rules?)"
+            ))
+        })?;
         let mut perms = Permissions::new();
         if allow_erase_all {
             perms = perms.allow_erase_all();
@@ -151,7 +155,12 @@ impl HwProbe {
     }
 
     /// Program a file. ELF and HEX carry their addresses; a BIN goes to its partition.
-    pub fn flash_file(&mut self, path: &Path, format: &ImageFile, verify: bool) -> Result<(), BoardError> {
+    pub fn flash_file(
+        &mut self,
+        path: &Path,
+        format: &ImageFile,
+        verify: bool,
+    ) -> Result<(), BoardError> {
         let mut opts = DownloadOptions::default();
         opts.verify = verify;
         let r = match format {
@@ -161,9 +170,12 @@ impl HwProbe {
                 flashing::ElfLoader(ElfOptions::default()),
                 opts,
             ),
-            ImageFile::Hex => {
-                flashing::download_file_with_options(&mut self.session, path, flashing::HexLoader, opts)
-            }
+            ImageFile::Hex => flashing::download_file_with_options(
+                &mut self.session,
+                path,
+                flashing::HexLoader,
+                opts,
+            ),
             ImageFile::Bin { region } => {
                 let len = std::fs::metadata(path)
                     .map_err(|e| probe_err(format!("{}: {e}", path.display())))?
@@ -177,7 +189,12 @@ impl HwProbe {
                     base_address: Some(a.address),
                     skip: 0,
                 };
-                flashing::download_file_with_options(&mut self.session, path, flashing::BinLoader(bin), opts)
+                flashing::download_file_with_options(
+                    &mut self.session,
+                    path,
+                    flashing::BinLoader(bin),
+                    opts,
+                )
             }
         };
         r.map_err(|e| probe_err(format!("flash {}: {e}", path.display())))
@@ -206,8 +223,16 @@ impl HwProbe {
             mmfar: rd(fault::addr::MMFAR)?,
             bfar: rd(fault::addr::BFAR)?,
             // The non-secure view reads SFSR as 0 (RAZ/WI); still worth reading on M33.
-            sfsr: if secure { rd(fault::addr::SFSR).ok() } else { None },
-            sfar: if secure { rd(fault::addr::SFAR).ok() } else { None },
+            sfsr: if secure {
+                rd(fault::addr::SFSR).ok()
+            } else {
+                None
+            },
+            sfar: if secure {
+                rd(fault::addr::SFAR).ok()
+            } else {
+                None
+            },
         })
     }
 
@@ -230,7 +255,10 @@ impl HwProbe {
             core.write_word_32(DEMCR, demcr | DEMCR_TRCENA)
                 .map_err(probe_err)?;
             for _ in 0..n {
-                out.push(core.read_word_32(fault::addr::DWT_PCSR).map_err(probe_err)?);
+                out.push(
+                    core.read_word_32(fault::addr::DWT_PCSR)
+                        .map_err(probe_err)?,
+                );
                 std::thread::sleep(self.sample_interval);
             }
             // All-ones = no valid sample (PCSR not implemented or not sampling): fall back.
@@ -301,9 +329,12 @@ impl HwProbe {
             .arg(&cmd)
             .status()
             .map_err(|e| probe_err(format!("hook `{name}`: {e}")))?;
-        self.log.push(format!("[hw] hook {name}: `{cmd}` → {status}"));
+        self.log
+            .push(format!("[hw] hook {name}: `{cmd}` → {status}"));
         if !status.success() {
-            return Err(probe_err(format!("hook `{name}` (`{cmd}`) failed: {status}")));
+            return Err(probe_err(format!(
+                "hook `{name}` (`{cmd}`) failed: {status}"
+            )));
         }
         Ok(())
     }
@@ -339,10 +370,11 @@ impl Probe for HwProbe {
             .map_err(access_err)?;
         let mut core = self.session.core(a.core).map_err(probe_err)?;
         let mut buf = vec![0u8; len as usize];
-        core.read(a.address, &mut buf).map_err(|e| BoardError::Flash {
-            region: region.to_owned(),
-            message: format!("read 0x{:08x}+0x{len:x}: {e}", a.address),
-        })?;
+        core.read(a.address, &mut buf)
+            .map_err(|e| BoardError::Flash {
+                region: region.to_owned(),
+                message: format!("read 0x{:08x}+0x{len:x}: {e}", a.address),
+            })?;
         Ok(buf)
     }
 
@@ -376,7 +408,10 @@ impl Probe for HwProbe {
         let mut core = self.session.core(idx).map_err(probe_err)?;
         match kind {
             ResetKind::Run => core.reset().map_err(probe_err),
-            ResetKind::Halt => core.reset_and_halt(HALT_TIMEOUT).map(|_| ()).map_err(probe_err),
+            ResetKind::Halt => core
+                .reset_and_halt(HALT_TIMEOUT)
+                .map(|_| ())
+                .map_err(probe_err),
         }
     }
 

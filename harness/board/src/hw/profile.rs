@@ -290,9 +290,7 @@ impl BoardProfile {
                     m.name
                 ));
             }
-            if m.kind == DeviceKind::Internal
-                && u64::from(m.base) + u64::from(m.size) > 1 << 32
-            {
+            if m.kind == DeviceKind::Internal && u64::from(m.base) + u64::from(m.size) > 1 << 32 {
                 return Err(format!("memory `{}` runs past 4 GiB", m.name));
             }
         }
