@@ -234,3 +234,69 @@ fn bench_upload_prints_figures_and_ceiling() {
     assert!(out.contains("W = B + 3L"), "{out}");
     assert!(out.contains("% of the"), "{out}");
 }
+
+/// SIGTERM mid-run: the current step stops, the rest are reported, JUnit and JSON are written.
+#[test]
+fn sigterm_still_writes_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
+        .args(["scenario", "power-cut-during-swap", "--root"])
+        .arg(root())
+        .arg("--junit")
+        .arg(tmp.path().join("junit.xml"))
+        .arg("--json")
+        .arg(tmp.path().join("results.json"))
+        .arg("--evidence")
+        .arg(tmp.path().join("evidence"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dfu-hil");
+    // Wait until the sweep is under way (its first step has printed), then terminate.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(130), "{out}");
+    assert!(out.contains("interrupted"), "{out}");
+    let junit = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("interrupted"), "{junit}");
+    assert!(tmp.path().join("results.json").is_file());
+    assert!(
+        std::fs::read_dir(tmp.path().join("evidence"))
+            .unwrap()
+            .count()
+            >= 1
+    );
+}
+
+/// The schema editors use (scenarios/scenario.schema.json, named in every scenario's
+/// yaml-language-server modeline) is the one the binary generates.
+#[test]
+fn committed_schema_is_current() {
+    let o = Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
+        .args(["schema"])
+        .output()
+        .expect("run dfu-hil");
+    assert_eq!(o.status.code(), Some(0));
+    let generated = String::from_utf8(o.stdout).unwrap();
+    let committed = std::fs::read_to_string(root().join("scenarios/scenario.schema.json")).unwrap();
+    assert_eq!(
+        committed.trim(),
+        generated.trim(),
+        "run `cargo run -- schema --out scenarios/scenario.schema.json`"
+    );
+    for e in std::fs::read_dir(root().join("scenarios")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                text.starts_with("# yaml-language-server: $schema=scenario.schema.json"),
+                "{p:?} lacks the modeline"
+            );
+        }
+    }
+}

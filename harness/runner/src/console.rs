@@ -25,6 +25,18 @@ impl Console {
         }
     }
 
+    /// ANSI colour only on a terminal, and never with NO_COLOR set (no-color.org).
+    fn paint(&self, text: &str, code: &str) -> String {
+        let colour = self.buffer.is_none()
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none();
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
     /// A console for one of several scenarios running at once.
     pub fn buffered(quiet: bool, verbose: bool) -> Self {
         Console {
@@ -84,14 +96,15 @@ impl Observer for Console {
         if self.quiet && r.status == StepStatus::Passed {
             return;
         }
-        let word = match r.status {
-            StepStatus::Passed => "ok",
-            StepStatus::Failed => "FAILED",
-            StepStatus::Error => "ERROR",
-            StepStatus::Skipped => "skipped",
+        let (word, colour) = match r.status {
+            StepStatus::Passed => ("ok", "32"),
+            StepStatus::Failed => ("FAILED", "31;1"),
+            StepStatus::Error => ("ERROR", "35;1"),
+            StepStatus::Skipped => ("skipped", "2"),
         };
+        let word = self.paint(&format!("{word:<6}"), colour);
         self.line(format!(
-            "  [{:>2}/{total}] {:<44} {word:<6} {}",
+            "  [{:>2}/{total}] {:<44} {word} {}",
             r.index, r.summary, r.message
         ));
         if matches!(r.status, StepStatus::Failed | StepStatus::Error) {
@@ -104,7 +117,11 @@ impl Observer for Console {
     }
 
     fn scenario_end(&mut self, r: &ScenarioResult) {
-        let verdict = if r.passed() { "PASSED" } else { "FAILED" };
+        let verdict = if r.passed() {
+            self.paint("PASSED", "32;1")
+        } else {
+            self.paint("FAILED", "31;1")
+        };
         if !self.quiet || !r.passed() {
             self.line(format!(
                 "{verdict}: {} on {} in {:.2} s{}",

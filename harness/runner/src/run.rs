@@ -299,6 +299,12 @@ struct Ctx<'a> {
     cut_upload_at: Option<u8>,
     /// The last SMP error the device answered (evidence for the diagnosis).
     last_device_error: Option<String>,
+    /// Trailers as they were when the current step started, for before/after evidence.
+    trailers_before: Vec<(String, String)>,
+    /// The image list last seen before the current step.
+    image_list_before: Option<String>,
+    /// Ctrl-C / SIGTERM: long steps (sweeps) stop early.
+    interrupt: Arc<AtomicBool>,
 }
 
 /// Why a step did not pass.
@@ -346,6 +352,9 @@ pub fn run_scenario(
         device_log: Vec::new(),
         cut_upload_at: None,
         last_device_error: None,
+        trailers_before: Vec::new(),
+        image_list_before: None,
+        interrupt: opts.interrupt.clone(),
     };
     ctx.client.set_timeout(opts.request_timeout);
     let deadline = s
@@ -401,6 +410,7 @@ pub fn run_scenario(
             continue;
         }
         obs.step_start(i + 1, total, &summary);
+        ctx.trailers_before = ctx.trailer_lines();
         let t0 = Instant::now();
         let outcome = ctx.step(&st.value, obs);
         ctx.collect_log();
@@ -522,6 +532,10 @@ impl Ctx<'_> {
             }
             Step::Upload(u) => {
                 let data = self.fixture(&u.image).bytes.clone();
+                self.client.set_upload_window(u.window);
+                if let Some(b) = u.buf_size {
+                    self.client.set_buf_size(Some(b));
+                }
                 let rep = self
                     .client
                     .upload(u.image_number, &data, &mut |sent, total| {
@@ -740,6 +754,12 @@ impl Ctx<'_> {
         let mut checked = 0u64;
         let mut k = 1;
         while k <= total {
+            if self.interrupt.load(Ordering::SeqCst) {
+                self.probe.restore(&clean)?;
+                return Err(StepFail::Board(format!(
+                    "interrupted during the sweep after {checked} of {total} cut points"
+                )));
+            }
             self.probe.restore(&start)?;
             self.probe.power_cut(PowerCutAt::FlashOp(k))?;
             // Nothing answers once the power is gone: do not wait long for it.
@@ -825,6 +845,7 @@ impl Ctx<'_> {
             return Err(StepFail::Mismatch(Mismatch::from_fields(&fields)));
         }
         let slots = self.client.image_state()?;
+        self.image_list_before = Some(slots_line(&slots, |h| self.name_of_hash(h)));
         if let Some(want) = &e.running {
             let want_hash = self.image_hash(want)?;
             let active = slots.iter().find(|s| s.active);
@@ -904,12 +925,36 @@ impl Ctx<'_> {
         }
     }
 
-    /// The state a DFU engineer wants beside any failure: core, image list, both trailers.
+    /// Every slot's trailer as one line each, read through the probe.
+    fn trailer_lines(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for pair in &self.layout.images {
+            for region in [&pair.primary, &pair.secondary] {
+                let line = match expect::read_trailer(
+                    self.probe.as_mut(),
+                    self.layout,
+                    &self.scenario.scenario.bootloader,
+                    region,
+                ) {
+                    Ok(t) => t.to_string(),
+                    Err(e) => format!("unreadable ({e})"),
+                };
+                out.push((region.clone(), line));
+            }
+        }
+        out
+    }
+
+    /// The state a DFU engineer wants beside any failure: core, image list and every trailer
+    /// before and after the step, the last SMP exchanges and device log lines.
     fn evidence_snapshot(&mut self) -> String {
         let mut out = String::from("evidence:\n");
         match self.probe.core_state() {
             Ok(c) => out.push_str(&format!("  core:       {c}\n")),
             Err(e) => out.push_str(&format!("  core:       unknown ({e})\n")),
+        }
+        if let Some(before) = &self.image_list_before {
+            out.push_str(&format!("  image list at the last expect: {before}\n"));
         }
         if matches!(self.probe.core_state(), Ok(CoreState::Running)) {
             match self.client.image_state() {
@@ -920,16 +965,22 @@ impl Ctx<'_> {
                 Err(e) => out.push_str(&format!("  image list: unavailable ({e})\n")),
             }
         }
-        for pair in &self.layout.images {
-            for region in [&pair.primary, &pair.secondary] {
-                match expect::read_trailer(
-                    self.probe.as_mut(),
-                    self.layout,
-                    &self.scenario.scenario.bootloader,
-                    region,
-                ) {
-                    Ok(t) => out.push_str(&format!("  trailer {region}: {t}\n")),
-                    Err(e) => out.push_str(&format!("  trailer {region}: unreadable ({e})\n")),
+        let before = std::mem::take(&mut self.trailers_before);
+        for (region, now) in self.trailer_lines() {
+            match before.iter().find(|(r, _)| *r == region) {
+                Some((_, was)) if *was != now => {
+                    out.push_str(&format!("  trailer {region} before: {was}\n"));
+                    out.push_str(&format!("  trailer {region} after:  {now}\n"));
+                }
+                _ => out.push_str(&format!("  trailer {region}: {now}\n")),
+            }
+        }
+        let exchanges = self.client.transcript();
+        if !exchanges.is_empty() {
+            out.push_str("  last SMP exchanges:\n");
+            for e in &exchanges[exchanges.len().saturating_sub(3)..] {
+                for l in dfu_hil_smp::format_exchange(e).lines() {
+                    out.push_str(&format!("    {l}\n"));
                 }
             }
         }

@@ -240,6 +240,11 @@ pub struct UploadStep {
     /// MCUboot image number (0 = application; 1 = network core on nRF5340).
     #[serde(default)]
     pub image_number: u32,
+    /// Requests in flight (1 = stop-and-wait); default from the device's `buf_count`.
+    pub window: Option<usize>,
+    /// Size requests for this device buffer instead of the one `params` reports (e.g. to
+    /// reproduce an over-long request on a device without params).
+    pub buf_size: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
