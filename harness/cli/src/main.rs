@@ -1,6 +1,7 @@
 //! `dfu-hil`: run MCUboot firmware-update scenarios on a simulated or real board.
 
 mod bench_cmd;
+mod hw_cmd;
 mod image_cmd;
 mod sim_cmd;
 mod smp_cmd;
@@ -74,6 +75,12 @@ enum Command {
     /// Benchmarks (figures, never pass/fail): `bench upload` through a paced PTY.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCmd),
+    /// Lab inventory: discover attached probes/ports and compare with the file; list boards.
+    #[command(subcommand)]
+    Inventory(hw_cmd::InventoryCmd),
+    /// Debug probes attached to this host.
+    #[command(subcommand)]
+    Probe(hw_cmd::ProbeCmd),
     /// nRF Connect SDK Partition Manager files.
     #[command(subcommand)]
     Pm(PmCmd),
@@ -233,6 +240,8 @@ fn main() -> ExitCode {
         Command::Smp(args) => exit_of(smp_cmd::run_smp(args)),
         Command::Sim { cmd } => exit_of(sim_cmd::run_sim(cmd, &root)),
         Command::Bench(cmd) => exit_of(bench_cmd::run_bench(cmd, &root)),
+        Command::Inventory(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Inventory(c))),
+        Command::Probe(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Probe(c))),
         Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),
         Command::Pm(PmCmd::Import { file, name, out }) => {
             let opts = dfu_hil_mcuboot::pm::PmOptions {
