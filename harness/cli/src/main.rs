@@ -1,6 +1,7 @@
 //! `dfu-hil`: run MCUboot firmware-update scenarios on a simulated or real board.
 
 mod bench_cmd;
+mod board_open;
 mod hw_cmd;
 mod image_cmd;
 mod sim_cmd;
@@ -121,9 +122,17 @@ struct Outputs {
     /// Folder for per-scenario evidence (default target/dfu-hil/evidence).
     #[arg(long)]
     evidence: Option<PathBuf>,
-    /// Board to run on; `sim` is the built-in simulated board.
+    /// Board to run on: `sim` (the built-in simulated board), `native-sim` (executables, see
+    /// --native-sim-app), or a board id from the lab inventory.
     #[arg(long, default_value = "sim")]
     board: String,
+    /// Lab inventory for `--board ID` (default: $DFU_HIL_INVENTORY, then ci/lab.yaml).
+    #[arg(long)]
+    inventory: Option<PathBuf>,
+    /// The native_sim app command line for `--board native-sim` (`{flash}` = the flash file;
+    /// `--flash={flash}` is added when absent).
+    #[arg(long)]
+    native_sim_app: Option<String>,
     /// Timeout of one SMP request, in milliseconds.
     #[arg(long, default_value_t = 2500)]
     request_timeout_ms: u64,
@@ -351,13 +360,13 @@ fn run_paths(
     quiet: bool,
     verbose: bool,
 ) -> ExitCode {
-    if out.board != "sim" {
-        eprintln!(
-            "error: board `{}` is not available in this build; only the simulated board `sim` is",
-            out.board
-        );
-        return code(exit::INFRASTRUCTURE);
-    }
+    let choice = board_open::BoardChoice::parse(
+        &out.board,
+        out.inventory.as_deref(),
+        out.native_sim_app.as_deref(),
+        root,
+    );
+    let jobs = if choice.parallel() { jobs } else { 1 };
     let opts = options(root, Some(out));
     let flag = opts.interrupt.clone();
     // Ctrl-C and SIGTERM finish the current step, then reports and evidence are written.
@@ -401,6 +410,7 @@ fn run_paths(
     let next = AtomicUsize::new(0);
     let mut not_started = 0usize;
     let skipped = AtomicUsize::new(0);
+    let infra = AtomicUsize::new(0);
     let worker = |console: &mut Console| loop {
         let i = next.fetch_add(1, Ordering::SeqCst);
         let Some((loaded, layout, fixtures)) = prepared.get(i) else {
@@ -412,7 +422,18 @@ fn run_paths(
             skipped.fetch_add(1, Ordering::SeqCst);
             continue;
         }
-        let (board, _sim) = dfu_hil_board::sim::open(layout.clone(), "sim");
+        let board = match choice.open(layout, root, &loaded.scenario.name) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!(
+                    "error: {}: board {}: {e}",
+                    loaded.scenario.name,
+                    choice.name()
+                );
+                infra.fetch_add(1, Ordering::SeqCst);
+                continue;
+            }
+        };
         let r = run::run_scenario(loaded, layout, fixtures, board, &opts, console);
         let mut all = results.lock().expect("results lock");
         all.push((i, r));
@@ -447,6 +468,10 @@ fn run_paths(
         if not_started > 0 {
             extra.push_str(&format!(", {not_started} not started"));
         }
+        let infra_n = infra.load(Ordering::SeqCst);
+        if infra_n > 0 {
+            extra.push_str(&format!(", {infra_n} could not open the board"));
+        }
         // A closed pipe (`| head`) must not turn a verdict into a panic.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
@@ -459,6 +484,8 @@ fn run_paths(
     }
     if opts.interrupt.load(Ordering::SeqCst) {
         code(INTERRUPTED)
+    } else if infra.load(Ordering::SeqCst) > 0 {
+        code(exit::INFRASTRUCTURE)
     } else if invalid > 0 {
         code(exit::INVALID_INPUT)
     } else if failed > 0 || not_started > 0 {

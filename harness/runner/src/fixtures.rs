@@ -238,6 +238,7 @@ impl Builder<'_> {
             downgrade_prevention: b.downgrade_prevention,
             external_flash_driver: b.external_flash_driver,
             version: "2.1.0".into(),
+            ..BootloaderBuild::default()
         };
         let part = self
             .layout

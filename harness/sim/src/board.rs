@@ -1,9 +1,10 @@
 //! The simulated board: flash, MCUboot, the CPU's handoff to the app, and the app's SMP server
 //! behind a UART — everything a probe and a serial port would see on a real nRF52840 DK.
 
-use crate::bootloader::{BootOutcome, Bootloader, ImageDecision};
+use crate::bootloader::{BootOutcome, Bootloader, HwState, ImageDecision, NetcoreFw};
 use crate::firmware::{self, AppDescriptor, BootloaderBuild};
 use crate::flash_map::{FlashMap, MapError};
+use crate::nsib::{self, B0Stop, NsibBoot, B0};
 use crate::smp_server::{AppView, SmpServer};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_smp::serial::{self, DeviceDropStats, DeviceLineDecoder};
@@ -91,6 +92,8 @@ const NOISE_LINES: &[&str] = &[
 pub struct SavedState {
     flash: FlashMap,
     core: CoreState,
+    hw: HwState,
+    nsib: Option<NsibBoot>,
 }
 
 pub struct SimBoard {
@@ -108,6 +111,10 @@ pub struct SimBoard {
     rng: u64,
     /// Pretend uptime for log timestamps, in ms; advances per request.
     uptime_ms: u64,
+    /// OTP security counters and the network core's flash: survive resets, not in `flash`.
+    hw: HwState,
+    /// The MCUboot b0 booted at the last reset (NSIB layouts).
+    nsib: Option<NsibBoot>,
 }
 
 impl SimBoard {
@@ -124,6 +131,8 @@ impl SimBoard {
             faults: UartFaults::default(),
             rng: 1,
             uptime_ms: 0,
+            hw: HwState::default(),
+            nsib: None,
         }
     }
 
@@ -223,6 +232,7 @@ impl SimBoard {
 
     /// Power removed: RAM state (upload session, UART buffers) is gone, the CPU stops.
     pub fn power_off(&mut self) {
+        self.flash.clear_ram_emulated();
         self.server.reset();
         self.rx = self.new_rx();
         self.core = CoreState::Off;
@@ -238,12 +248,16 @@ impl SimBoard {
         SavedState {
             flash: self.flash.clone(),
             core: self.core.clone(),
+            hw: self.hw.clone(),
+            nsib: self.nsib.clone(),
         }
     }
 
     /// Go back to a saved state; RAM state (upload session, UART buffers) starts empty.
     pub fn load_state(&mut self, saved: &SavedState) {
         self.flash = saved.flash.clone();
+        self.hw = saved.hw.clone();
+        self.nsib = saved.nsib.clone();
         self.server.reset();
         self.rx = self.new_rx();
         self.tx.clear();
@@ -257,53 +271,165 @@ impl SimBoard {
     }
 
     fn boot_build(&self) -> Option<BootloaderBuild> {
+        if let Some(n) = &self.nsib {
+            return Some(n.build.clone());
+        }
         let p = self.flash.partition(BOOT_PARTITION).ok()?;
         let bytes = self.flash.read(BOOT_PARTITION, 0, p.size).ok()?;
         firmware::read_bootloader(&bytes)
     }
 
-    /// Power-on reset: RAM state is lost, MCUboot runs, then the CPU jumps where it says.
+    /// Power-on reset: RAM state is lost, (b0 then) MCUboot runs, then the CPU jumps where it
+    /// says.
     pub fn reset(&mut self) -> &BootReport {
         self.server.reset();
+        self.flash.clear_ram_emulated();
         self.rx = self.new_rx();
         self.boots += 1;
         let mut report = BootReport {
             n: self.boots,
             ..BootReport::default()
         };
-        let Some(build) = self.boot_build() else {
-            // No bootloader: the vector table at 0 is erased, the core locks up at once.
-            self.core = CoreState::LockedUp;
-            self.last_boot = report;
-            return &self.last_boot;
-        };
-        let mut bl = Bootloader::new(&build);
-        let outcome = bl.boot(&mut self.flash);
-        report.decisions = bl.decisions.clone();
-        for line in std::mem::take(&mut bl.log) {
-            self.emit(line);
+        // MCUboot may reboot the SoC itself (after an NSIB update); bounded like a watchdog.
+        for _ in 0..4 {
+            self.nsib = None;
+            let (build, boot_base) = if B0::present(&self.flash) {
+                let mut b0 = B0::new();
+                let r = b0.run(&mut self.flash);
+                for line in std::mem::take(&mut b0.log) {
+                    self.emit(line);
+                }
+                match r {
+                    Ok(n) => {
+                        let base = self
+                            .flash
+                            .partition(&n.partition)
+                            .map(|p| self.flash.layout.address(p) + nsib::PAD)
+                            .unwrap_or(0);
+                        let build = n.build.clone();
+                        self.nsib = Some(n);
+                        (build, base)
+                    }
+                    Err(B0Stop::Cut(op)) => {
+                        self.core = CoreState::Off;
+                        report.outcome = Some(BootOutcome::PowerCut { op });
+                        break;
+                    }
+                    Err(B0Stop::NoBootable) => {
+                        let b0_base = self
+                            .flash
+                            .partition(nsib::B0_PARTITION)
+                            .map(|p| self.flash.layout.address(p))
+                            .unwrap_or(0);
+                        self.core = CoreState::FaultLoop {
+                            pc: b0_base + 0x0c2e,
+                            symbol: Some("b0_main_no_bootable_image".into()),
+                        };
+                        report.outcome = Some(BootOutcome::Halt {
+                            reason: "No bootable image found. Aborting boot.".into(),
+                        });
+                        break;
+                    }
+                }
+            } else {
+                let Some(build) = self.boot_build() else {
+                    // No bootloader: the vector table at 0 is erased, the core locks up at once.
+                    self.core = CoreState::LockedUp;
+                    self.last_boot = report;
+                    return &self.last_boot;
+                };
+                let base = self
+                    .flash
+                    .partition(BOOT_PARTITION)
+                    .map(|p| self.flash.layout.address(p))
+                    .unwrap_or(0);
+                (build, base)
+            };
+            let mut bl = Bootloader::new(&build);
+            bl.hw = self.hw.clone();
+            let outcome = bl.boot(&mut self.flash);
+            self.hw = std::mem::take(&mut bl.hw);
+            report.decisions.extend(bl.decisions.iter().cloned());
+            for line in std::mem::take(&mut bl.log) {
+                self.emit(line);
+            }
+            if outcome == BootOutcome::Reboot {
+                self.flash.clear_ram_emulated();
+                continue;
+            }
+            self.core = match &outcome {
+                BootOutcome::PowerCut { .. } | BootOutcome::Reboot => CoreState::Off,
+                BootOutcome::Halt { .. } => CoreState::FaultLoop {
+                    pc: boot_base + 0x1b40,
+                    symbol: Some("fih_panic_loop".into()),
+                },
+                BootOutcome::Jump {
+                    partition,
+                    hdr_size,
+                    ..
+                } => self.handoff(partition, *hdr_size, boot_base, &build),
+            };
+            report.outcome = Some(outcome);
+            break;
         }
-        let boot_base = self
-            .flash
-            .partition(BOOT_PARTITION)
-            .map(|p| self.flash.layout.address(p))
-            .unwrap_or(0);
-        self.core = match &outcome {
-            BootOutcome::PowerCut { .. } => CoreState::Off,
-            BootOutcome::Halt { .. } => CoreState::FaultLoop {
-                pc: boot_base + 0x1b40,
-                symbol: Some("fih_panic_loop".into()),
-            },
-            BootOutcome::Jump {
-                partition,
-                hdr_size,
-                ..
-            } => self.handoff(partition, *hdr_size, boot_base, &build),
-        };
-        report.outcome = Some(outcome);
         report.log = self.log[self.log.len().saturating_sub(64)..].to_vec();
         self.last_boot = report;
         &self.last_boot
+    }
+
+    /// The hardware security counter (`MCUBOOT_HW_ROLLBACK_PROT`) of MCUboot image `image`
+    /// (0 until first raised). Survives resets like OTP.
+    pub fn security_counter(&self, image: usize) -> u32 {
+        self.hw.security_counters.get(&image).copied().unwrap_or(0)
+    }
+
+    /// State outside the flash map (OTP counters, netcore flash).
+    pub fn hw_state(&self) -> &HwState {
+        &self.hw
+    }
+
+    /// Version of the firmware in the nRF5340 network core's flash (what B0n last installed
+    /// through PCD); `None` before the first netcore update.
+    pub fn netcore_version(&self) -> Option<dfu_hil_mcuboot::image::Version> {
+        self.hw.netcore.as_ref().map(|n| n.version)
+    }
+
+    /// The network core's flash image as its own access port would show it (header, payload,
+    /// TLVs of the installed image).
+    pub fn netcore_flash(&self) -> Option<&[u8]> {
+        self.hw.netcore.as_ref().map(|n| n.image.as_slice())
+    }
+
+    /// Install a factory netcore image (what `nrfjprog --coprocessor CP_NETWORK` would flash).
+    pub fn program_netcore(&mut self, image: &[u8]) -> Result<(), String> {
+        let img = dfu_hil_mcuboot::image::Image::parse(image).map_err(|e| e.to_string())?;
+        self.hw.netcore = Some(NetcoreFw {
+            version: img.header.version,
+            image: image[..img.total_size].to_vec(),
+            updates: 0,
+        });
+        Ok(())
+    }
+
+    /// NSIB: the slot (`s0`/`s1`) b0 booted MCUboot from at the last reset, if b0 is present.
+    pub fn nsib_active_slot(&self) -> Option<&str> {
+        self.nsib.as_ref().map(|n| n.partition.as_str())
+    }
+
+    /// NSIB: the `fw_info` version of the MCUboot b0 booted at the last reset.
+    pub fn nsib_active_version(&self) -> Option<u32> {
+        self.nsib.as_ref().map(|n| n.fw_info_version)
+    }
+
+    /// NSIB: the monotonic counter in the provision partition (slots used / total, value).
+    pub fn nsib_counter(&self) -> Option<nsib::Counter> {
+        nsib::read_counter(&self.flash)
+    }
+
+    /// Read a partition as a debug probe does: RAM-emulated partitions (the netcore's
+    /// `mcuboot_primary_1`) are not reachable and give [`MapError::RamEmulated`].
+    pub fn probe_read(&self, partition: &str, off: u32, len: u32) -> Result<Vec<u8>, MapError> {
+        self.flash.read(partition, off, len)
     }
 
     /// `do_boot`: load SP and reset vector from `slot + hdr_size` and jump. A bad vector

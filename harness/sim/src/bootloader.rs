@@ -10,6 +10,7 @@
 
 use crate::firmware::BootloaderBuild;
 use crate::flash_map::{FlashMap, MapError};
+use crate::multi_image::NsibSecondary;
 use crate::swap_move::Status;
 use dfu_hil_mcuboot::image::{Image, ImageHeader, IMAGE_MAGIC};
 use dfu_hil_mcuboot::keys::PublicKey;
@@ -30,6 +31,30 @@ pub enum BootOutcome {
     Halt { reason: String },
     /// Power was cut before a flash operation.
     PowerCut { op: u64 },
+    /// MCUboot rebooted the SoC itself (`sys_reboot` after copying an MCUboot update into the
+    /// inactive NSIB slot); the board runs the boot chain again.
+    Reboot,
+}
+
+/// State outside flash that survives resets: one-time-programmable security counters and the
+/// network core's own flash (reached only through PCD).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HwState {
+    /// `MCUBOOT_HW_ROLLBACK_PROT` counters, by image number (absent = 0).
+    pub security_counters: std::collections::BTreeMap<usize, u32>,
+    /// What the nRF5340 network core's B0n last installed.
+    pub netcore: Option<NetcoreFw>,
+}
+
+/// The firmware in the network core's flash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetcoreFw {
+    /// Version from the installed image's MCUboot header.
+    pub version: dfu_hil_mcuboot::image::Version,
+    /// The image as copied (header, payload, TLVs).
+    pub image: Vec<u8>,
+    /// Number of PCD updates done so far.
+    pub updates: u32,
 }
 
 /// What the model decided for one image, kept for evidence and assertions.
@@ -39,6 +64,16 @@ pub struct ImageDecision {
     pub swap_type: SwapType,
     /// A partially done swap was found and completed.
     pub resumed: bool,
+}
+
+impl ImageDecision {
+    fn none(image: usize) -> Self {
+        ImageDecision {
+            image,
+            swap_type: SwapType::None,
+            resumed: false,
+        }
+    }
 }
 
 /// Why a boot stopped early. A power cut is not an error of MCUboot's but ends the run.
@@ -66,6 +101,8 @@ pub struct Bootloader<'a> {
     pub(crate) key: Option<PublicKey>,
     pub log: Vec<String>,
     pub decisions: Vec<ImageDecision>,
+    /// OTP counters and netcore flash; the board copies them in before and out after a boot.
+    pub hw: HwState,
 }
 
 /// Per-image context: partition names and trailer geometry as this bootloader sees them.
@@ -99,6 +136,7 @@ impl<'a> Bootloader<'a> {
             key,
             log: Vec::new(),
             decisions: Vec::new(),
+            hw: HwState::default(),
         }
     }
 
@@ -118,7 +156,10 @@ impl<'a> Bootloader<'a> {
     pub fn boot(&mut self, flash: &mut FlashMap) -> BootOutcome {
         self.log.push("*** Booting MCUboot ***".into());
         self.info("Starting bootloader");
-        match self.boot_inner(flash) {
+        flash.set_ram_access(true);
+        let r = self.boot_inner(flash);
+        flash.set_ram_access(false);
+        match r {
             Ok(o) => o,
             Err(Stop::Cut(op)) => BootOutcome::PowerCut { op },
             Err(Stop::Halt(reason)) => {
@@ -129,12 +170,20 @@ impl<'a> Bootloader<'a> {
     }
 
     pub(crate) fn pair(&self, flash: &FlashMap, image: usize) -> Result<Pair, Stop> {
+        let ip = &flash.layout.images[image];
+        self.pair_of(flash, image, &ip.primary.clone(), &ip.secondary.clone())
+    }
+
+    pub(crate) fn pair_of(
+        &self,
+        flash: &FlashMap,
+        image: usize,
+        primary: &str,
+        secondary: &str,
+    ) -> Result<Pair, Stop> {
         let layout = &flash.layout;
-        let ip = &layout.images[image];
-        let (Some(pri), Some(sec)) = (
-            layout.partition(&ip.primary),
-            layout.partition(&ip.secondary),
-        ) else {
+        let (Some(pri), Some(sec)) = (layout.partition(primary), layout.partition(secondary))
+        else {
             return Err(Stop::Halt(format!(
                 "Failed to open flash area ID {} (image {image} slot 1): -19",
                 2 * image + 1
@@ -183,16 +232,75 @@ impl<'a> Bootloader<'a> {
     }
 
     fn boot_inner(&mut self, flash: &mut FlashMap) -> Result<BootOutcome, Stop> {
+        self.open_flash_areas(flash)?;
         if self.build.mode == UpgradeMode::DirectXip {
             return self.boot_direct_xip(flash);
         }
         let images = flash.layout.images.len();
+        // Loop 1: finish interrupted swaps, decide every image's swap type.
+        let mut staged: Vec<(Pair, ImageDecision, Status)> = Vec::new();
+        let mut nsib_candidate = false;
         for image in 0..images {
             let pair = self.pair(flash, image)?;
-            let decision = self.prepare_and_update(flash, &pair)?;
-            self.decisions.push(decision);
+            let (decision, bs) = if flash.is_ram_emulated(&pair.primary) {
+                self.prepare_netcore(flash, &pair)?
+            } else {
+                match self.nsib_check_secondary(flash, &pair)? {
+                    NsibSecondary::NotMcuboot => self.prepare(flash, &pair)?,
+                    NsibSecondary::ForInactiveSlot => {
+                        // Image 0 pretends its secondary is empty; the MCUboot image takes it.
+                        nsib_candidate = true;
+                        (ImageDecision::none(image), Status::reset())
+                    }
+                    NsibSecondary::Cleaned => (
+                        ImageDecision {
+                            image,
+                            swap_type: SwapType::Fail,
+                            resumed: false,
+                        },
+                        Status::reset(),
+                    ),
+                }
+            };
+            staged.push((pair, decision, bs));
         }
-        // Validate and pick image 0's primary (multi-image chaining comes with later issues).
+        // Loop 2: dependencies (all or nothing).
+        let has_upgrade = staged
+            .iter()
+            .any(|(_, d, _)| !d.resumed && is_upgrade(d.swap_type));
+        if images > 1 && has_upgrade {
+            self.verify_dependencies(flash, &mut staged)?;
+        }
+        // Loop 3: perform the updates.
+        for (pair, decision, bs) in staged.iter_mut() {
+            if !decision.resumed {
+                if flash.is_ram_emulated(&pair.primary) {
+                    self.update_netcore(flash, pair, decision)?;
+                } else {
+                    self.update(flash, pair, decision, bs)?;
+                }
+            }
+            self.decisions.push(decision.clone());
+        }
+        if nsib_candidate && self.nsib_update(flash)? {
+            self.info("Rebooting to let NSIB pick the new MCUboot");
+            return Ok(BootOutcome::Reboot);
+        }
+        // Loop 4: validate the other images' primaries, raise their security counters.
+        for image in 1..images {
+            let pair = self.pair(flash, image)?;
+            if flash.is_ram_emulated(&pair.primary) {
+                // The netcore's primary is RAM: nothing to validate after a reset (B0n
+                // validates the netcore image itself).
+                continue;
+            }
+            if self.build.validate_primary && !self.primary_valid(flash, &pair)? {
+                self.err("Image in the primary slot is not valid!");
+                return Err(Stop::Halt("Unable to find bootable image".into()));
+            }
+            self.update_hw_rollback(flash, &pair)?;
+        }
+        // Validate and pick image 0's primary.
         let pair = self.pair(flash, 0)?;
         let slot = flash.read(&pair.primary, 0, pair.pri_layout.slot_size)?;
         let hdr = match ImageHeader::parse(&slot) {
@@ -205,18 +313,11 @@ impl<'a> Bootloader<'a> {
                 return Err(Stop::Halt("Unable to find bootable image".into()));
             }
         };
-        if self.build.validate_primary {
-            let valid = Image::parse(&slot).is_ok_and(|img| {
-                img.total_size as u32 <= self.max_image_size(flash, &pair)
-                    && img
-                        .verify(&slot[..img.total_size], self.key.as_ref())
-                        .is_valid()
-            });
-            if !valid {
-                self.err("Image in the primary slot is not valid!");
-                return Err(Stop::Halt("Unable to find bootable image".into()));
-            }
+        if self.build.validate_primary && !self.primary_valid(flash, &pair)? {
+            self.err("Image in the primary slot is not valid!");
+            return Err(Stop::Halt("Unable to find bootable image".into()));
         }
+        self.update_hw_rollback(flash, &pair)?;
         let addr = flash.layout.address(flash.partition(&pair.primary)?);
         self.info(format!("Bootloader chainload address offset: 0x{addr:x}"));
         self.info(format!("Image version: v{}", hdr.version));
@@ -226,6 +327,170 @@ impl<'a> Bootloader<'a> {
             partition: pair.primary.clone(),
             hdr_size: hdr.hdr_size,
         })
+    }
+
+    /// `boot_validate_slot` on a primary: signature, size limit, security counter.
+    fn primary_valid(&mut self, flash: &FlashMap, pair: &Pair) -> Result<bool, Stop> {
+        let slot = flash.read(&pair.primary, 0, pair.pri_layout.slot_size)?;
+        let max = self.max_image_size(flash, pair);
+        Ok(match Image::parse(&slot) {
+            Ok(img) => {
+                img.total_size as u32 <= max
+                    && img
+                        .verify(&slot[..img.total_size], self.key.as_ref())
+                        .is_valid()
+                    && self.sec_cnt_ok(flash, pair.image, &img)
+            }
+            Err(_) => false,
+        })
+    }
+
+    /// `boot_open_all_flash_areas`: a partition this build has no flash area for panics.
+    fn open_flash_areas(&mut self, flash: &FlashMap) -> Result<(), Stop> {
+        if self.build.missing_partitions.is_empty() {
+            return Ok(());
+        }
+        for (image, ip) in flash.layout.images.iter().enumerate() {
+            for (slot, name) in [(0, &ip.primary), (1, &ip.secondary)] {
+                if self.build.missing_partitions.contains(name) {
+                    // Flash area IDs follow the partition order of the map (devicetree
+                    // fixed-partitions order).
+                    let id = flash
+                        .layout
+                        .partitions
+                        .iter()
+                        .position(|p| &p.name == name)
+                        .unwrap_or(0);
+                    self.err(format!(
+                        "Failed to open flash area ID {id} (image {image} slot {slot}): -19"
+                    ));
+                    return Err(Stop::Halt(
+                        "Failed to open flash areas, cannot continue".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `MCUBOOT_HW_ROLLBACK_PROT` applies to this image number (not to the netcore image nor
+    /// to the NSIB-owned MCUboot image, whose downgrades NSIB handles).
+    fn counter_applies(&self, flash: &FlashMap, image: usize) -> bool {
+        self.build.hw_rollback_prot
+            && image < flash.layout.images.len()
+            && !flash.is_ram_emulated(&flash.layout.images[image].primary)
+    }
+
+    /// The image's SEC_CNT TLV must exist and be at least the stored counter.
+    fn sec_cnt_ok(&mut self, flash: &FlashMap, image: usize, img: &Image) -> bool {
+        if !self.counter_applies(flash, image) {
+            return true;
+        }
+        let stored = self.security_counter(image);
+        match img.security_counter() {
+            None => {
+                self.log.push(format!(
+                    "D: bootutil_img_validate: image {image} has no security counter TLV"
+                ));
+                false
+            }
+            Some(c) if c < stored => {
+                self.log.push(format!(
+                    "D: bootutil_img_validate: image {image} security counter {c} < stored {stored}"
+                ));
+                false
+            }
+            Some(_) => true,
+        }
+    }
+
+    /// The hardware security counter of `image` (0 until first written).
+    pub fn security_counter(&self, image: usize) -> u32 {
+        self.hw.security_counters.get(&image).copied().unwrap_or(0)
+    }
+
+    /// `boot_update_security_counter`: raise the counter to the SEC_CNT of the image now in
+    /// the primary (never lowers it).
+    fn raise_counter(&mut self, flash: &FlashMap, pair: &Pair) -> Result<(), Stop> {
+        if !self.counter_applies(flash, pair.image) {
+            return Ok(());
+        }
+        let slot = flash.read(&pair.primary, 0, pair.pri_layout.slot_size)?;
+        if let Some(c) = Image::parse(&slot).ok().and_then(|i| i.security_counter()) {
+            if c > self.security_counter(pair.image) {
+                self.hw.security_counters.insert(pair.image, c);
+                self.info(format!(
+                    "Image {}: security counter updated to {c}",
+                    pair.image
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `boot_update_hw_rollback_protection`: after validating the primary, raise the counter
+    /// when the image is confirmed (or has no trailer: a factory image).
+    fn update_hw_rollback(&mut self, flash: &FlashMap, pair: &Pair) -> Result<(), Stop> {
+        if !self.counter_applies(flash, pair.image) {
+            return Ok(());
+        }
+        let t = self.read_trailer(flash, &pair.primary, &pair.pri_layout)?;
+        if t.magic != dfu_hil_mcuboot::trailer::MagicState::Good || t.image_ok == Flag::Set {
+            self.raise_counter(flash, pair)?;
+        }
+        Ok(())
+    }
+
+    /// `boot_verify_dependencies` (swap modes): check the DEPENDENCY TLVs of the image each
+    /// image will run after this boot against the version the other image will have; any
+    /// unmet dependency turns every image's swap type to NONE.
+    fn verify_dependencies(
+        &mut self,
+        flash: &FlashMap,
+        staged: &mut [(Pair, ImageDecision, Status)],
+    ) -> Result<(), Stop> {
+        let header_of = |flash: &FlashMap, part: &str| -> Result<Vec<u8>, Stop> {
+            Ok(flash.read(part, 0, flash.size(part)?)?)
+        };
+        // Version of each image after this boot (an unreadable/erased header reads as all
+        // 0xff, as MCUboot's header buffer would hold).
+        let mut after = Vec::new();
+        for (pair, d, _) in staged.iter() {
+            let part = if !d.resumed && is_upgrade(d.swap_type) {
+                &pair.secondary
+            } else {
+                &pair.primary
+            };
+            let bytes = header_of(flash, part)?;
+            let v = ImageHeader::parse(&bytes).map(|h| h.version).unwrap_or(
+                dfu_hil_mcuboot::image::Version::new(255, 255, 65535, u32::MAX),
+            );
+            after.push((bytes, v));
+        }
+        for (i, (pair, _, _)) in staged.iter().enumerate() {
+            let Ok(img) = Image::parse(&after[i].0) else {
+                continue;
+            };
+            for dep in img.dependencies() {
+                let Some((_, have)) = after.get(dep.image_id as usize) else {
+                    continue;
+                };
+                if have.cmp_without_build(&dep.min_version) == std::cmp::Ordering::Less {
+                    self.log.push(format!(
+                        "D: boot_verify_dependencies: image {} needs image {} >= {}, which will \
+                         be {}; no image is upgraded",
+                        pair.image, dep.image_id, dep.min_version, have
+                    ));
+                    for (_, d, _) in staged.iter_mut() {
+                        if !d.resumed {
+                            d.swap_type = SwapType::None;
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `boot_read_sectors` + `boot_slots_compatible`; false means "no swap possible".
@@ -258,13 +523,13 @@ impl<'a> Bootloader<'a> {
         }))
     }
 
-    /// `boot_prepare_image_for_update`, then what `context_boot_go` does with the swap type
-    /// (downgrade check, `boot_perform_update`, FAIL handling) for one image.
-    fn prepare_and_update(
+    /// `boot_prepare_image_for_update` for one image: complete an interrupted swap (the
+    /// decision is then `resumed`), or decide the swap type of a new one.
+    fn prepare(
         &mut self,
         flash: &mut FlashMap,
         pair: &Pair,
-    ) -> Result<ImageDecision, Stop> {
+    ) -> Result<(ImageDecision, Status), Stop> {
         let mut decision = ImageDecision {
             image: pair.image,
             swap_type: SwapType::None,
@@ -272,7 +537,7 @@ impl<'a> Bootloader<'a> {
         };
         match self.sectors_ok(flash, pair)? {
             Some(true) => {}
-            _ => return Ok(decision),
+            _ => return Ok((decision, Status::reset())),
         }
 
         let pri = self.read_trailer(flash, &pair.primary, &pair.pri_layout)?;
@@ -301,7 +566,7 @@ impl<'a> Bootloader<'a> {
             self.finish_swap(flash, pair, bs.swap_type)?;
             decision.swap_type = bs.swap_type;
             decision.resumed = true;
-            return Ok(decision);
+            return Ok((decision, bs));
         }
 
         let st = if bs.swap_type == SwapType::None {
@@ -333,7 +598,19 @@ impl<'a> Bootloader<'a> {
             }
         };
         decision.swap_type = st;
+        Ok((decision, bs))
+    }
 
+    /// What `context_boot_go` does with one image's swap type (downgrade check,
+    /// `boot_perform_update`, the security counter after a permanent update, FAIL handling).
+    fn update(
+        &mut self,
+        flash: &mut FlashMap,
+        pair: &Pair,
+        decision: &mut ImageDecision,
+        bs: &mut Status,
+    ) -> Result<(), Stop> {
+        let st = decision.swap_type;
         match st {
             SwapType::Test | SwapType::Perm
                 if self.build.mode != UpgradeMode::OverwriteOnly
@@ -343,7 +620,10 @@ impl<'a> Bootloader<'a> {
             }
             SwapType::Test | SwapType::Perm | SwapType::Revert => {
                 bs.swap_type = st;
-                self.perform_update(flash, pair, &mut bs)?;
+                self.perform_update(flash, pair, bs)?;
+                if st == SwapType::Perm || self.build.mode == UpgradeMode::OverwriteOnly {
+                    self.raise_counter(flash, pair)?;
+                }
             }
             SwapType::Fail if self.build.mode != UpgradeMode::OverwriteOnly => {
                 // Pretend we just reverted, so the bad request is not retried forever.
@@ -352,7 +632,7 @@ impl<'a> Bootloader<'a> {
             SwapType::Fail => {}
             SwapType::None | SwapType::Panic => {}
         }
-        Ok(decision)
+        Ok(())
     }
 
     /// `boot_perform_update` → `boot_swap_image` → `swap_run` (or `boot_copy_image` in
@@ -524,6 +804,7 @@ impl<'a> Bootloader<'a> {
                 } else {
                     img.verify(&slot[..img.total_size], self.key.as_ref())
                         .is_valid()
+                        && self.sec_cnt_ok(flash, pair.image, &img)
                 }
             }
             _ => false,
@@ -534,6 +815,16 @@ impl<'a> Bootloader<'a> {
             return Ok(SlotCheck::NoBootable);
         }
         Ok(SlotCheck::Valid)
+    }
+
+    /// [`Self::validate_secondary`] for a new request: true when the secondary is valid.
+    pub(crate) fn validate_secondary_pub(
+        &mut self,
+        flash: &mut FlashMap,
+        pair: &Pair,
+        st: SwapType,
+    ) -> Result<bool, Stop> {
+        Ok(self.validate_secondary(flash, pair, st, true)? == SlotCheck::Valid)
     }
 
     /// `check_downgrade_prevention` (swap modes, version compare without build number): a lower

@@ -139,6 +139,26 @@ pub struct BootloaderBuild {
     pub external_flash_driver: bool,
     /// Version banner.
     pub version: String,
+    /// `MCUBOOT_HW_ROLLBACK_PROT`: every image (but the netcore and NSIB-owned ones) must carry
+    /// a SEC_CNT TLV no lower than the hardware security counter of its image number, and the
+    /// counter is raised to the running image's SEC_CNT once it is confirmed (or at once after
+    /// a permanent swap / an overwrite).
+    #[serde(default)]
+    pub hw_rollback_prot: bool,
+    /// Partitions missing from this MCUboot build's flash map (devicetree node disabled, no
+    /// driver, `CONFIG_FLASH_SIMULATOR` off for the netcore's RAM slot): `flash_area_open`
+    /// fails for them and MCUboot panics ("Failed to open flash area ID n (image i slot s)").
+    #[serde(default)]
+    pub missing_partitions: Vec<String>,
+    /// NSIB second stage: `CONFIG_FW_INFO_FIRMWARE_VERSION` of this MCUboot build (the version
+    /// b0 compares and records in its monotonic counter). `None` = not built for NSIB.
+    #[serde(default)]
+    pub fw_info_version: Option<u32>,
+    /// NSIB second stage: the slot (`s0` or `s1`) this MCUboot variant is linked for (NCS
+    /// builds MCUboot for s0 and an `s1_image` variant). It is also the slot MCUboot knows it
+    /// runs from (`CONFIG_NCS_IS_VARIANT_IMAGE`).
+    #[serde(default)]
+    pub nsib_slot: Option<String>,
 }
 
 impl Default for BootloaderBuild {
@@ -152,6 +172,10 @@ impl Default for BootloaderBuild {
             downgrade_prevention: false,
             external_flash_driver: true,
             version: "2.1.0".into(),
+            hw_rollback_prot: false,
+            missing_partitions: Vec::new(),
+            fw_info_version: None,
+            nsib_slot: None,
         }
     }
 }
@@ -160,20 +184,45 @@ impl Default for BootloaderBuild {
 /// where a CPU that took a fatal fault inside MCUboot ends up spinning.
 pub const BOOT_ARCH_SYSTEM_HALT: u32 = 0x1a2c;
 
+/// `CONFIG_FW_INFO_OFFSET`: where an NSIB-booted image carries its `fw_info`.
+pub const FW_INFO_OFFSET: u32 = 0x200;
+/// Where the build descriptor sits in an image that has a `fw_info` (after it).
+const NSIB_CODE_OFFSET: u32 = 0x400;
+
+/// A bootloader binary linked at `link_base`: vector table at 0, then the build descriptor
+/// where the reset vector points. With `fw_info_version` set (an MCUboot variant for NSIB's
+/// s0/s1) a `fw_info` struct sits at [`FW_INFO_OFFSET`] and the descriptor after it; sign it
+/// for b0 with [`crate::nsib::sign_for_b0`].
 pub fn build_bootloader(build: &BootloaderBuild, link_base: u32) -> Vec<u8> {
     let json = serde_json::to_vec(build).expect("build serialises");
-    let mut bin = vec![0u8; CODE_OFFSET as usize];
+    let code_off = if build.fw_info_version.is_some() {
+        NSIB_CODE_OFFSET
+    } else {
+        CODE_OFFSET
+    };
+    let mut bin = vec![0u8; code_off as usize];
     bin[0..4].copy_from_slice(&(RAM_START + 0x1_0000).to_le_bytes());
-    bin[4..8].copy_from_slice(&((link_base + CODE_OFFSET) | 1).to_le_bytes());
+    bin[4..8].copy_from_slice(&((link_base + code_off) | 1).to_le_bytes());
     bin.extend_from_slice(BOOT_MAGIC);
     bin.extend_from_slice(&(json.len() as u32).to_le_bytes());
     bin.extend_from_slice(&json);
+    bin.resize(bin.len().next_multiple_of(4), 0);
+    if let Some(version) = build.fw_info_version {
+        let info = crate::nsib::FwInfo::new(version, link_base, bin.len() as u32, link_base);
+        let o = FW_INFO_OFFSET as usize;
+        bin[o..o + crate::nsib::FW_INFO_SIZE].copy_from_slice(&info.to_bytes());
+    }
     bin
 }
 
 /// Read the bootloader build from the start of the bootloader partition.
 pub fn read_bootloader(partition: &[u8]) -> Option<BootloaderBuild> {
     let code = partition.get(CODE_OFFSET as usize..)?;
+    read_bootloader_code(code)
+}
+
+/// Read a bootloader build descriptor at `code` (the bytes at its reset handler).
+pub fn read_bootloader_code(code: &[u8]) -> Option<BootloaderBuild> {
     read_blob(code, BOOT_MAGIC).and_then(|j| serde_json::from_slice(&j).ok())
 }
 

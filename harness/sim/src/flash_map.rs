@@ -2,7 +2,7 @@
 //! one operation counter across all devices so a power cut can land on any erase or write.
 
 use crate::flash::{FlashError, NorFlash, OpKind};
-use dfu_hil_mcuboot::layout::{Layout, Partition};
+use dfu_hil_mcuboot::layout::{DeviceKind, Layout, Partition};
 
 /// Counted flash operation, kept so evidence can say what the bootloader was doing at a cut.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +21,22 @@ pub struct FlashMap {
     ops: u64,
     cut_before: Option<u64>,
     last_op: Option<FlashOp>,
+    /// RAM-emulated devices are reachable only while the bootloader runs (see
+    /// [`MapError::RamEmulated`]).
+    ram_access: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MapError {
     #[error("no partition `{0}` in this layout")]
     NoPartition(String),
+    #[error(
+        "partition `{0}` is RAM-emulated flash (NCS `ram_flash`, the nRF5340 network core's \
+         primary slot): only MCUboot writes it, PCD hands its content to the network core \
+         over shared memory, and it is lost at reset; it cannot be read through the probe \
+         (read the network core's own flash instead: SimBoard::netcore_flash)"
+    )]
+    RamEmulated(String),
     #[error("partition `{partition}`: {source}")]
     Flash {
         partition: String,
@@ -59,6 +69,7 @@ impl FlashMap {
             ops: 0,
             cut_before: None,
             last_op: None,
+            ram_access: false,
         }
     }
 
@@ -94,8 +105,34 @@ impl FlashMap {
             .ok_or_else(|| MapError::NoPartition(name.to_owned()))
     }
 
+    /// Let the bootloader reach RAM-emulated devices (on while MCUboot runs).
+    pub(crate) fn set_ram_access(&mut self, on: bool) {
+        self.ram_access = on;
+    }
+
+    /// Is this partition on a RAM-emulated device?
+    pub fn is_ram_emulated(&self, name: &str) -> bool {
+        self.layout
+            .partition(name)
+            .is_some_and(|p| self.layout.device_of(p).kind == DeviceKind::RamEmulated)
+    }
+
+    /// Power loss: RAM-emulated devices forget everything.
+    pub fn clear_ram_emulated(&mut self) {
+        for (i, d) in self.layout.flash.iter().enumerate() {
+            if d.kind == DeviceKind::RamEmulated {
+                let dev = &mut self.devices[i];
+                let blank = vec![dev.erased; dev.size() as usize];
+                dev.load(&blank).expect("same size");
+            }
+        }
+    }
+
     fn locate(&self, name: &str) -> Result<(usize, u32, u32), MapError> {
         let p = self.partition(name)?;
+        if !self.ram_access && self.layout.device_of(p).kind == DeviceKind::RamEmulated {
+            return Err(MapError::RamEmulated(name.to_owned()));
+        }
         let dev = self
             .devices
             .iter()

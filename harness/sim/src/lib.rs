@@ -7,6 +7,8 @@ pub mod direct_xip;
 pub mod firmware;
 pub mod flash;
 pub mod flash_map;
+pub mod multi_image;
+pub mod nsib;
 pub mod overwrite;
 pub mod serve;
 pub mod smp_server;

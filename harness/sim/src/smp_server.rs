@@ -270,6 +270,21 @@ impl SmpServer {
             .map(|p| (p.primary.clone(), p.secondary.clone()))
     }
 
+    /// NSIB + upgradable MCUboot: the MCUboot image (the image number after the app's) has no
+    /// slots of its own; its update shares the app's secondary slot (NCS sdk-mcuboot: "image 0
+    /// and image 1 share the same secondary slot").
+    fn upload_image(view: &AppView<'_>, image: usize) -> usize {
+        let images = view.flash.layout.images.len();
+        let nsib = view.boot.nsib_slot.is_some()
+            && view.flash.partition(crate::nsib::SLOTS[0]).is_ok()
+            && view.flash.partition(crate::nsib::SLOTS[1]).is_ok();
+        if nsib && image == images {
+            0
+        } else {
+            image
+        }
+    }
+
     /// `boot_get_image_start_offset`: swap-using-offset keeps the secondary image one sector in,
     /// except while a revert is pending (the old image is then at the slot start).
     fn image_start(view: &AppView<'_>, image: usize, part: &str) -> u32 {
@@ -344,7 +359,15 @@ impl SmpServer {
                 .ok()
                 .and_then(|t| l.decode(&t).ok())
         };
-        match (read(&pri), read(&sec)) {
+        // The netcore's RAM-emulated primary is blank as far as the app can tell.
+        let pri_t = read(&pri).or_else(|| {
+            view.flash.is_ram_emulated(&pri).then(|| {
+                let l = Self::app_layout(view, &pri);
+                let size = l.trailer_size().min(l.slot_size);
+                l.decode(&vec![l.erased; size as usize]).ok()
+            })?
+        });
+        match (pri_t, read(&sec)) {
             (Some(p), s) => swap_type(p.state(), s.map(|t| t.state()), view.boot.mode),
             (None, _) => SwapType::Panic,
         }
@@ -568,7 +591,7 @@ impl SmpServer {
         let data = bytes(body, "data")?.unwrap_or(&[]);
         let len = uint(body, "len")?;
         let sha = bytes(body, "sha")?;
-        let image = uint(body, "image")?.unwrap_or(0) as usize;
+        let image = Self::upload_image(view, uint(body, "image")?.unwrap_or(0) as usize);
         let upgrade = boolean(body, "upgrade")?.unwrap_or(false);
         let Some(off) = off.map(|o| o as u32) else {
             return Ok(Answer::Img(img_err::INVALID_OFFSET));

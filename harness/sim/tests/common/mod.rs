@@ -155,6 +155,16 @@ pub fn group_rc(e: Result<Value, DeviceError>) -> u32 {
 /// Upload in `chunk`-byte pieces the way a client does: first chunk with len + sha, then
 /// continue from whatever offset the device answers. Returns the device error if any.
 pub fn upload(b: &mut SimBoard, data: &[u8], chunk: usize) -> Result<(), DeviceError> {
+    upload_image(b, None, data, chunk)
+}
+
+/// [`upload`] with an `image` number in the first chunk (`mcumgr image upload -n N`).
+pub fn upload_image(
+    b: &mut SimBoard,
+    image: Option<u32>,
+    data: &[u8],
+    chunk: usize,
+) -> Result<(), DeviceError> {
     let sha = dfu_hil_sim::smp_server::file_sha(data);
     let mut off = 0usize;
     let mut rounds = 0;
@@ -169,6 +179,9 @@ pub fn upload(b: &mut SimBoard, data: &[u8], chunk: usize) -> Result<(), DeviceE
         if off == 0 {
             e.push(("len", uint(data.len() as u64)));
             e.push(("sha", Value::Bytes(sha.clone())));
+            if let Some(n) = image {
+                e.push(("image", uint(n as u64)));
+            }
         }
         let body = request(b, Op::Write, group::IMAGE, img_cmd::UPLOAD, map(e));
         if let Some(err) = response_error(&body) {

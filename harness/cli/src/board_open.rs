@@ -1,0 +1,128 @@
+//! Which board a run uses, and opening it: the built-in simulated board, a real board from the
+//! lab inventory (probe-rs + serial), or native_sim executables on a flash file.
+//!
+//! Opening is the only backend-specific code the CLI has; the runner drives every `Board` the
+//! same way.
+
+use dfu_hil_board::hw::probe_rs::HwProbe;
+use dfu_hil_board::hw::{BoardProfile, Inventory};
+use dfu_hil_board::native_sim::{self, CommandSpec, NativeSimConfig};
+use dfu_hil_board::{Board, BoardKind, Link};
+use dfu_hil_mcuboot::layout::Layout;
+use std::path::{Path, PathBuf};
+
+/// The board named on the command line.
+#[derive(Debug, Clone)]
+pub enum BoardChoice {
+    Sim,
+    /// A board of the lab inventory, by id.
+    Hw {
+        inventory: PathBuf,
+        id: String,
+    },
+    /// An app executable following Zephyr native_sim's contract (`--flash=FILE`, prints
+    /// `uart connected to pseudotty: …`), given as a command line.
+    NativeSim {
+        app: Vec<String>,
+    },
+}
+
+impl BoardChoice {
+    pub fn parse(board: &str, inventory: Option<&Path>, app: Option<&str>, root: &Path) -> Self {
+        match board {
+            "sim" => BoardChoice::Sim,
+            "native-sim" => BoardChoice::NativeSim {
+                app: app
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            id => BoardChoice::Hw {
+                inventory: inventory
+                    .map(Path::to_owned)
+                    .or_else(|| std::env::var_os("DFU_HIL_INVENTORY").map(PathBuf::from))
+                    .unwrap_or_else(|| root.join("ci/lab.yaml")),
+                id: id.to_owned(),
+            },
+        }
+    }
+
+    /// Name used in reports (JUnit testcase names are `<board>/<scenario>`).
+    pub fn name(&self) -> String {
+        match self {
+            BoardChoice::Sim => "sim".into(),
+            BoardChoice::Hw { id, .. } => id.clone(),
+            BoardChoice::NativeSim { .. } => "native-sim".into(),
+        }
+    }
+
+    /// Can several scenarios use this board at once? Only the simulated board: every
+    /// scenario gets its own.
+    pub fn parallel(&self) -> bool {
+        matches!(self, BoardChoice::Sim)
+    }
+
+    /// Open the board for one scenario on `layout`. An error here is infrastructure (exit 98).
+    pub fn open(&self, layout: &Layout, root: &Path, scenario: &str) -> Result<Board, String> {
+        match self {
+            BoardChoice::Sim => Ok(dfu_hil_board::sim::open(layout.clone(), "sim").0),
+            BoardChoice::Hw { inventory, id } => {
+                let inv = Inventory::load(inventory).map_err(|e| e.to_string())?;
+                let entry = inv.select(id).map_err(|e| e.to_string())?;
+                if let Some(l) = &entry.layout {
+                    if *l != layout.name {
+                        return Err(format!(
+                            "board `{id}` has layout `{l}`, the scenario needs `{}`",
+                            layout.name
+                        ));
+                    }
+                }
+                let profile = BoardProfile::find(&root.join("boards"), &entry.profile)
+                    .map_err(|e| e.to_string())?;
+                let mut probe = HwProbe::attach(&entry.probe, profile, layout.clone(), false)
+                    .map_err(|e| format!("board `{id}`: {e}"))?;
+                probe.set_hooks(entry.hooks.clone());
+                let port = entry.smp_port().ok_or_else(|| {
+                    format!(
+                        "board `{id}` has no SMP serial port in {}",
+                        inventory.display()
+                    )
+                })?;
+                let link = dfu_hil_board::transports::serial::open(&port.port, port.baud)
+                    .map_err(|e| format!("board `{id}`: {}: {e}", port.port))?;
+                Ok(Board {
+                    kind: BoardKind::Hw,
+                    name: id.clone(),
+                    probe: Box::new(probe),
+                    link: Link(Box::new(link)),
+                })
+            }
+            BoardChoice::NativeSim { app } => {
+                let (program, args) = app
+                    .split_first()
+                    .ok_or("--board native-sim needs --native-sim-app \"PROGRAM ARGS…\"")?;
+                let flash = std::env::temp_dir().join(format!(
+                    "dfu-hil-native-sim-{}-{scenario}.bin",
+                    std::process::id()
+                ));
+                let _ = std::fs::remove_file(&flash);
+                let mut args = args.to_vec();
+                if !args.iter().any(|a| a.contains("{flash}")) {
+                    args.push("--flash={flash}".into());
+                }
+                let cfg = NativeSimConfig::new(
+                    layout.clone(),
+                    flash,
+                    CommandSpec {
+                        program: PathBuf::from(program),
+                        args,
+                    },
+                );
+                native_sim::open(cfg, "native-sim")
+                    .map(|(b, _)| b)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}

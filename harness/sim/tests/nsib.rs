@@ -1,0 +1,160 @@
+//! NSIB (b0) in front of an upgradable MCUboot (mcuboot.md §6.3): slot choice by fw_info
+//! version, the monotonic counter in the provision partition, MCUboot updated over SMP by
+//! uploading the s0 or s1 variant, wrong-variant clean-up, counter exhaustion.
+
+mod common;
+
+use common::*;
+use dfu_hil_mcuboot::layout::Layout;
+use dfu_hil_mcuboot::sign::{sign, SignOptions};
+use dfu_hil_sim::nsib;
+use dfu_hil_sim::{CoreState, SimBoard};
+
+fn nl() -> Layout {
+    Layout::load(&repo().join("partitions/nrf52840-nsib.yaml")).expect("layout")
+}
+
+fn variant(l: &Layout, slot: &str, fw_ver: u32) -> Vec<u8> {
+    nsib::mcuboot_variant(&build(), l, slot, fw_ver, &key())
+}
+
+/// `signed_by_mcuboot_and_b0_s*_image_update.bin`: the b0-signed variant wrapped as an
+/// MCUboot image for the app's secondary slot.
+fn update_file(l: &Layout, slot: &str, fw_ver: u32) -> Vec<u8> {
+    sign(
+        &variant(l, slot, fw_ver),
+        Some(&key()),
+        &SignOptions {
+            header_size: 0x200,
+            pad_header: true,
+            version: version(&format!("{fw_ver}.0.0")),
+            slot_size: l.partition("slot1").unwrap().size,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn nsib_board(counter_slots: u16) -> SimBoard {
+    let l = nl();
+    let mut b = SimBoard::new(l.clone());
+    b.probe_program("b0", &nsib::build_b0()).unwrap();
+    b.probe_program(
+        "provision",
+        &nsib::provision_for(&l, &[key().public()], counter_slots),
+    )
+    .unwrap();
+    b.probe_program("s0", &nsib::slot_contents(&variant(&l, "s0", 1)))
+        .unwrap();
+    b.probe_program("slot0", &app(&l, "1.0.0")).unwrap();
+    b.reset();
+    b
+}
+
+/// Upload an MCUboot update as the MCUboot image (image 1 = the s0/s1 pair) and test it.
+fn update_mcuboot(b: &mut SimBoard, file: &[u8]) {
+    upload_image(b, Some(1), file, 2048).expect("upload");
+    test_image(b, &tlv_hash(file));
+    b.reset();
+}
+
+#[test]
+fn factory_boot_through_b0() {
+    let b = nsib_board(nsib::DEFAULT_COUNTER_SLOTS);
+    assert_eq!(running(&b), "1.0.0");
+    assert_eq!(b.nsib_active_slot(), Some("s0"));
+    assert_eq!(b.nsib_active_version(), Some(1));
+    let c = b.nsib_counter().unwrap();
+    assert_eq!((c.used, c.total, c.version()), (1, 20, 1));
+    assert!(logged(&b, "Attempting to boot slot 0."));
+    assert!(logged(&b, "Firmware version 1"));
+}
+
+#[test]
+fn mcuboot_updated_twice_then_wrong_variant_cleaned_up() {
+    let l = nl();
+    let mut b = nsib_board(nsib::DEFAULT_COUNTER_SLOTS);
+
+    update_mcuboot(&mut b, &update_file(&l, "s1", 2));
+    assert!(logged(&b, "Starting swap using nsib algorithm."));
+    assert_eq!(b.nsib_active_slot(), Some("s1"));
+    assert_eq!(b.nsib_active_version(), Some(2));
+    assert_eq!(b.nsib_counter().unwrap().used, 2);
+    assert_eq!(running(&b), "1.0.0", "the app is untouched");
+    assert!(slot(&mut b, 1).is_none(), "secondary scrubbed");
+
+    update_mcuboot(&mut b, &update_file(&l, "s0", 3));
+    assert_eq!(b.nsib_active_slot(), Some("s0"));
+    assert_eq!(b.nsib_active_version(), Some(3));
+    assert_eq!(b.nsib_counter().unwrap().used, 3);
+
+    // The s0 variant again, while s0 runs: wrong slot, erased, nothing changes.
+    update_mcuboot(&mut b, &update_file(&l, "s0", 4));
+    assert!(logged(&b, "Image in slot is for wrong s0/s1 image"));
+    assert!(logged(&b, "Cleaned-up secondary slot of image 0"));
+    assert_eq!(b.nsib_active_slot(), Some("s0"));
+    assert_eq!(b.nsib_active_version(), Some(3));
+    assert_eq!(b.nsib_counter().unwrap().used, 3);
+    assert_eq!(running(&b), "1.0.0");
+    assert!(slot(&mut b, 1).is_none());
+}
+
+#[test]
+fn app_update_still_works_behind_b0() {
+    let l = nl();
+    let mut b = nsib_board(nsib::DEFAULT_COUNTER_SLOTS);
+    let v2 = app(&l, "2.0.0");
+    upload(&mut b, &v2, 2048).unwrap();
+    test_image(&mut b, &tlv_hash(&v2));
+    b.reset();
+    assert_eq!(running(&b), "2.0.0");
+    assert_eq!(b.nsib_active_slot(), Some("s0"));
+}
+
+#[test]
+fn counter_exhaustion_stops_mcuboot_updates() {
+    let l = nl();
+    let mut b = nsib_board(2);
+    update_mcuboot(&mut b, &update_file(&l, "s1", 2));
+    assert_eq!(b.nsib_active_slot(), Some("s1"));
+    let c = b.nsib_counter().unwrap();
+    assert_eq!((c.used, c.total), (2, 2));
+
+    // v3 lands in s0, but its version can no longer be recorded: b0 keeps booting s1.
+    update_mcuboot(&mut b, &update_file(&l, "s0", 3));
+    assert!(logged(&b, "all 2 monotonic counter slots used"));
+    assert_eq!(b.nsib_active_slot(), Some("s1"));
+    assert_eq!(b.nsib_active_version(), Some(2));
+    assert_eq!(running(&b), "1.0.0");
+    b.reset();
+    assert_eq!(b.nsib_active_slot(), Some("s1"));
+}
+
+#[test]
+fn invalid_slot_is_invalidated_and_other_slot_boots() {
+    let l = nl();
+    let mut b = nsib_board(nsib::DEFAULT_COUNTER_SLOTS);
+    // A higher-version s1 signed with a key b0 does not know.
+    let bad = nsib::mcuboot_variant(&build(), &l, "s1", 5, &other_key());
+    b.probe_program("s1", &nsib::slot_contents(&bad)).unwrap();
+    b.reset();
+    assert!(logged(&b, "Failed to validate, permanently invalidating!"));
+    assert_eq!(b.nsib_active_slot(), Some("s0"));
+    // The fw_info `valid` word is cleared for good.
+    let part = b.flash.partition("s1").unwrap().size;
+    let bytes = b.flash.read("s1", 0, part).unwrap();
+    let info = nsib::FwInfo::parse(&bytes[(nsib::PAD + 0x200) as usize..]).unwrap();
+    assert_ne!(info.valid, nsib::FW_INFO_VALID_VAL);
+}
+
+#[test]
+fn no_bootable_mcuboot_halts_in_b0() {
+    let l = nl();
+    let mut b = SimBoard::new(l.clone());
+    b.probe_program("b0", &nsib::build_b0()).unwrap();
+    b.probe_program("provision", &nsib::provision_for(&l, &[key().public()], 20))
+        .unwrap();
+    b.reset();
+    assert!(logged(&b, "No bootable image found. Aborting boot."));
+    assert!(matches!(b.core_state(), CoreState::FaultLoop { .. }));
+}
