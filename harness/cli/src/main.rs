@@ -422,8 +422,8 @@ fn run_paths(
             skipped.fetch_add(1, Ordering::SeqCst);
             continue;
         }
-        let board = match choice.open(layout, root, &loaded.scenario.name) {
-            Ok(b) => b,
+        let r = match choice.open(layout, root, &loaded.scenario.name) {
+            Ok(board) => run::run_scenario(loaded, layout, fixtures, board, &opts, console),
             Err(e) => {
                 eprintln!(
                     "error: {}: board {}: {e}",
@@ -431,10 +431,9 @@ fn run_paths(
                     choice.name()
                 );
                 infra.fetch_add(1, Ordering::SeqCst);
-                continue;
+                run::board_unavailable(loaded, layout, &choice.name(), &e)
             }
         };
-        let r = run::run_scenario(loaded, layout, fixtures, board, &opts, console);
         let mut all = results.lock().expect("results lock");
         all.push((i, r));
         all.sort_by_key(|(i, _)| *i);
@@ -470,7 +469,7 @@ fn run_paths(
         }
         let infra_n = infra.load(Ordering::SeqCst);
         if infra_n > 0 {
-            extra.push_str(&format!(", {infra_n} could not open the board"));
+            extra.push_str(&format!(" ({infra_n} could not open the board)"));
         }
         // A closed pipe (`| head`) must not turn a verdict into a panic.
         let mut out = std::io::stdout().lock();

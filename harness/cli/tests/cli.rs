@@ -300,3 +300,27 @@ fn committed_schema_is_current() {
         }
     }
 }
+
+/// A lab board that is not attached: infrastructure error (exit 98), recorded in JUnit as an
+/// `error` (not a failure, and not silently missing).
+#[test]
+fn unavailable_board_is_infrastructure_error_in_junit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
+        .args(["run", "too-large", "--board", "nrf52840dk-1", "--inventory"])
+        .arg(root().join("ci/lab.example.yaml"))
+        .arg("--root")
+        .arg(root())
+        .arg("--junit")
+        .arg(tmp.path().join("junit.xml"))
+        .arg("--json")
+        .arg(tmp.path().join("results.json"))
+        .output()
+        .expect("run dfu-hil");
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(98), "{out}");
+    assert!(out.contains("nrf52840dk-1"), "{out}");
+    let junit = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("<error"), "{junit}");
+    assert!(junit.contains("name=\"nrf52840dk-1/too-large\""), "{junit}");
+}

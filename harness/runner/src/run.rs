@@ -331,6 +331,55 @@ impl From<SmpError> for StepFail {
     }
 }
 
+/// The result of a scenario whose board could not be opened (probe missing, port busy): an
+/// infrastructure error on its first step, so JUnit records it as `error`, not a silent gap.
+pub fn board_unavailable(
+    s: &LoadedScenario,
+    layout: &Layout,
+    board: &str,
+    message: &str,
+) -> ScenarioResult {
+    let steps = s
+        .scenario
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| StepResult {
+            file: s.step_file(i).to_owned(),
+            index: i + 1,
+            line: st.referenced.line(),
+            column: st.referenced.column(),
+            summary: st.value.summary(),
+            status: if i == 0 {
+                StepStatus::Error
+            } else {
+                StepStatus::Skipped
+            },
+            message: if i == 0 {
+                format!("board `{board}` unavailable: {message}")
+            } else {
+                "skipped: the board is unavailable".into()
+            },
+            detail: String::new(),
+            elapsed: Duration::ZERO,
+        })
+        .collect();
+    ScenarioResult {
+        name: s.scenario.name.clone(),
+        path: s.path.clone(),
+        board: board.to_owned(),
+        layout: layout.name.clone(),
+        mode: s.scenario.bootloader.mode.to_string(),
+        transport: format!("{:?}", s.scenario.transport).to_lowercase(),
+        steps,
+        elapsed: Duration::ZERO,
+        device_log: Vec::new(),
+        transcript: String::new(),
+        fixtures: BTreeMap::new(),
+        evidence: None,
+    }
+}
+
 /// Run one prepared scenario on a board.
 pub fn run_scenario(
     s: &LoadedScenario,
