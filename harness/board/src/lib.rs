@@ -7,7 +7,7 @@ pub mod probe;
 pub mod sim;
 pub mod transports;
 
-pub use probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind, Snapshot};
+pub use probe::{BoardError, BootChainFacts, CoreState, PowerCutAt, Probe, ResetKind, Snapshot};
 
 use dfu_hil_smp::{SmpError, Transport};
 use std::time::Duration;

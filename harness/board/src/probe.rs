@@ -31,6 +31,19 @@ impl std::fmt::Display for CoreState {
     }
 }
 
+/// What the boot chain says about itself beyond the MCUboot slots: NSIB's active slot and
+/// monotonic counter, the network core's firmware, hardware security counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootChainFacts {
+    pub nsib_slot: Option<String>,
+    pub nsib_version: Option<u32>,
+    /// (slots used, slots provisioned)
+    pub nsib_counter: Option<(u32, u32)>,
+    pub netcore_version: Option<String>,
+    /// (image number, security counter value)
+    pub security_counters: Vec<(u32, u32)>,
+}
+
 /// A saved board state, opaque to the runner.
 pub struct Snapshot(pub Box<dyn std::any::Any + Send>);
 
@@ -98,6 +111,12 @@ pub trait Probe: Send {
         let _ = snapshot;
         Err(BoardError::Unsupported(
             "this board cannot restore a state".into(),
+        ))
+    }
+    /// NSIB slot and counter, network-core version, security counters (see BootChainFacts).
+    fn boot_chain(&mut self) -> Result<BootChainFacts, BoardError> {
+        Err(BoardError::Unsupported(
+            "this board cannot report its boot chain (NSIB, network core) yet".into(),
         ))
     }
     /// Device log text captured since the last call (UART lines not part of SMP, RTT).

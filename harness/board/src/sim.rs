@@ -142,6 +142,21 @@ impl Probe for SimProbe {
         Ok(())
     }
 
+    fn boot_chain(&mut self) -> Result<crate::BootChainFacts, BoardError> {
+        let b = self.board.lock().expect("sim board lock");
+        Ok(crate::BootChainFacts {
+            nsib_slot: b.nsib_active_slot().map(str::to_owned),
+            nsib_version: b.nsib_active_version(),
+            nsib_counter: b
+                .nsib_counter()
+                .map(|c| (u32::from(c.used), u32::from(c.total))),
+            netcore_version: b.netcore_version().map(|v| v.to_string()),
+            security_counters: (0..b.flash.layout.images.len())
+                .map(|i| (i as u32, b.security_counter(i)))
+                .collect(),
+        })
+    }
+
     fn take_log(&mut self) -> Vec<String> {
         let b = self.board.lock().expect("sim board lock");
         let log = b.log();

@@ -27,11 +27,13 @@ fn logged(log: &[String], needle: &str) -> bool {
     log.iter().any(|l| l.contains(needle))
 }
 
-/// After the last boot (the log since the last "Booting MCUboot" banner).
+/// After the last boot: the log since the last reset banner — NSIB's (b0) when the chain
+/// starts there, else MCUboot's.
 fn last_boot(log: &[String]) -> &[String] {
     let start = log
         .iter()
-        .rposition(|l| l.contains("Booting MCUboot"))
+        .rposition(|l| l.contains("Booting nRF Secure Immutable Bootloader"))
+        .or_else(|| log.iter().rposition(|l| l.contains("Booting MCUboot")))
         .unwrap_or(0);
     &log[start..]
 }
@@ -129,6 +131,21 @@ pub fn diagnose(f: &Facts<'_>) -> Option<String> {
         return Some(
             "MCUboot refused the update as a downgrade (its version is lower than the running \
              image's) and erased it"
+                .into(),
+        );
+    }
+    if logged(boot, "Image in slot is for wrong s0/s1 image") {
+        return Some(
+            "the MCUboot update was built for the s0/s1 slot NSIB is running from; MCUboot erased \
+             it — upload the variant for the inactive slot (s1 when s0 runs, and back)"
+                .into(),
+        );
+    }
+    if logged(boot, "monotonic counter slots used") {
+        return Some(
+            "NSIB's monotonic counter has no free slot left: a newer MCUboot can no longer be \
+             recorded and b0 keeps booting the old one — provision more counter slots \
+             (CONFIG_SB_MONOTONIC_COUNTER_SLOTS) on new devices"
                 .into(),
         );
     }

@@ -20,8 +20,16 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub enum FixtureSpec {
-    /// The bootloader, built from the scenario's `bootloader:` block.
-    Mcuboot {},
+    /// The bootloader, built from the scenario's `bootloader:` block; with `nsib-slot` the
+    /// variant linked for NSIB's s0 or s1 (with its fw_info version), as programmed there.
+    Mcuboot(McubootFixture),
+    /// An MCUboot update for an NSIB board: the s0/s1 variant signed for b0 and wrapped as an
+    /// MCUboot image (NCS's `signed_by_mcuboot_and_b0_s*_image_update.bin`).
+    McubootUpdate(McubootFixture),
+    /// The NSIB immutable bootloader (b0).
+    B0 {},
+    /// NSIB's provision data: the public key hash and the monotonic counter slots.
+    Provision(ProvisionFixture),
     /// A synthetic application signed for the primary slot.
     App(AppFixture),
     /// A real image file (path relative to the manifest or scenario).
@@ -38,6 +46,32 @@ pub struct DerivedFixture {
     pub from: String,
     #[schemars(with = "Vec<serde_json::Value>")]
     pub derive: Vec<dfu_hil_mcuboot::derive::Derivation>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct McubootFixture {
+    /// `s0` or `s1`: build the NSIB variant linked for that slot.
+    pub nsib_slot: Option<String>,
+    /// fw_info firmware version (CONFIG_FW_INFO_FIRMWARE_VERSION); NSIB boots the highest.
+    #[serde(default = "one")]
+    pub fw_version: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProvisionFixture {
+    /// Monotonic counter slots (NCS default 20 when MCUboot is the second stage).
+    #[serde(default = "default_counter_slots")]
+    pub counter_slots: u16,
+}
+
+fn default_counter_slots() -> u16 {
+    dfu_hil_sim::nsib::DEFAULT_COUNTER_SLOTS
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -189,7 +223,52 @@ impl Builder<'_> {
                 dfu_hil_mcuboot::derive::apply_all(&base.bytes, &d.derive, &ctx)
                     .map_err(|e| Self::err(name, format!("deriving from `{}`: {e}", d.from)))?
             }
-            FixtureSpec::Mcuboot {} => self.build_mcuboot(name)?,
+            FixtureSpec::Mcuboot(m) => match &m.nsib_slot {
+                None => self.build_mcuboot(name)?,
+                Some(slot) => dfu_hil_sim::nsib::slot_contents(&self.nsib_variant(
+                    name,
+                    slot,
+                    m.fw_version,
+                )?),
+            },
+            FixtureSpec::McubootUpdate(m) => {
+                let slot = m
+                    .nsib_slot
+                    .as_deref()
+                    .ok_or_else(|| Self::err(name, "mcuboot-update needs `nsib-slot: s0|s1`"))?;
+                let variant = self.nsib_variant(name, slot, m.fw_version)?;
+                let secondary = self
+                    .layout
+                    .images
+                    .first()
+                    .and_then(|p| self.layout.partition(&p.secondary))
+                    .ok_or_else(|| Self::err(name, "the layout has no secondary slot"))?;
+                let key = self.key(&self.bootloader.key)?;
+                let opts = SignOptions {
+                    header_size: 0x200,
+                    pad_header: true,
+                    version: Version {
+                        major: m.fw_version.min(255) as u8,
+                        ..Version::default()
+                    },
+                    slot_size: secondary.size,
+                    ..SignOptions::default()
+                };
+                sign(&variant, Some(&key), &opts).map_err(|e| Self::err(name, e))?
+            }
+            FixtureSpec::B0 {} => dfu_hil_sim::nsib::build_b0(),
+            FixtureSpec::Provision(p) => {
+                let key = self.key(&self.bootloader.key)?;
+                for part in ["s0", "s1", "provision"] {
+                    if self.layout.partition(part).is_none() {
+                        return Err(Self::err(
+                            name,
+                            format!("the layout has no `{part}` partition (NSIB)"),
+                        ));
+                    }
+                }
+                dfu_hil_sim::nsib::provision_for(self.layout, &[key.public()], p.counter_slots)
+            }
             FixtureSpec::File(p) => {
                 let path = dir.join(p);
                 std::fs::read(&path)
@@ -226,10 +305,34 @@ impl Builder<'_> {
         })
     }
 
-    fn build_mcuboot(&self, name: &str) -> Result<Vec<u8>, FixtureError> {
+    fn nsib_variant(
+        &self,
+        name: &str,
+        slot: &str,
+        fw_version: u32,
+    ) -> Result<Vec<u8>, FixtureError> {
+        if self.layout.partition(slot).is_none() {
+            return Err(Self::err(
+                name,
+                format!("the layout has no NSIB slot `{slot}`"),
+            ));
+        }
+        let key = self.key(&self.bootloader.key)?;
+        let build = self.bootloader_build()?;
+        Ok(dfu_hil_sim::nsib::mcuboot_variant(
+            &build,
+            self.layout,
+            slot,
+            fw_version,
+            &key,
+        ))
+    }
+
+    /// MCUboot's build configuration from the scenario's `bootloader:` block.
+    fn bootloader_build(&self) -> Result<BootloaderBuild, FixtureError> {
         let b = self.bootloader;
         let key = self.key(&b.key)?;
-        let build = BootloaderBuild {
+        Ok(BootloaderBuild {
             mode: b.mode,
             max_align: b.max_align,
             max_sectors: b.max_sectors,
@@ -239,7 +342,11 @@ impl Builder<'_> {
             external_flash_driver: b.external_flash_driver,
             version: "2.1.0".into(),
             ..BootloaderBuild::default()
-        };
+        })
+    }
+
+    fn build_mcuboot(&self, name: &str) -> Result<Vec<u8>, FixtureError> {
+        let build = self.bootloader_build()?;
         let part = self
             .layout
             .partition("mcuboot")

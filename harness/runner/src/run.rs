@@ -743,6 +743,58 @@ impl Ctx<'_> {
                 }
             }
             Step::Sweep(w) => self.sweep(w, obs),
+            Step::ExpectBootChain(want) => {
+                let got = self.probe.boot_chain()?;
+                let mut fields = Vec::new();
+                let show = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+                if let Some(w) = &want.nsib_slot {
+                    if got.nsib_slot.as_deref() != Some(w.as_str()) {
+                        fields.push(expect::Field {
+                            what: "nsib-slot".into(),
+                            expected: w.clone(),
+                            actual: show(got.nsib_slot.clone()),
+                        });
+                    }
+                }
+                if let Some(w) = want.nsib_version {
+                    if got.nsib_version != Some(w) {
+                        fields.push(expect::Field {
+                            what: "nsib-version".into(),
+                            expected: w.to_string(),
+                            actual: show(got.nsib_version.map(|v| v.to_string())),
+                        });
+                    }
+                }
+                if let Some(w) = want.nsib_counter_used {
+                    if got.nsib_counter.map(|c| c.0) != Some(w) {
+                        fields.push(expect::Field {
+                            what: "nsib-counter-used".into(),
+                            expected: w.to_string(),
+                            actual: show(got.nsib_counter.map(|(u, t)| format!("{u} of {t}"))),
+                        });
+                    }
+                }
+                if let Some(w) = &want.netcore_version {
+                    if got.netcore_version.as_deref() != Some(w.as_str()) {
+                        fields.push(expect::Field {
+                            what: "netcore-version".into(),
+                            expected: w.clone(),
+                            actual: show(got.netcore_version.clone()),
+                        });
+                    }
+                }
+                if fields.is_empty() {
+                    Ok(format!(
+                        "nsib {} v{} counter {}; netcore {}",
+                        show(got.nsib_slot),
+                        show(got.nsib_version.map(|v| v.to_string())),
+                        show(got.nsib_counter.map(|(u, t)| format!("{u}/{t}"))),
+                        show(got.netcore_version)
+                    ))
+                } else {
+                    Err(StepFail::Mismatch(Mismatch::from_fields(&fields)))
+                }
+            }
             // Top-level includes are expanded at load time; nested blocks cannot include.
             Step::Include(f) => Err(StepFail::Board(format!(
                 "include `{f}` inside a block: includes are only expanded at the top level of `steps`"

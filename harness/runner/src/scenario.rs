@@ -144,6 +144,9 @@ pub enum Step {
     Sweep(SweepStep),
     /// Insert the steps of another file (path relative to this one): shared set-up.
     Include(String),
+    /// Check the boot chain beyond MCUboot's slots: NSIB active slot, version and counter,
+    /// network-core firmware version.
+    ExpectBootChain(BootChainExpect),
     Sleep(SleepStep),
 }
 
@@ -165,6 +168,7 @@ impl Step {
             Step::ExpectDiagnosis(_) => "expect-diagnosis",
             Step::Sweep(_) => "sweep",
             Step::Include(_) => "include",
+            Step::ExpectBootChain(_) => "expect-boot-chain",
             Step::Sleep(_) => "sleep",
         }
     }
@@ -228,6 +232,22 @@ impl Step {
                     .join(", ")
             ),
             Step::Include(f) => format!("include {f}"),
+            Step::ExpectBootChain(b) => {
+                let mut parts = vec![];
+                if let Some(s) = &b.nsib_slot {
+                    parts.push(format!("nsib-slot {s}"));
+                }
+                if let Some(v) = b.nsib_version {
+                    parts.push(format!("nsib-version {v}"));
+                }
+                if let Some(n) = b.nsib_counter_used {
+                    parts.push(format!("counter {n} used"));
+                }
+                if let Some(v) = &b.netcore_version {
+                    parts.push(format!("netcore {v}"));
+                }
+                format!("expect-boot-chain {}", parts.join(", "))
+            }
             Step::Sleep(s) => format!("sleep {} ms", s.ms),
         }
     }
@@ -361,6 +381,19 @@ pub struct PowerCutStep {
     pub at_flash_op: Option<u64>,
     /// Cut when the next upload has sent this percentage of the image.
     pub at_upload_percent: Option<u8>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BootChainExpect {
+    /// NSIB's active MCUboot slot (`s0`/`s1`).
+    pub nsib_slot: Option<String>,
+    /// fw_info version of the MCUboot NSIB boots.
+    pub nsib_version: Option<u32>,
+    /// Monotonic counter slots used so far.
+    pub nsib_counter_used: Option<u32>,
+    /// Firmware version running on the nRF5340 network core.
+    pub netcore_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
