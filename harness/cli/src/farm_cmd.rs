@@ -611,9 +611,7 @@ pub fn run_farm(args: FarmArgs, root: &Path) -> anyhow::Result<i32> {
             i,
             Outcome {
                 board: board.clone(),
-                attempts: vec![run::board_unavailable(
-                    &it.loaded, &it.layout, &board, &why,
-                )],
+                attempts: vec![run::board_unavailable(&it.loaded, &it.layout, &board, &why)],
                 infrastructure: true,
             },
         ));
@@ -651,7 +649,10 @@ pub fn run_farm(args: FarmArgs, root: &Path) -> anyhow::Result<i32> {
             line.push_str(&format!(", {infra} not run (board unavailable)"));
         }
         if st.lock_wait >= Duration::from_secs(1) {
-            line.push_str(&format!(", waited {}s for the lock", st.lock_wait.as_secs()));
+            line.push_str(&format!(
+                ", waited {}s for the lock",
+                st.lock_wait.as_secs()
+            ));
         }
         if let Some(d) = &st.dead {
             line.push_str(&format!(" — {d}"));
@@ -677,13 +678,10 @@ pub fn run_farm(args: FarmArgs, root: &Path) -> anyhow::Result<i32> {
     let _ = writeln!(stdout, "junit: {}", out_dir.join("junit.xml").display());
     drop(stdout);
 
-    let infra = outcomes.iter().any(|o| o.infrastructure)
-        || states.iter().any(|s| s.dead.is_some())
-        || outcomes.iter().any(|o| {
-            o.last()
-                .failed_step()
-                .is_some_and(|s| s.status == StepStatus::Error)
-        });
+    // As `dfu-hil run`: 98 when a board could not be used at all (lock timeout, open or recovery
+    // failed); a step error inside a scenario that ran is a failure (100), as there.
+    let infra =
+        outcomes.iter().any(|o| o.infrastructure) || states.iter().any(|s| s.dead.is_some());
     let failed = outcomes.iter().any(|o| o.verdict() == Verdict::Failed);
     Ok(if opts.interrupt.load(Ordering::SeqCst) {
         130
@@ -727,6 +725,7 @@ impl Worker<'_> {
             ) {
                 Ok(l) => {
                     state.lock().expect("state lock").lock_wait = l.waited;
+                    eprintln!("[{}] holding {}", b.id, l.path.display());
                     Some(l)
                 }
                 Err(e) => {
@@ -779,16 +778,16 @@ impl Worker<'_> {
                     .join(&b.id)
                     .join(format!("rerun-{attempt}"))
             };
-            let board = match b.choice.open(&it.layout, self.root, &it.loaded.scenario.name) {
+            let board = match b
+                .choice
+                .open(&it.layout, self.root, &it.loaded.scenario.name)
+            {
                 Ok(mut board) => {
                     board.name = b.id.clone();
                     board
                 }
                 Err(e) => {
-                    eprintln!(
-                        "error: {}: board {}: {e}",
-                        it.loaded.scenario.name, b.id
-                    );
+                    eprintln!("error: {}: board {}: {e}", it.loaded.scenario.name, b.id);
                     attempts.push(run::board_unavailable(&it.loaded, &it.layout, &b.id, &e));
                     return Outcome {
                         board: b.id.clone(),
@@ -798,7 +797,14 @@ impl Worker<'_> {
                 }
             };
             let mut console = Console::buffered(!self.show_steps, false);
-            let r = run::run_scenario(&it.loaded, &it.layout, &it.fixtures, board, &opts, &mut console);
+            let r = run::run_scenario(
+                &it.loaded,
+                &it.layout,
+                &it.fixtures,
+                board,
+                &opts,
+                &mut console,
+            );
             let passed = r.passed();
             {
                 let _g = self.print_lock.lock();
@@ -881,7 +887,10 @@ pub fn farm_junit(outcomes: &[Outcome], unrunnable: &[Unrunnable]) -> Report {
     for u in unrunnable {
         let mut suite = quick_junit::TestSuite::new(u.path.display().to_string());
         let mut st = TestCaseStatus::skipped();
-        st.set_message(format!("no board of this farm can run it: {}", u.reasons.join("; ")));
+        st.set_message(format!(
+            "no board of this farm can run it: {}",
+            u.reasons.join("; ")
+        ));
         st.set_type("capability");
         let mut case = quick_junit::TestCase::new(format!("farm/{}", u.name), st);
         case.set_classname(format!("farm/{}", u.layout));
@@ -927,7 +936,10 @@ fn write_farm_reports(
     unrunnable: &[Unrunnable],
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
-    let xml = |r: Report| r.to_string().map_err(|e| std::io::Error::other(e.to_string()));
+    let xml = |r: Report| {
+        r.to_string()
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    };
     for b in boards {
         let mine: Vec<Outcome> = outcomes
             .iter()
@@ -939,7 +951,10 @@ fn write_farm_reports(
             xml(farm_junit(&mine, &[]))?,
         )?;
     }
-    std::fs::write(out.join("junit.xml"), xml(farm_junit(outcomes, unrunnable))?)?;
+    std::fs::write(
+        out.join("junit.xml"),
+        xml(farm_junit(outcomes, unrunnable))?,
+    )?;
     let finals: Vec<ScenarioResult> = outcomes.iter().map(|o| o.last().clone()).collect();
     report::write_json(&finals, &out.join("results.json"))?;
     let doc = serde_json::json!({

@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod board_open;
+mod farm_cmd;
 mod hw_cmd;
 mod image_cmd;
 mod sim_cmd;
@@ -76,6 +77,9 @@ enum Command {
     /// Benchmarks (figures, never pass/fail): `bench upload` through a paced PTY.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCmd),
+    /// Run scenarios across this host's boards (inventory and/or --sim N): per-board locks,
+    /// reruns, per-board and merged JUnit.
+    Farm(farm_cmd::FarmArgs),
     /// Lab inventory: discover attached probes/ports and compare with the file; list boards.
     #[command(subcommand)]
     Inventory(hw_cmd::InventoryCmd),
@@ -249,6 +253,7 @@ fn main() -> ExitCode {
         Command::Smp(args) => exit_of(smp_cmd::run_smp(args)),
         Command::Sim { cmd } => exit_of(sim_cmd::run_sim(cmd, &root)),
         Command::Bench(cmd) => exit_of(bench_cmd::run_bench(cmd, &root)),
+        Command::Farm(args) => exit_of(farm_cmd::run_farm(args, &root)),
         Command::Inventory(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Inventory(c))),
         Command::Probe(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Probe(c))),
         Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),

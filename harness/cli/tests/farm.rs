@@ -108,10 +108,9 @@ fn reruns_of_a_failing_scenario_are_recorded() {
     assert_eq!(count(&merged, "<rerunFailure"), 2, "{merged}");
     assert_eq!(count(&merged, "<flakyFailure"), 0);
     assert!(merged.contains("name=\"sim-0/always-fails\""));
-    let farm: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("out/farm.json")).unwrap(),
-    )
-    .unwrap();
+    let farm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/farm.json")).unwrap())
+            .unwrap();
     assert_eq!(farm["scenarios"][0]["attempts"], 3);
     assert_eq!(farm["scenarios"][0]["verdict"], "failed");
 }
@@ -155,8 +154,9 @@ fn a_held_lock_is_released_when_the_holder_thread_lets_go() {
     let dir = tmp.path().join("locks");
     let held = lock_board(&dir, "bench-1", Duration::from_secs(1)).unwrap();
     let d = dir.clone();
-    let waiter =
-        std::thread::spawn(move || lock_board(&d, "bench-1", Duration::from_secs(10)).map(|l| l.waited));
+    let waiter = std::thread::spawn(move || {
+        lock_board(&d, "bench-1", Duration::from_secs(10)).map(|l| l.waited)
+    });
     std::thread::sleep(Duration::from_millis(500));
     drop(held);
     let waited = waiter.join().unwrap().unwrap();
@@ -189,7 +189,12 @@ fn a_board_locked_by_another_job_is_reported_unavailable() {
     let inv = tmp.path().join("lab.yaml");
     std::fs::write(&inv, INVENTORY).unwrap();
     let out = tmp.path().join("out");
-    let _held = lock_board(&out.join("locks"), "farm-test-52840", Duration::from_secs(1)).unwrap();
+    let _held = lock_board(
+        &out.join("locks"),
+        "farm-test-52840",
+        Duration::from_secs(1),
+    )
+    .unwrap();
     let a = FarmArgs {
         inventory: Some(inv),
         board_tags: vec!["nightly".into()],
@@ -201,7 +206,11 @@ fn a_board_locked_by_another_job_is_reported_unavailable() {
     assert_eq!(run_farm(a, &root()).unwrap(), 98);
     let farm: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("farm.json")).unwrap()).unwrap();
-    assert_eq!(farm["boards"].as_array().unwrap().len(), 1, "board-tag filter");
+    assert_eq!(
+        farm["boards"].as_array().unwrap().len(),
+        1,
+        "board-tag filter"
+    );
     let why = farm["boards"][0]["unavailable"].as_str().unwrap();
     assert!(why.contains("locked by another job"), "{why}");
     assert_eq!(farm["scenarios"][0]["verdict"], "board-unavailable");
@@ -217,7 +226,12 @@ fn sim_boards_carry_on_when_a_hardware_board_is_locked() {
     let inv = tmp.path().join("lab.yaml");
     std::fs::write(&inv, INVENTORY).unwrap();
     let out = tmp.path().join("out");
-    let _held = lock_board(&out.join("locks"), "farm-test-52840", Duration::from_secs(1)).unwrap();
+    let _held = lock_board(
+        &out.join("locks"),
+        "farm-test-52840",
+        Duration::from_secs(1),
+    )
+    .unwrap();
     let a = FarmArgs {
         inventory: Some(inv),
         board_tags: vec!["nightly".into()],
@@ -291,6 +305,93 @@ fn capabilities_and_layouts_decide_who_runs_what() {
         choice: board_open::BoardChoice::Sim,
     };
     assert!(dk.cannot_run(&internal, &plain).is_none());
-    assert!(dk.cannot_run(&internal, &cut).unwrap().contains("power-cut"));
+    assert!(dk
+        .cannot_run(&internal, &cut)
+        .unwrap()
+        .contains("power-cut"));
     assert!(dk.cannot_run(&qspi, &ext).unwrap().contains("layout"));
+}
+
+#[test]
+fn pass_after_fail_is_recorded_as_flaky_in_junit() {
+    use dfu_hil_runner::{run, scenario};
+    let r = root();
+    let l = scenario::load(&r.join("scenarios/bad-signature.yaml")).unwrap();
+    let layout = run::resolve_layout(&r, &l).unwrap();
+    let failed = run::board_unavailable(&l, &layout, "sim-0", "probe went away");
+    let mut passed = failed.clone();
+    passed.steps.clear();
+    assert!(!failed.passed() && passed.passed());
+    let o = farm_cmd::Outcome {
+        board: "sim-0".into(),
+        attempts: vec![failed.clone(), passed],
+        infrastructure: false,
+    };
+    assert_eq!(o.verdict(), Verdict::Flaky);
+    let xml = farm_cmd::farm_junit(&[o], &[]).to_string().unwrap();
+    assert_eq!(count(&xml, "<flakyError"), 1, "{xml}");
+    assert_eq!(
+        count(&xml, "<error"),
+        0,
+        "a flaky scenario counts as passed: {xml}"
+    );
+    assert!(xml.contains("probe went away"));
+
+    // Kept failing: the final failure plus one rerun record per earlier attempt.
+    let o = farm_cmd::Outcome {
+        board: "sim-0".into(),
+        attempts: vec![failed.clone(), failed],
+        infrastructure: false,
+    };
+    let xml = farm_cmd::farm_junit(&[o], &[]).to_string().unwrap();
+    assert_eq!(count(&xml, "<rerunError"), 1, "{xml}");
+    assert_eq!(count(&xml, "<error"), 1, "{xml}");
+}
+
+/// What the CI `sim` job runs: every bundled scenario across two simulated boards.
+#[test]
+fn every_bundled_scenario_on_two_sim_boards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = FarmArgs {
+        sim: 2,
+        ..args(tmp.path())
+    };
+    assert_eq!(run_farm(a, &root()).unwrap(), 0);
+    let merged = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
+    assert_eq!(count(&merged, "<failure"), 0);
+    assert_eq!(count(&merged, "<error"), 0);
+}
+
+#[test]
+fn command_line() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        farm: FarmArgs,
+    }
+    let c = Cli::try_parse_from([
+        "farm",
+        "--sim",
+        "2",
+        "--junit",
+        "out",
+        "--reruns",
+        "1",
+        "--board-tag",
+        "nightly",
+        "--tag",
+        "smoke",
+        "swap",
+        "power",
+    ])
+    .unwrap()
+    .farm;
+    assert_eq!(c.sim, 2);
+    assert_eq!(c.out, Some(PathBuf::from("out")));
+    assert_eq!(c.reruns, 1);
+    assert_eq!(c.board_tags, ["nightly"]);
+    assert_eq!(c.tags, ["smoke"]);
+    assert_eq!(c.patterns, ["swap", "power"]);
+    assert_eq!(c.lock_dir, PathBuf::from("/tmp/dfu-hil-locks"));
 }
