@@ -366,40 +366,9 @@ struct BoardState {
     lock_wait: Duration,
 }
 
-fn all_scenarios(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("scenarios"))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-/// Scenario files matching `patterns` (names, paths, or substrings of file stems), as `run`.
+/// Scenario files matching `patterns`, exactly as `run` selects them.
 pub fn select(root: &Path, patterns: &[String]) -> Vec<PathBuf> {
-    let all = all_scenarios(root);
-    if patterns.is_empty() {
-        return all;
-    }
-    let mut out: Vec<PathBuf> = Vec::new();
-    for p in patterns {
-        if let Some(path) = scenario::resolve(p, root) {
-            if !out.contains(&path) {
-                out.push(path);
-            }
-            continue;
-        }
-        for a in &all {
-            let stem = a.file_stem().unwrap_or_default().to_string_lossy();
-            if stem.contains(p.as_str()) && !out.contains(a) {
-                out.push(a.clone());
-            }
-        }
-    }
-    out
+    scenario::select(root, patterns)
 }
 
 /// The boards of this farm run: inventory entries carrying every `--board-tag`, then `--sim N`.

@@ -164,41 +164,6 @@ fn project_root(arg: Option<PathBuf>) -> PathBuf {
     cwd
 }
 
-fn all_scenarios(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("scenarios"))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn select(root: &Path, patterns: &[String]) -> Vec<PathBuf> {
-    let all = all_scenarios(root);
-    if patterns.is_empty() {
-        return all;
-    }
-    let mut out: Vec<PathBuf> = Vec::new();
-    for p in patterns {
-        if let Some(path) = scenario::resolve(p, root) {
-            if !out.contains(&path) {
-                out.push(path);
-            }
-            continue;
-        }
-        for a in &all {
-            let stem = a.file_stem().unwrap_or_default().to_string_lossy();
-            if stem.contains(p.as_str()) && !out.contains(a) {
-                out.push(a.clone());
-            }
-        }
-    }
-    out
-}
-
 fn code(c: i32) -> ExitCode {
     ExitCode::from(c as u8)
 }
@@ -235,7 +200,7 @@ fn main() -> ExitCode {
             jobs,
             out,
         } => {
-            let mut paths = select(&root, &patterns);
+            let mut paths = scenario::select(&root, &patterns);
             if !tags.is_empty() {
                 paths.retain(|p| {
                     scenario::load(p)
@@ -297,7 +262,7 @@ fn main() -> ExitCode {
             code(exit::PASS)
         }
         Command::List => {
-            for p in all_scenarios(&root) {
+            for p in scenario::all_scenarios(&root) {
                 match scenario::load(&p) {
                     Ok(s) => println!(
                         "{:<36} {:<28} {}",
@@ -311,7 +276,7 @@ fn main() -> ExitCode {
             code(exit::PASS)
         }
         Command::Lint { patterns } => {
-            let paths = select(&root, &patterns);
+            let paths = scenario::select(&root, &patterns);
             if paths.is_empty() {
                 return code(exit::NOTHING_SELECTED);
             }

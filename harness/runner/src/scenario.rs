@@ -642,6 +642,45 @@ pub fn expand(l: LoadedScenario) -> Vec<LoadedScenario> {
         .collect()
 }
 
+/// Every scenario file in `scenarios/` (sorted; shared steps under `scenarios/common/` are not
+/// scenarios).
+pub fn all_scenarios(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("scenarios"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Scenario files matching `patterns`: a name or path (as `scenario NAME`), else every bundled
+/// scenario whose file stem contains the pattern. No pattern selects them all.
+pub fn select(root: &Path, patterns: &[String]) -> Vec<PathBuf> {
+    let all = all_scenarios(root);
+    if patterns.is_empty() {
+        return all;
+    }
+    let mut out: Vec<PathBuf> = Vec::new();
+    for p in patterns {
+        if let Some(path) = resolve(p, root) {
+            if !out.contains(&path) {
+                out.push(path);
+            }
+            continue;
+        }
+        for a in &all {
+            let stem = a.file_stem().unwrap_or_default().to_string_lossy();
+            if stem.contains(p.as_str()) && !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Resolve `scenario NAME`: a path to a file, or `scenarios/NAME.yaml` under the project root.
 pub fn resolve(name: &str, root: &Path) -> Option<PathBuf> {
     let as_path = Path::new(name);
