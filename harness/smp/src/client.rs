@@ -512,35 +512,7 @@ impl<T: Transport> Client<T> {
             } else {
                 self.timeout
             };
-            let mut attempt = 1;
-            let rsp = loop {
-                match self.request_with_timeout(
-                    Op::Write,
-                    group::IMAGE,
-                    img_cmd::UPLOAD,
-                    body.clone(),
-                    timeout,
-                ) {
-                    Ok(v) => break v,
-                    Err(e) if e.is_retryable() && attempt < self.upload_tries => {
-                        if !matches!(e, SmpError::Timeout) {
-                            std::thread::sleep(self.busy_backoff);
-                        }
-                        attempt += 1;
-                        report.retries += 1;
-                    }
-                    Err(e) => return Err(e),
-                }
-            };
-            report.chunks += 1;
-            let new_off = map_uint(&rsp, "off")
-                .ok_or_else(|| unexpected("upload response without `off`", &rsp))?
-                as usize;
-            if new_off > total {
-                return Err(SmpError::Upload(format!(
-                    "device answered off {new_off} beyond the image length {total}"
-                )));
-            }
+            let new_off = self.upload_request(body, timeout, total, &mut report)?;
             if new_off == 0 && off != 0 {
                 report.restarts += 1;
             }
@@ -554,9 +526,6 @@ impl<T: Transport> Client<T> {
             } else {
                 stalls = 0;
             }
-            if let Some(m) = map_bool(&rsp, "match") {
-                report.matched = Some(m);
-            }
             off = new_off;
             progress(&UploadProgress::new(off, total, start.elapsed(), 1));
         }
@@ -567,6 +536,53 @@ impl<T: Transport> Client<T> {
         }
         report.elapsed = start.elapsed();
         Ok(report)
+    }
+}
+
+impl<T: Transport> Client<T> {
+    /// One upload request with the upload retry policy (EBUSY backs off, a timeout resends),
+    /// its answer checked: returns the device's `off` and records a final `match`. Shared by
+    /// the stop-and-wait loop and the windowed upload's first chunk.
+    pub(crate) fn upload_request(
+        &mut self,
+        body: Value,
+        timeout: Duration,
+        total: usize,
+        report: &mut UploadReport,
+    ) -> Result<usize, SmpError> {
+        let mut attempt = 1;
+        let rsp = loop {
+            match self.request_with_timeout(
+                Op::Write,
+                group::IMAGE,
+                img_cmd::UPLOAD,
+                body.clone(),
+                timeout,
+            ) {
+                Ok(v) => break v,
+                Err(e) if e.is_retryable() && attempt < self.upload_tries => {
+                    if !matches!(e, SmpError::Timeout) {
+                        std::thread::sleep(self.busy_backoff);
+                    }
+                    attempt += 1;
+                    report.retries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        report.chunks += 1;
+        let off = map_uint(&rsp, "off")
+            .ok_or_else(|| unexpected("upload response without `off`", &rsp))?
+            as usize;
+        if off > total {
+            return Err(SmpError::Upload(format!(
+                "device answered off {off} beyond the image length {total}"
+            )));
+        }
+        if let Some(m) = map_bool(&rsp, "match") {
+            report.matched = Some(m);
+        }
+        Ok(off)
     }
 }
 

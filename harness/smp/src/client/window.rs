@@ -304,40 +304,7 @@ impl<T: Transport> Client<T> {
     ) -> Result<usize, SmpError> {
         let body = upload_chunk(image, data, sha, 0, limit)?;
         let timeout = self.first_chunk_timeout;
-        let mut attempt = 1;
-        let rsp = loop {
-            match self.request_with_timeout(
-                Op::Write,
-                group::IMAGE,
-                img_cmd::UPLOAD,
-                body.clone(),
-                timeout,
-            ) {
-                Ok(v) => break v,
-                Err(e) if e.is_retryable() && attempt < self.upload_tries => {
-                    if !matches!(e, SmpError::Timeout) {
-                        std::thread::sleep(self.busy_backoff);
-                    }
-                    attempt += 1;
-                    report.retries += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        report.chunks += 1;
-        let off = map_uint(&rsp, "off")
-            .ok_or_else(|| unexpected("upload response without `off`", &rsp))?
-            as usize;
-        if off > data.len() {
-            return Err(SmpError::Upload(format!(
-                "device answered off {off} beyond the image length {}",
-                data.len()
-            )));
-        }
-        if let Some(m) = map_bool(&rsp, "match") {
-            report.matched = Some(m);
-        }
-        Ok(off)
+        self.upload_request(body, timeout, data.len(), report)
     }
 
     /// Collect the answers still due after a disturbance, each until its own deadline. The
