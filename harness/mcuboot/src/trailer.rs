@@ -252,6 +252,13 @@ impl TrailerLayout {
         self.status_size() + self.info_size()
     }
 
+    /// The bytes a reader needs to decode this trailer: `(offset, len)` of the whole trailer,
+    /// or of the whole slot when the slot is smaller than a full status area.
+    pub fn tail(&self) -> (u32, u32) {
+        let len = self.trailer_size().min(self.slot_size);
+        (self.slot_size - len, len)
+    }
+
     /// Offset of the first status record.
     pub fn status_off(&self) -> u32 {
         self.slot_size - self.trailer_size()

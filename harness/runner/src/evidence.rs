@@ -48,8 +48,8 @@ pub fn write(
             let Some(l) = expect::trailer_layout(src.layout, src.bootloader, region) else {
                 continue;
             };
-            let len = l.trailer_size().min(l.slot_size);
-            match src.probe.read(region, l.slot_size - len, len) {
+            let (off, len) = l.tail();
+            match src.probe.read(region, off, len) {
                 Ok(raw) => {
                     std::fs::write(dir.join(format!("trailer-{region}.bin")), &raw)?;
                     match l.decode(&raw) {
@@ -57,7 +57,7 @@ pub fn write(
                             let _ = writeln!(
                                 decoded,
                                 "{region} (trailer at 0x{:x}, {} bytes): {t}\n  status records written: {}",
-                                l.slot_size - len,
+                                off,
                                 len,
                                 t.status_written()
                             );

@@ -228,8 +228,8 @@ pub fn read_trailer(
 ) -> Result<Trailer, BoardError> {
     let l = trailer_layout(layout, boot, region)
         .ok_or_else(|| BoardError::NoRegion(region.to_owned()))?;
-    let len = l.trailer_size().min(l.slot_size);
-    let tail = probe.read(region, l.slot_size - len, len)?;
+    let (off, len) = l.tail();
+    let tail = probe.read(region, off, len)?;
     l.decode(&tail)
         .map_err(|e| BoardError::Probe(format!("{region}: {e}")))
 }

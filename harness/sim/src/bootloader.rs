@@ -225,8 +225,8 @@ impl<'a> Bootloader<'a> {
         part: &str,
         l: &TrailerLayout,
     ) -> Result<Trailer, Stop> {
-        let size = l.trailer_size().min(l.slot_size);
-        let tail = flash.read(part, l.slot_size - size, size)?;
+        let (off, len) = l.tail();
+        let tail = flash.read(part, off, len)?;
         l.decode(&tail)
             .map_err(|e| Stop::Halt(format!("trailer of {part}: {e}")))
     }

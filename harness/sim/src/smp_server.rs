@@ -351,20 +351,12 @@ impl SmpServer {
             return SwapType::None;
         }
         let (pri, sec) = Self::pair_parts(view, image).expect("image exists");
-        let read = |part: &str| {
-            let l = Self::app_layout(view, part);
-            let size = l.trailer_size().min(l.slot_size);
-            view.flash
-                .read(part, l.slot_size - size, size)
-                .ok()
-                .and_then(|t| l.decode(&t).ok())
-        };
+        let read = |part: &str| read_trailer(view.flash, part, &Self::app_layout(view, part));
         // The netcore's RAM-emulated primary is blank as far as the app can tell.
         let pri_t = read(&pri).or_else(|| {
             view.flash.is_ram_emulated(&pri).then(|| {
                 let l = Self::app_layout(view, &pri);
-                let size = l.trailer_size().min(l.slot_size);
-                l.decode(&vec![l.erased; size as usize]).ok()
+                l.decode(&vec![l.erased; l.tail().1 as usize]).ok()
             })?
         });
         match (pri_t, read(&sec)) {
@@ -745,8 +737,8 @@ fn read_trailer(
     part: &str,
     l: &TrailerLayout,
 ) -> Option<dfu_hil_mcuboot::trailer::Trailer> {
-    let size = l.trailer_size().min(l.slot_size);
-    let tail = flash.read(part, l.slot_size - size, size).ok()?;
+    let (off, len) = l.tail();
+    let tail = flash.read(part, off, len).ok()?;
     l.decode(&tail).ok()
 }
 
