@@ -1050,14 +1050,15 @@ impl Ctx<'_> {
     /// before and after the step, the last SMP exchanges and device log lines.
     fn evidence_snapshot(&mut self) -> String {
         let mut out = String::from("evidence:\n");
-        match self.probe.core_state() {
+        let core = self.probe.core_state();
+        match &core {
             Ok(c) => out.push_str(&format!("  core:       {c}\n")),
             Err(e) => out.push_str(&format!("  core:       unknown ({e})\n")),
         }
         if let Some(before) = &self.image_list_before {
             out.push_str(&format!("  image list at the last expect: {before}\n"));
         }
-        if matches!(self.probe.core_state(), Ok(CoreState::Running)) {
+        if matches!(core, Ok(CoreState::Running)) {
             match self.client.image_state() {
                 Ok(slots) => out.push_str(&format!(
                     "  image list: {}\n",
