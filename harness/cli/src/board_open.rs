@@ -5,10 +5,11 @@
 //! same way.
 
 use dfu_hil_board::hw::probe_rs::HwProbe;
-use dfu_hil_board::hw::{BoardProfile, Inventory};
+use dfu_hil_board::hw::{BoardProfile, Capability, Inventory};
 use dfu_hil_board::native_sim::{self, CommandSpec, NativeSimConfig};
 use dfu_hil_board::{Board, BoardKind, Link};
 use dfu_hil_mcuboot::layout::Layout;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The board named on the command line.
@@ -61,6 +62,30 @@ impl BoardChoice {
     /// scenario gets its own.
     pub fn parallel(&self) -> bool {
         matches!(self, BoardChoice::Sim)
+    }
+
+    /// What the board can do, known before it is opened (see `dfu_hil_runner::needs`).
+    /// The simulated board can do everything the harness knows; a native_sim pair has a
+    /// serial PTY, a flash file the harness reads directly (external flash included) and a
+    /// process it can kill (a power cut "now"), but no per-flash-operation cut; a lab board
+    /// has its profile's capabilities with the inventory's edits.
+    pub fn capabilities(&self, root: &Path) -> Result<BTreeSet<Capability>, String> {
+        match self {
+            BoardChoice::Sim => Ok(Capability::ALL.iter().copied().collect()),
+            BoardChoice::NativeSim { .. } => Ok([
+                Capability::Serial,
+                Capability::ReadExternalFlash,
+                Capability::PowerCut,
+            ]
+            .into()),
+            BoardChoice::Hw { inventory, id } => {
+                let inv = Inventory::load(inventory).map_err(|e| e.to_string())?;
+                let entry = inv.select(id).map_err(|e| e.to_string())?;
+                let profile = BoardProfile::find(&root.join("boards"), &entry.profile)
+                    .map_err(|e| e.to_string())?;
+                Ok(entry.capabilities(&profile))
+            }
+        }
     }
 
     /// Open the board for one scenario on `layout`. An error here is infrastructure (exit 98).

@@ -4,10 +4,10 @@
 //!
 //! * **layout**: an inventory entry with `layout:` only runs scenarios for that layout; entries
 //!   without one, and simulated boards, run any layout;
-//! * **capabilities** a scenario needs, derived from its steps (small, documented rule set — see
-//!   [`required_capabilities`]): `power-cut` and `sweep` need `power-cut` (simulated boards
-//!   always have it); `expect-trailer` on a region that lives on an external flash device needs
-//!   `read-external-flash` (the probe reads it through the XIP window).
+//! * **capabilities** a scenario needs, derived from its transport and steps by
+//!   `dfu_hil_runner::needs` (e.g. `sweep` needs `flash-op-cut`, which only simulated boards
+//!   have; `expect-trailer` on external flash needs `read-external-flash`; `transport: ble`
+//!   needs `ble`).
 //!
 //! Every board is locked host-locally first (`flock(2)` on `<lock-dir>/<board-id>.lock`), so two
 //! farm jobs on one host never share a board; the holder writes who it is into the file, which
@@ -36,8 +36,8 @@ use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_runner::console::Console;
 use dfu_hil_runner::fixtures::Built;
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult, StepStatus};
-use dfu_hil_runner::scenario::{self, LoadedScenario, Step};
-use dfu_hil_runner::{exit, report};
+use dfu_hil_runner::scenario::{self, LoadedScenario};
+use dfu_hil_runner::{exit, needs, report};
 use quick_junit::{FlakyOrRerun, NonSuccessKind, Report, TestCaseStatus, TestRerun};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -161,43 +161,9 @@ impl FarmBoard {
     }
 }
 
-/// Capabilities a scenario needs from its board. The rule set is deliberately small:
-///
-/// * `power-cut` or `sweep` step → `power-cut`;
-/// * `expect-trailer` on a region of an `external` flash device → `read-external-flash`.
-///
-/// Anything else (serial SMP, probe flashing of internal flash) every farm board has.
+/// Capabilities a scenario needs from its board (the rules live in `dfu_hil_runner::needs`).
 pub fn required_capabilities(s: &LoadedScenario, layout: &Layout) -> BTreeSet<Capability> {
-    fn walk(step: &Step, layout: &Layout, out: &mut BTreeSet<Capability>) {
-        match step {
-            Step::PowerCut(_) => {
-                out.insert(Capability::PowerCut);
-            }
-            Step::Sweep(w) => {
-                out.insert(Capability::PowerCut);
-                for s in w.cut_during.iter().chain(&w.then) {
-                    walk(s, layout, out);
-                }
-            }
-            Step::ExpectTrailer(m) => {
-                for region in m.keys() {
-                    let external = layout.partition(region).is_some_and(|p| {
-                        layout.device_of(p).kind == dfu_hil_mcuboot::layout::DeviceKind::External
-                    });
-                    if external {
-                        out.insert(Capability::ReadExternalFlash);
-                    }
-                }
-            }
-            Step::ExpectError(e) => walk(&e.action, layout, out),
-            _ => {}
-        }
-    }
-    let mut out = BTreeSet::new();
-    for st in &s.scenario.steps {
-        walk(&st.value, layout, &mut out);
-    }
-    out
+    needs::capability_set(&needs::needs(s, layout))
 }
 
 /// Verdict of a scenario over its attempts on one board.
@@ -442,7 +408,9 @@ pub fn run_farm(args: FarmArgs, root: &Path) -> anyhow::Result<i32> {
         .unwrap_or_else(|| out_dir.join("evidence"));
     let mut opts = RunOptions::new(root.to_owned(), evidence_base.clone());
     opts.request_timeout = Duration::from_millis(args.request_timeout_ms);
-    opts.scenario_timeout = args.scenario_timeout_s.map(Duration::from_secs);
+    if let Some(t) = args.scenario_timeout_s {
+        opts.scenario_timeout = Some(Duration::from_secs(t));
+    }
     let flag = opts.interrupt.clone();
     // Ctrl-C / SIGTERM: the current steps finish, then reports are written (first caller only).
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));

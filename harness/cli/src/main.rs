@@ -9,9 +9,10 @@ mod sim_cmd;
 mod smp_cmd;
 
 use clap::{Parser, Subcommand};
+use dfu_hil_board::hw::Capability;
 use dfu_hil_runner::console::Console;
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult};
-use dfu_hil_runner::{exit, report, scenario};
+use dfu_hil_runner::{exit, needs, report, scenario};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -97,8 +98,18 @@ enum Command {
     },
     /// List the bundled scenarios.
     List,
-    /// Check scenario files without running them (parse, layout, fixtures).
-    Lint { patterns: Vec<String> },
+    /// Check scenario files without running them (parse, layout, fixtures; with `--board`,
+    /// also the steps that board cannot do).
+    Lint {
+        patterns: Vec<String>,
+        /// Also check every step is possible on this board (`sim`, `native-sim`, or an
+        /// inventory id).
+        #[arg(long)]
+        board: Option<String>,
+        /// Lab inventory for `--board ID` (default: $DFU_HIL_INVENTORY, then ci/lab.yaml).
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,7 +151,10 @@ struct Outputs {
     /// Timeout of one SMP request, in milliseconds.
     #[arg(long, default_value_t = 2500)]
     request_timeout_ms: u64,
-    /// Deadline for each scenario, in seconds (a scenario's `timeout-s` wins).
+    /// Deadline for each step, in seconds (a scenario's `step-timeout-s` wins) [default: 300].
+    #[arg(long)]
+    step_timeout_s: Option<u64>,
+    /// Deadline for each scenario, in seconds (a scenario's `timeout-s` wins) [default: 1800].
     #[arg(long)]
     scenario_timeout_s: Option<u64>,
     /// Deadline for the whole run, in seconds: scenarios not started by then are not run.
@@ -275,35 +289,77 @@ fn main() -> ExitCode {
             }
             code(exit::PASS)
         }
-        Command::Lint { patterns } => {
-            let paths = scenario::select(&root, &patterns);
-            if paths.is_empty() {
-                return code(exit::NOTHING_SELECTED);
+        Command::Lint {
+            patterns,
+            board,
+            inventory,
+        } => lint(&root, &patterns, board.as_deref(), inventory.as_deref()),
+    }
+}
+
+/// `dfu-hil lint`: everything `run` checks before touching a board, for every variant; with a
+/// board, also each step that board cannot do, at its file:line:col.
+fn lint(
+    root: &Path,
+    patterns: &[String],
+    board: Option<&str>,
+    inventory: Option<&Path>,
+) -> ExitCode {
+    let paths = scenario::select(root, patterns);
+    if paths.is_empty() {
+        return code(exit::NOTHING_SELECTED);
+    }
+    let have = match board {
+        None => None,
+        Some(b) => {
+            let choice = board_open::BoardChoice::parse(b, inventory, None, root);
+            match choice.capabilities(root) {
+                Ok(c) => Some((choice.name(), c)),
+                Err(e) => {
+                    eprintln!("error: board `{b}`: {e}");
+                    return code(exit::INFRASTRUCTURE);
+                }
             }
-            let opts = options(&root, None);
-            let mut bad = 0;
-            for p in &paths {
-                let r = scenario::load(p).map_err(|e| e.to_string()).and_then(|s| {
-                    scenario::expand(s)
-                        .iter()
-                        .try_for_each(|v| run::prepare(v, &opts).map(|_| ()))
-                        .map_err(|e| e.to_string())
-                });
-                match r {
-                    Ok(()) => println!("ok      {}", p.display()),
-                    Err(e) => {
-                        bad += 1;
-                        println!("invalid {e}");
+        }
+    };
+    let opts = options(root, None);
+    let mut bad = 0;
+    for p in &paths {
+        let mut problems = Vec::new();
+        match scenario::load(p) {
+            Err(e) => problems.push(e.to_string()),
+            Ok(s) => {
+                for v in scenario::expand(s) {
+                    match run::prepare(&v, &opts) {
+                        Err(e) => problems.push(e.to_string()),
+                        Ok((layout, _)) => {
+                            let Some((name, caps)) = &have else { continue };
+                            let n = needs::needs(&v, &layout);
+                            for u in needs::unmet(&n, caps) {
+                                problems.push(format!("{u}, which board `{name}` lacks"));
+                            }
+                        }
                     }
                 }
             }
-            code(if bad > 0 {
-                exit::INVALID_INPUT
-            } else {
-                exit::PASS
-            })
+        }
+        // Variants repeat the same steps: each problem once.
+        let mut seen = std::collections::BTreeSet::new();
+        problems.retain(|e| seen.insert(e.clone()));
+        if problems.is_empty() {
+            println!("ok      {}", p.display());
+        } else {
+            bad += 1;
+            for e in problems {
+                println!("invalid {e}");
+            }
         }
     }
+    code(if bad > 0 {
+        exit::INVALID_INPUT
+    } else {
+        exit::PASS
+    })
 }
 
 fn options(root: &Path, out: Option<&Outputs>) -> RunOptions {
@@ -314,7 +370,12 @@ fn options(root: &Path, out: Option<&Outputs>) -> RunOptions {
     );
     if let Some(out) = out {
         o.request_timeout = Duration::from_millis(out.request_timeout_ms);
-        o.scenario_timeout = out.scenario_timeout_s.map(Duration::from_secs);
+        if let Some(t) = out.scenario_timeout_s {
+            o.scenario_timeout = Some(Duration::from_secs(t));
+        }
+        if let Some(t) = out.step_timeout_s {
+            o.step_timeout = Duration::from_secs(t);
+        }
     }
     o
 }
@@ -376,6 +437,21 @@ fn run_paths(
         }
     }
 
+    // What the board cannot do is known before it is opened: such scenarios are skipped with
+    // the step that needs it (an unreadable inventory is reported when the board is opened).
+    let have = choice
+        .capabilities(root)
+        .unwrap_or_else(|_| Capability::ALL.iter().copied().collect());
+    let board_name = choice.name();
+    let lacking: Vec<Option<String>> = prepared
+        .iter()
+        .map(|(l, layout, _)| {
+            let n = needs::needs(l, layout);
+            let u = needs::unmet(&n, &have);
+            (!u.is_empty()).then(|| needs::explain(&board_name, &u))
+        })
+        .collect();
+
     let results: Mutex<Vec<(usize, ScenarioResult)>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
     let mut not_started = 0usize;
@@ -392,16 +468,22 @@ fn run_paths(
             skipped.fetch_add(1, Ordering::SeqCst);
             continue;
         }
-        let r = match choice.open(layout, root, &loaded.scenario.name) {
-            Ok(board) => run::run_scenario(loaded, layout, fixtures, board, &opts, console),
-            Err(e) => {
-                eprintln!(
-                    "error: {}: board {}: {e}",
-                    loaded.scenario.name,
-                    choice.name()
-                );
-                infra.fetch_add(1, Ordering::SeqCst);
-                run::board_unavailable(loaded, layout, &choice.name(), &e)
+        let r = if let Some(reason) = &lacking[i] {
+            let r = run::board_lacks(loaded, layout, &board_name, reason);
+            console.scenario_skipped(&r);
+            r
+        } else {
+            match choice.open(layout, root, &loaded.scenario.name) {
+                Ok(board) => run::run_scenario(loaded, layout, fixtures, board, &opts, console),
+                Err(e) => {
+                    eprintln!(
+                        "error: {}: board {}: {e}",
+                        loaded.scenario.name,
+                        choice.name()
+                    );
+                    infra.fetch_add(1, Ordering::SeqCst);
+                    run::board_unavailable(loaded, layout, &choice.name(), &e)
+                }
             }
         };
         let mut all = results.lock().expect("results lock");
@@ -429,8 +511,12 @@ fn run_paths(
         .collect();
     write_reports(&results, &junit, &json);
     let failed = results.iter().filter(|r| !r.passed()).count();
+    let skipped_n = results.iter().filter(|r| r.is_skipped()).count();
     if paths.len() > 1 || !quiet {
         let mut extra = String::new();
+        if skipped_n > 0 {
+            extra.push_str(&format!(", {skipped_n} skipped (board lacks a capability)"));
+        }
         if invalid > 0 {
             extra.push_str(&format!(", {invalid} invalid"));
         }
@@ -446,7 +532,7 @@ fn run_paths(
         let _ = writeln!(
             out,
             "{} passed, {} failed{extra}",
-            results.len() - failed,
+            results.len() - failed - skipped_n,
             failed
         );
         let _ = writeln!(out, "junit: {}", junit.display());
@@ -459,6 +545,9 @@ fn run_paths(
         code(exit::INVALID_INPUT)
     } else if failed > 0 || not_started > 0 {
         code(exit::SCENARIO_FAILED)
+    } else if !results.is_empty() && skipped_n == results.len() {
+        // Nothing this board can run was selected.
+        code(exit::NOTHING_SELECTED)
     } else {
         code(exit::PASS)
     }

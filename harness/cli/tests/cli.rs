@@ -326,3 +326,107 @@ fn unavailable_board_is_infrastructure_error_in_junit() {
     assert!(junit.contains("<error"), "{junit}");
     assert!(junit.contains("name=\"nrf52840dk-1/too-large\""), "{junit}");
 }
+
+/// A scenario needing what the chosen board cannot do is skipped before the board is opened,
+/// with the step that needs it; `lint --board` reports the same step as an error.
+#[test]
+fn steps_the_board_cannot_do_are_skipped_and_linted() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `true` would be the native_sim app: it is never started, the skip comes first.
+    let o = dfu_hil(
+        &[
+            "scenario",
+            "power-cut-during-swap",
+            "--board",
+            "native-sim",
+            "--native-sim-app",
+            "true",
+        ],
+        tmp.path(),
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(
+        out.contains("SKIPPED: power-cut-during-swap[move] on native-sim"),
+        "{out}"
+    );
+    assert!(out.contains("power-cut-during-swap.yaml:14:5"), "{out}");
+    let junit = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<skipped message=\"board `native-sim` lacks flash-op-cut"),
+        "{junit}"
+    );
+    let json = std::fs::read_to_string(tmp.path().join("results.json")).unwrap();
+    assert!(
+        json.contains("\"skipped\": \"board `native-sim` lacks flash-op-cut"),
+        "{json}"
+    );
+
+    let o = Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
+        .args([
+            "lint",
+            "power-cut-during",
+            "nsib-mcuboot",
+            "internal-swap-revert",
+        ])
+        .args(["--board", "native-sim", "--root"])
+        .arg(root())
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(96), "{out}");
+    assert!(
+        out.contains("power-cut-during-swap.yaml:14:5: `sweep`"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "nsib-mcuboot-update.yaml:14:5: `expect-boot-chain` needs capability `boot-chain`"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok      ") && out.contains("internal-swap-revert.yaml"),
+        "{out}"
+    );
+    // The power-cut-during-upload scenario cuts power "now" / at a percentage: a native_sim
+    // process can be killed, so that one is possible.
+    assert!(!out.contains("power-cut-during-upload.yaml:"), "{out}");
+}
+
+/// A step that outlives its timeout ends as an error naming the timeout and how far it got;
+/// reports are still written and later steps are skipped.
+#[test]
+fn step_timeout_stops_a_long_sweep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write_scenario(
+        tmp.path(),
+        "slow",
+        "name: slow-sweep
+layout: nrf52840-internal
+step-timeout-s: 1
+steps:
+  - flash: { mcuboot: mcuboot, slot0: app-v1 }
+  - upload: { image: app-v2 }
+  - test: app-v2
+  - sweep:
+      cut-during: [ { reset: {} } ]
+      then:
+        - reset: { how: probe }
+        - sleep: { ms: 100 }
+        - expect: { running: app-v2 }
+  - expect: { running: app-v2 }
+",
+    );
+    let o = dfu_hil(&["scenario", p.to_str().unwrap()], tmp.path());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(100), "{out}");
+    assert!(
+        out.contains("step timeout 1 s reached during the sweep after"),
+        "{out}"
+    );
+    assert!(out.contains("skipped: an earlier step failed"), "{out}");
+    let junit = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("type=\"infrastructure\""), "{junit}");
+    assert!(junit.contains("step timeout 1 s"), "{junit}");
+}

@@ -287,12 +287,12 @@ fn capabilities_and_layouts_decide_who_runs_what() {
         (farm_cmd::required_capabilities(&l, &layout), layout)
     };
     let (cut, internal) = needs("power-cut-during-swap");
-    assert!(cut.contains(&Capability::PowerCut));
+    assert!(cut.contains(&Capability::FlashOpCut));
     assert!(!cut.contains(&Capability::ReadExternalFlash));
     let (ext, qspi) = needs("external-flash-swap");
     assert!(ext.contains(&Capability::ReadExternalFlash), "{ext:?}");
     let (plain, _) = needs("bad-signature");
-    assert!(plain.is_empty(), "{plain:?}");
+    assert_eq!(plain, [Capability::Serial].into(), "{plain:?}");
 
     let sim = farm_cmd::FarmBoard::sim(0);
     assert!(sim.cannot_run(&internal, &cut).is_none());
@@ -308,7 +308,7 @@ fn capabilities_and_layouts_decide_who_runs_what() {
     assert!(dk
         .cannot_run(&internal, &cut)
         .unwrap()
-        .contains("power-cut"));
+        .contains("flash-op-cut"));
     assert!(dk.cannot_run(&qspi, &ext).unwrap().contains("layout"));
 }
 

@@ -59,6 +59,24 @@ impl Console {
     }
 }
 
+impl Console {
+    /// A scenario the board cannot run: one line with the reason (also in quiet mode: a
+    /// skipped check must never look like a pass).
+    pub fn scenario_skipped(&mut self, r: &ScenarioResult) {
+        let word = self.paint("SKIPPED", "33;1");
+        self.line(format!(
+            "{word}: {} on {}: {}",
+            r.name,
+            r.board,
+            r.skipped.as_deref().unwrap_or("")
+        ));
+        if let Some(b) = self.buffer.as_mut() {
+            let text = std::mem::take(b);
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+    }
+}
+
 impl Observer for Console {
     fn scenario_start(&mut self, s: &LoadedScenario, board: &str) {
         self.path = s.path.display().to_string();
@@ -117,7 +135,9 @@ impl Observer for Console {
     }
 
     fn scenario_end(&mut self, r: &ScenarioResult) {
-        let verdict = if r.passed() {
+        let verdict = if r.is_skipped() {
+            self.paint("SKIPPED", "33;1")
+        } else if r.passed() {
             self.paint("PASSED", "32;1")
         } else {
             self.paint("FAILED", "31;1")

@@ -5,6 +5,7 @@ pub mod diagnosis;
 pub mod evidence;
 pub mod expect;
 pub mod fixtures;
+pub mod needs;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -24,9 +24,14 @@ pub fn junit(results: &[ScenarioResult]) -> Report {
         for (name, sha) in &r.fixtures {
             suite.add_property(Property::new(format!("fixture.{name}.sha256"), sha.clone()));
         }
-        let status = match r.failed_step() {
-            None => TestCaseStatus::success(),
-            Some(s) => {
+        let status = match (r.failed_step(), &r.skipped) {
+            (None, Some(reason)) => {
+                let mut st = TestCaseStatus::skipped();
+                st.set_message(reason.clone());
+                st
+            }
+            (None, None) => TestCaseStatus::success(),
+            (Some(s), _) => {
                 let kind = if s.status == StepStatus::Error {
                     NonSuccessKind::Error
                 } else {
@@ -116,6 +121,8 @@ struct JsonScenario<'a> {
     mode: &'a str,
     transport: &'a str,
     passed: bool,
+    /// Why the scenario was not run on this board (a capability it lacks).
+    skipped: Option<&'a str>,
     seconds: f64,
     fixtures: &'a std::collections::BTreeMap<String, String>,
     evidence: Option<String>,
@@ -135,7 +142,8 @@ pub fn write_json(results: &[ScenarioResult], path: &Path) -> std::io::Result<()
             layout: &r.layout,
             mode: &r.mode,
             transport: &r.transport,
-            passed: r.passed(),
+            passed: r.passed() && !r.is_skipped(),
+            skipped: r.skipped.as_deref(),
             seconds: r.elapsed.as_secs_f64(),
             fixtures: &r.fixtures,
             evidence: r.evidence.as_ref().map(|p| p.display().to_string()),

@@ -28,7 +28,15 @@ pub struct RunOptions {
     pub request_timeout: Duration,
     /// Whole-scenario deadline (the scenario's `timeout-s` wins when set).
     pub scenario_timeout: Option<Duration>,
+    /// Deadline of one step (the scenario's `step-timeout-s` wins when set): a stuck upload
+    /// or sweep ends as an error instead of holding a farm board all night.
+    pub step_timeout: Duration,
 }
+
+/// Default step timeout: a 1 MiB upload at 115200 baud takes ~140 s.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default scenario timeout.
+pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(1800);
 
 impl RunOptions {
     pub fn new(root: PathBuf, evidence_dir: PathBuf) -> Self {
@@ -37,7 +45,8 @@ impl RunOptions {
             evidence_dir,
             interrupt: Arc::new(AtomicBool::new(false)),
             request_timeout: Duration::from_millis(2500),
-            scenario_timeout: None,
+            scenario_timeout: Some(DEFAULT_SCENARIO_TIMEOUT),
+            step_timeout: DEFAULT_STEP_TIMEOUT,
         }
     }
 }
@@ -81,9 +90,15 @@ pub struct ScenarioResult {
     pub transcript: String,
     pub fixtures: BTreeMap<String, String>,
     pub evidence: Option<PathBuf>,
+    /// Not run because the board lacks a capability the scenario needs: the reason.
+    pub skipped: Option<String>,
 }
 
 impl ScenarioResult {
+    pub fn is_skipped(&self) -> bool {
+        self.skipped.is_some()
+    }
+
     pub fn failed_step(&self) -> Option<&StepResult> {
         self.steps
             .iter()
@@ -305,6 +320,10 @@ struct Ctx<'a> {
     image_list_before: Option<String>,
     /// Ctrl-C / SIGTERM: long steps (sweeps) stop early.
     interrupt: Arc<AtomicBool>,
+    /// The SMP request timeout of this run (sweeps shorten it while the power is off).
+    request_timeout: Duration,
+    /// When the current step must end, and why (step or scenario timeout).
+    step_deadline: Option<(Instant, String)>,
 }
 
 /// Why a step did not pass.
@@ -339,6 +358,44 @@ pub fn board_unavailable(
     board: &str,
     message: &str,
 ) -> ScenarioResult {
+    not_run(
+        s,
+        layout,
+        board,
+        (
+            StepStatus::Error,
+            format!("board `{board}` unavailable: {message}"),
+        ),
+        "skipped: the board is unavailable",
+    )
+}
+
+/// A scenario the board cannot run (see [`crate::needs`]): every step skipped, with the
+/// reason, so JUnit shows it as `skipped` rather than silently missing.
+pub fn board_lacks(
+    s: &LoadedScenario,
+    layout: &Layout,
+    board: &str,
+    reason: &str,
+) -> ScenarioResult {
+    let mut r = not_run(
+        s,
+        layout,
+        board,
+        (StepStatus::Skipped, format!("skipped: {reason}")),
+        "skipped: the board cannot run this scenario",
+    );
+    r.skipped = Some(reason.to_owned());
+    r
+}
+
+fn not_run(
+    s: &LoadedScenario,
+    layout: &Layout,
+    board: &str,
+    first: (StepStatus, String),
+    rest: &str,
+) -> ScenarioResult {
     let steps = s
         .scenario
         .steps
@@ -350,16 +407,8 @@ pub fn board_unavailable(
             line: st.referenced.line(),
             column: st.referenced.column(),
             summary: st.value.summary(),
-            status: if i == 0 {
-                StepStatus::Error
-            } else {
-                StepStatus::Skipped
-            },
-            message: if i == 0 {
-                format!("board `{board}` unavailable: {message}")
-            } else {
-                "skipped: the board is unavailable".into()
-            },
+            status: if i == 0 { first.0 } else { StepStatus::Skipped },
+            message: if i == 0 { first.1.clone() } else { rest.into() },
             detail: String::new(),
             elapsed: Duration::ZERO,
         })
@@ -377,6 +426,7 @@ pub fn board_unavailable(
         transcript: String::new(),
         fixtures: BTreeMap::new(),
         evidence: None,
+        skipped: None,
     }
 }
 
@@ -404,8 +454,15 @@ pub fn run_scenario(
         trailers_before: Vec::new(),
         image_list_before: None,
         interrupt: opts.interrupt.clone(),
+        request_timeout: opts.request_timeout,
+        step_deadline: None,
     };
     ctx.client.set_timeout(opts.request_timeout);
+    let step_timeout = s
+        .scenario
+        .step_timeout_s
+        .map(Duration::from_secs)
+        .unwrap_or(opts.step_timeout);
     let deadline = s
         .scenario
         .timeout_s
@@ -459,9 +516,21 @@ pub fn run_scenario(
             continue;
         }
         obs.step_start(i + 1, total, &summary);
+        let step_end = (
+            Instant::now() + step_timeout,
+            format!("step timeout {} s", step_timeout.as_secs_f64()),
+        );
+        ctx.step_deadline = Some(match deadline {
+            Some(d) if d < step_end.0 => (d, "scenario timeout".into()),
+            _ => step_end,
+        });
+        ctx.client.set_deadline(ctx.step_deadline.clone());
         ctx.trailers_before = ctx.trailer_lines();
         let t0 = Instant::now();
         let outcome = ctx.step(&st.value, obs);
+        // Evidence is read after the deadline too.
+        ctx.client.set_deadline(None);
+        ctx.step_deadline = None;
         ctx.collect_log();
         let (status, message, detail) = match outcome {
             Ok(msg) => (StepStatus::Passed, msg, String::new()),
@@ -516,6 +585,7 @@ pub fn run_scenario(
             .map(|(k, v)| (k.clone(), hex::encode(v.file_sha256)))
             .collect(),
         evidence: None,
+        skipped: None,
     };
     result.evidence = crate::evidence::write(&mut ctx_evidence(&mut ctx), &result, opts).ok();
     obs.scenario_end(&result);
@@ -532,6 +602,25 @@ fn ctx_evidence<'c, 'a>(ctx: &'c mut Ctx<'a>) -> crate::evidence::Sources<'c> {
 }
 
 impl Ctx<'_> {
+    /// `until` shortened to the current step's deadline.
+    fn clip(&self, until: Instant) -> Instant {
+        match &self.step_deadline {
+            Some((d, _)) => until.min(*d),
+            None => until,
+        }
+    }
+
+    /// An error once the step's deadline has passed (the step then ends as an error, not a
+    /// failed expectation: the device was not given the time to show what it does).
+    fn past_deadline(&self) -> Result<(), StepFail> {
+        match &self.step_deadline {
+            Some((d, why)) if Instant::now() >= *d => {
+                Err(StepFail::Board(format!("{why} reached")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn collect_log(&mut self) {
         self.device_log.extend(self.probe.take_log());
         let noise = self.client.transport_mut().take_noise();
@@ -724,7 +813,7 @@ impl Ctx<'_> {
                 }
             },
             Step::WaitBoot(w) => {
-                let deadline = Instant::now() + Duration::from_millis(w.timeout_ms);
+                let deadline = self.clip(Instant::now() + Duration::from_millis(w.timeout_ms));
                 loop {
                     let state = self.probe.core_state()?;
                     if state == CoreState::Running && self.client.echo("dfu-hil").is_ok() {
@@ -822,7 +911,9 @@ impl Ctx<'_> {
                 }
             }
             Step::Sleep(s) => {
-                std::thread::sleep(Duration::from_millis(s.ms));
+                let until = Instant::now() + Duration::from_millis(s.ms);
+                std::thread::sleep(self.clip(until).saturating_duration_since(Instant::now()));
+                self.past_deadline()?;
                 Ok(format!("slept {} ms", s.ms))
             }
         }
@@ -861,14 +952,29 @@ impl Ctx<'_> {
                     "interrupted during the sweep after {checked} of {total} cut points"
                 )));
             }
+            if let Err(e) = self.past_deadline() {
+                self.probe.restore(&clean)?;
+                let StepFail::Board(why) = e else {
+                    return Err(e);
+                };
+                return Err(StepFail::Board(format!(
+                    "{why} during the sweep after {checked} of {total} cut points"
+                )));
+            }
             self.probe.restore(&start)?;
             self.probe.power_cut(PowerCutAt::FlashOp(k))?;
             // Nothing answers once the power is gone: do not wait long for it.
             self.client.set_timeout(timeout);
             let _ = self.run_block(&w.cut_during, obs);
             let cut_op = self.probe.last_flash_op().unwrap_or_default();
-            self.client.set_timeout(Duration::from_millis(2500));
+            self.client.set_timeout(self.request_timeout);
             if let Err(e) = self.run_block(&w.then, obs) {
+                if let Err(StepFail::Board(why)) = self.past_deadline() {
+                    self.probe.restore(&clean)?;
+                    return Err(StepFail::Board(format!(
+                        "{why} during the sweep after {checked} of {total} cut points"
+                    )));
+                }
                 let what = match e {
                     StepFail::Mismatch(m) => m.summary,
                     StepFail::Device(d) => format!("device answered {}", d.name()),

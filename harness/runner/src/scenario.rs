@@ -28,8 +28,10 @@ pub struct Scenario {
     pub fixtures: BTreeMap<String, crate::fixtures::FixtureSpec>,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Whole-scenario timeout in seconds (overrides `--scenario-timeout`).
+    /// Whole-scenario timeout in seconds (overrides `--scenario-timeout-s`; default 1800).
     pub timeout_s: Option<u64>,
+    /// Timeout of each step in seconds (overrides `--step-timeout-s`; default 300).
+    pub step_timeout_s: Option<u64>,
     /// Run the same steps once per variant (e.g. per upgrade mode and layout); each variant
     /// is its own result, named `name[variant]`.
     #[serde(default)]

@@ -148,6 +148,9 @@ pub struct Client<T: Transport> {
     window: Option<usize>,
     started: Instant,
     transcript: Vec<Exchange>,
+    /// Overall deadline (a scenario step's timeout): no request starts after it and no wait
+    /// runs past it, so a stuck upload ends when the step's time is up.
+    deadline: Option<(Instant, String)>,
 }
 
 impl<T: Transport> Client<T> {
@@ -166,6 +169,28 @@ impl<T: Transport> Client<T> {
             window: None,
             started: Instant::now(),
             transcript: Vec::new(),
+            deadline: None,
+        }
+    }
+
+    /// Stop every request at `deadline` with [`SmpError::Deadline`] carrying `why` (e.g.
+    /// "step timeout 300 s"); `None` lifts it.
+    pub fn set_deadline(&mut self, deadline: Option<(Instant, String)>) {
+        self.deadline = deadline;
+    }
+
+    /// `timeout` shortened to the overall deadline, or the deadline error once it passed.
+    pub(crate) fn clip(&self, timeout: Duration) -> Result<Duration, SmpError> {
+        match &self.deadline {
+            None => Ok(timeout),
+            Some((d, why)) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    Err(SmpError::Deadline(why.clone()))
+                } else {
+                    Ok(timeout.min(left))
+                }
+            }
         }
     }
 
@@ -245,6 +270,7 @@ impl<T: Transport> Client<T> {
         body: Value,
         timeout: Duration,
     ) -> Result<Value, SmpError> {
+        let timeout = self.clip(timeout)?;
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         let mut request = Packet::request(self.version, op, group, id, seq, body);
@@ -787,6 +813,29 @@ mod tests {
         let t = format_exchange(&ex);
         assert!(t.starts_with("+0.012s → v2 W grp=IMAGE(1)"), "{t}");
         assert!(t.contains("✗ timeout"), "{t}");
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_requests_and_uploads_without_retries() {
+        // A device that never answers: without a deadline the upload would retry each chunk.
+        let (a, _dev) = packet_pipe(1024);
+        let mut c = Client::new(a);
+        c.set_timeout(Duration::from_secs(30));
+        c.set_buf_size(Some(512));
+        c.set_deadline(Some((
+            Instant::now() + Duration::from_millis(50),
+            "step timeout 0.05 s".into(),
+        )));
+        let e = c.upload(0, &[7u8; 4096], &mut |_, _| {}).unwrap_err();
+        assert!(
+            matches!(e, SmpError::Deadline(ref w) if w == "step timeout 0.05 s"),
+            "{e}"
+        );
+        let e = c.echo("x").unwrap_err();
+        assert!(matches!(e, SmpError::Deadline(_)), "{e}");
+        assert!(!e.is_retryable());
+        c.set_deadline(None);
+        assert!(matches!(c.clip(Duration::from_secs(1)), Ok(d) if d == Duration::from_secs(1)));
     }
 
     #[test]

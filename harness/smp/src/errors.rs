@@ -357,6 +357,9 @@ pub enum SmpError {
     BufferTooSmall { max_packet: usize, needed: usize },
     #[error("upload: {0}")]
     Upload(String),
+    /// The caller's overall deadline (a test step's timeout) passed; not retried.
+    #[error("deadline passed ({0})")]
+    Deadline(String),
 }
 
 impl SmpError {

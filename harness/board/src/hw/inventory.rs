@@ -314,6 +314,13 @@ impl Inventory {
                     ));
                 }
             }
+            if b.capabilities.add.contains(&Capability::FlashOpCut) {
+                return Err(invalid(
+                    &b.id,
+                    "capability `flash-op-cut` is the simulated board's: no lab power switch can be timed to one flash operation"
+                        .into(),
+                ));
+            }
             if b.capabilities.add.contains(&Capability::PowerCut)
                 && (b.hooks.power_off.is_none() || b.hooks.power_on.is_none())
             {

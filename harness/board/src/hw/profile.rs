@@ -37,6 +37,14 @@ pub enum Capability {
     NetCore,
     /// DWT PCSR sampling without halting the core.
     PcSampling,
+    /// Counts flash erase/write operations, cuts power exactly before the Nth one and saves and
+    /// restores the whole flash: `power-cut: { at-flash-op }` and `sweep`. Only the simulated
+    /// board can; a lab power switch cannot be timed to one flash operation.
+    FlashOpCut,
+    /// Reports the boot chain beyond the MCUboot slots (NSIB's active slot, version and
+    /// monotonic counter; the network core's firmware version) for `expect-boot-chain`. The
+    /// simulated board does; the probe-rs backend does not read these yet.
+    BootChain,
 }
 
 impl Capability {
@@ -49,6 +57,8 @@ impl Capability {
         Capability::Rtt,
         Capability::NetCore,
         Capability::PcSampling,
+        Capability::FlashOpCut,
+        Capability::BootChain,
     ];
 
     /// The YAML spelling.
@@ -62,6 +72,8 @@ impl Capability {
             Capability::Rtt => "rtt",
             Capability::NetCore => "net-core",
             Capability::PcSampling => "pc-sampling",
+            Capability::FlashOpCut => "flash-op-cut",
+            Capability::BootChain => "boot-chain",
         }
     }
 }
@@ -305,6 +317,12 @@ impl BoardProfile {
                     return Err(format!("memory `{}` overlaps `{}`", b.name, a.name));
                 }
             }
+        }
+        if self.has(Capability::FlashOpCut) {
+            return Err(
+                "capability `flash-op-cut` is the simulated board's: no lab power switch can be timed to one flash operation"
+                    .into(),
+            );
         }
         if self.has(Capability::ReadExternalFlash)
             && !self

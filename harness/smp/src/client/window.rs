@@ -181,7 +181,14 @@ impl<T: Transport> Client<T> {
                 next += n;
                 report.window = report.window.max(inflight.len());
             }
-            let deadline = inflight[0].sent + self.timeout;
+            let wait = match self.clip(self.timeout) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.abandon(&mut inflight);
+                    return Err(e);
+                }
+            };
+            let deadline = (inflight[0].sent + self.timeout).min(Instant::now() + wait);
             let mut realign = false;
             match self.recv_upload_answer(&inflight, deadline) {
                 Ok((pos, pkt)) => {
