@@ -29,6 +29,9 @@ impl Transport for Link {
     fn take_noise(&mut self) -> Vec<u8> {
         self.0.take_noise()
     }
+    fn device_buffer_overhead(&self) -> usize {
+        self.0.device_buffer_overhead()
+    }
 }
 
 /// Which backend a board is.

@@ -263,6 +263,17 @@ impl FlashFile {
     /// Program `bytes` at the start of `region`, erasing the sectors they cover first (the
     /// rest of the last sector reads erased afterwards, as after a probe's sector erase).
     pub fn program(&self, region: &str, bytes: &[u8]) -> Result<(), BoardError> {
+        self.program_with_progress(region, bytes, &mut |_, _| {})
+    }
+
+    /// [`program`](Self::program), writing the file a sector at a time and reporting
+    /// `(bytes of the image written, image length)` after each; synced once at the end.
+    pub fn program_with_progress(
+        &self,
+        region: &str,
+        bytes: &[u8],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), BoardError> {
         let len = u32::try_from(bytes.len()).map_err(|_| BoardError::Flash {
             region: region.to_owned(),
             message: "image larger than 4 GiB".into(),
@@ -278,7 +289,22 @@ impl FlashFile {
         self.ensure()?;
         let mut data = vec![r.erased; covered as usize];
         data[..bytes.len()].copy_from_slice(bytes);
-        self.write_at(r.offset, &data)
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(|e| self.io(e))?;
+        f.seek(SeekFrom::Start(r.offset)).map_err(|e| self.io(e))?;
+        let total = bytes.len() as u64;
+        let mut written = 0u64;
+        for chunk in data.chunks(r.sector_size as usize) {
+            f.write_all(chunk).map_err(|e| self.io(e))?;
+            written += chunk.len() as u64;
+            progress(written.min(total), total);
+        }
+        if total == 0 {
+            progress(0, 0);
+        }
+        f.sync_data().map_err(|e| self.io(e))
     }
 }
 
@@ -579,10 +605,19 @@ impl NativeSimProbe {
 
 impl Probe for NativeSimProbe {
     fn flash(&mut self, region: &str, bytes: &[u8]) -> Result<(), BoardError> {
+        self.flash_with_progress(region, bytes, &mut |_, _| {})
+    }
+
+    fn flash_with_progress(
+        &mut self,
+        region: &str,
+        bytes: &[u8],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), BoardError> {
         let file = self.file();
         file.range(region, 0, bytes.len() as u32)?;
         lock(&self.inner).stop(Stopped::ByHarness { halt: false });
-        file.program(region, bytes)
+        file.program_with_progress(region, bytes, progress)
     }
 
     fn read(&mut self, region: &str, offset: u32, len: u32) -> Result<Vec<u8>, BoardError> {

@@ -80,6 +80,21 @@ pub enum BoardError {
 pub trait Probe: Send {
     /// Program `bytes` at the start of a region (erasing the sectors it covers).
     fn flash(&mut self, region: &str, bytes: &[u8]) -> Result<(), BoardError>;
+    /// [`flash`](Probe::flash), reporting `(bytes done, bytes total)` as it goes: monotonic,
+    /// `total` = `bytes.len()`, the last report `(total, total)`. Programming a slot on real
+    /// hardware takes tens of seconds, and a console that shows nothing meanwhile looks hung.
+    /// The default reports only the end.
+    fn flash_with_progress(
+        &mut self,
+        region: &str,
+        bytes: &[u8],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), BoardError> {
+        self.flash(region, bytes)?;
+        let len = bytes.len() as u64;
+        progress(len, len);
+        Ok(())
+    }
     fn read(&mut self, region: &str, offset: u32, len: u32) -> Result<Vec<u8>, BoardError>;
     fn erase(&mut self, region: &str, offset: u32, len: u32) -> Result<(), BoardError>;
     fn region_size(&self, region: &str) -> Result<u32, BoardError>;
@@ -122,5 +137,12 @@ pub trait Probe: Send {
     /// Device log text captured since the last call (UART lines not part of SMP, RTT).
     fn take_log(&mut self) -> Vec<String> {
         Vec::new()
+    }
+    /// The firmware's ELF files, as (label, bytes): `mcuboot`, `app`, or a partition name.
+    /// A real board names fault-loop PCs with their symbols and finds the RTT control block
+    /// (`_SEGGER_RTT`) in them. The simulated boards know their firmware already: ignored.
+    fn load_elfs(&mut self, elfs: &[(String, Vec<u8>)]) -> Result<(), BoardError> {
+        let _ = elfs;
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The `sim` backend: the built-in simulated board, in process. The probe reads its flash
-//! directly; the link is real serial framing over an in-memory UART.
+//! directly; the link is real serial framing over an in-memory UART, or the harness's BLE
+//! framing against a simulated GATT peripheral, or unframed datagrams ([`SimTransport`]).
 
 use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind, Snapshot};
 use crate::{Board, BoardKind, Link};
@@ -11,23 +12,91 @@ use std::time::{Duration, Instant};
 
 pub type Shared = Arc<Mutex<SimBoard>>;
 
+/// How the host talks SMP to the simulated board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SimTransport {
+    /// Console framing over the in-memory UART ([`SimUart`]).
+    #[default]
+    Serial,
+    /// GATT with the device reassembling requests (`CONFIG_MCUMGR_TRANSPORT_BT_REASSEMBLY`);
+    /// `mtu` is the ATT MTU, 23..=517 (498 in NCS's DFU samples:
+    /// [`dfu_hil_sim::ble_peer::DEFAULT_ATT_MTU`]). The host side is the harness's real
+    /// [`dfu_hil_smp::BleTransport`].
+    Ble { mtu: usize },
+    /// One packet per datagram; `mtu` is the device's `CONFIG_MCUMGR_TRANSPORT_UDP_MTU`
+    /// (Zephyr's default 1500: [`dfu_hil_sim::udp_peer::DEFAULT_UDP_MTU`]).
+    Udp { mtu: usize },
+}
+
+impl SimTransport {
+    /// BLE at NCS's ATT MTU 498.
+    pub fn ble() -> Self {
+        SimTransport::Ble {
+            mtu: dfu_hil_sim::ble_peer::DEFAULT_ATT_MTU,
+        }
+    }
+
+    /// UDP at Zephyr's default 1500.
+    pub fn udp() -> Self {
+        SimTransport::Udp {
+            mtu: dfu_hil_sim::udp_peer::DEFAULT_UDP_MTU,
+        }
+    }
+
+    /// Whether [`open_with`] accepts this (it panics otherwise).
+    pub fn check(&self) -> Result<(), String> {
+        match *self {
+            SimTransport::Serial => Ok(()),
+            SimTransport::Ble { mtu } => dfu_hil_sim::ble_peer::check_att_mtu(mtu).map(drop),
+            SimTransport::Udp { mtu } => dfu_hil_sim::udp_peer::check_udp_mtu(mtu).map(drop),
+        }
+    }
+
+    /// The SMP link to `board` over this transport.
+    ///
+    /// # Panics
+    /// When [`SimTransport::check`] fails.
+    pub fn link(&self, board: &Shared) -> Link {
+        if let Err(e) = self.check() {
+            panic!("{e}");
+        }
+        match *self {
+            SimTransport::Serial => Link(Box::new(SerialTransport::new(SimUart {
+                board: board.clone(),
+                pending: Vec::new(),
+            }))),
+            SimTransport::Ble { mtu } => Link(Box::new(dfu_hil_smp::BleTransport::new(
+                dfu_hil_sim::SimGatt::new(board.clone(), mtu),
+            ))),
+            SimTransport::Udp { mtu } => {
+                Link(Box::new(dfu_hil_sim::SimUdp::new(board.clone(), mtu)))
+            }
+        }
+    }
+}
+
 /// Build a sim board for a layout; returns the runner's `Board` and a handle on the simulator
-/// (for fault switches and evidence the real world would not give).
+/// (for fault switches and evidence the real world would not give). The link is serial.
 pub fn open(layout: Layout, name: &str) -> (Board, Shared) {
+    open_with(layout, name, SimTransport::Serial)
+}
+
+/// [`open`] with the SMP link over `transport`.
+///
+/// # Panics
+/// When the transport's MTU is out of range ([`SimTransport::check`]).
+pub fn open_with(layout: Layout, name: &str, transport: SimTransport) -> (Board, Shared) {
     let shared = Arc::new(Mutex::new(SimBoard::new(layout)));
+    let link = transport.link(&shared);
     let probe = SimProbe {
         board: shared.clone(),
         log_seen: 0,
-    };
-    let uart = SimUart {
-        board: shared.clone(),
-        pending: Vec::new(),
     };
     let board = Board {
         kind: BoardKind::Sim,
         name: name.to_owned(),
         probe: Box::new(probe),
-        link: Link(Box::new(SerialTransport::new(uart))),
+        link,
     };
     (board, shared)
 }
@@ -52,6 +121,66 @@ impl Probe for SimProbe {
             .map_err(|_| BoardError::NoRegion(region.to_owned()))?;
         b.probe_program(region, bytes)
             .map_err(|e| flash_err(region, e))
+    }
+
+    /// Same bytes on the flash as [`flash`](Probe::flash), but programmed a sector at a time
+    /// (an erase and a write each, as a probe's flasher does), reporting after every sector.
+    /// So it counts two flash operations per sector where `flash` counts two in all: a power
+    /// cut armed before it lands between sectors.
+    fn flash_with_progress(
+        &mut self,
+        region: &str,
+        bytes: &[u8],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), BoardError> {
+        if self
+            .board
+            .lock()
+            .expect("sim board lock")
+            .flash
+            .is_ram_emulated(region)
+        {
+            // The network core's flash, programmed whole through its own access port.
+            self.flash(region, bytes)?;
+            progress(bytes.len() as u64, bytes.len() as u64);
+            return Ok(());
+        }
+        let mut b = self.board.lock().expect("sim board lock");
+        let flash = &mut b.flash;
+        flash
+            .partition(region)
+            .map_err(|_| BoardError::NoRegion(region.to_owned()))?;
+        let sector = flash
+            .sector_size(region)
+            .map_err(|e| flash_err(region, e))?;
+        let write = flash.write_size(region).map_err(|e| flash_err(region, e))? as usize;
+        let erased = flash
+            .erased_value(region)
+            .map_err(|e| flash_err(region, e))?;
+        // Check the whole span first (reads are not counted), so a too-large image fails
+        // before any sector is erased, as `flash` does.
+        let span = (bytes.len() as u32).div_ceil(sector) * sector;
+        flash
+            .read(region, 0, bytes.len() as u32)
+            .and_then(|_| flash.read(region, 0, span))
+            .map_err(|e| flash_err(region, e))?;
+        let total = bytes.len() as u64;
+        let mut done = 0u64;
+        for (i, chunk) in bytes.chunks(sector as usize).enumerate() {
+            let offset = i as u32 * sector;
+            let mut data = chunk.to_vec();
+            data.resize(chunk.len().div_ceil(write) * write, erased);
+            flash
+                .erase(region, offset, sector)
+                .and_then(|()| flash.write(region, offset, &data))
+                .map_err(|e| flash_err(region, e))?;
+            done += chunk.len() as u64;
+            progress(done, total);
+        }
+        if total == 0 {
+            progress(0, 0);
+        }
+        Ok(())
     }
 
     fn read(&mut self, region: &str, offset: u32, len: u32) -> Result<Vec<u8>, BoardError> {

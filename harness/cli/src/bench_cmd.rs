@@ -63,6 +63,8 @@ fn bench_image(root: &Path, layout_name: &str, size: u32) -> anyhow::Result<(Pat
             pad_header: false,
             confirm_on_boot: false,
             smp_groups: None,
+            image: 0,
+            dependencies: Vec::new(),
         }),
     );
     let bootloader = BootloaderSpec::default();

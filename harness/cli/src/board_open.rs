@@ -4,11 +4,14 @@
 //! Opening is the only backend-specific code the CLI has; the runner drives every `Board` the
 //! same way.
 
+use dfu_hil_board::hw::inventory::BoardEntry;
 use dfu_hil_board::hw::probe_rs::HwProbe;
 use dfu_hil_board::hw::{BoardProfile, Capability, Inventory};
 use dfu_hil_board::native_sim::{self, CommandSpec, NativeSimConfig};
+use dfu_hil_board::sim::SimTransport;
 use dfu_hil_board::{Board, BoardKind, Link};
 use dfu_hil_mcuboot::layout::Layout;
+use dfu_hil_runner::scenario::TransportKind;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -88,10 +91,24 @@ impl BoardChoice {
         }
     }
 
-    /// Open the board for one scenario on `layout`. An error here is infrastructure (exit 98).
-    pub fn open(&self, layout: &Layout, root: &Path, scenario: &str) -> Result<Board, String> {
+    /// Open the board for one scenario on `layout`, with its SMP link over `transport`. An
+    /// error here is infrastructure (exit 98).
+    pub fn open(
+        &self,
+        layout: &Layout,
+        transport: TransportKind,
+        root: &Path,
+        scenario: &str,
+    ) -> Result<Board, String> {
         match self {
-            BoardChoice::Sim => Ok(dfu_hil_board::sim::open(layout.clone(), "sim").0),
+            BoardChoice::Sim => {
+                let t = match transport {
+                    TransportKind::Serial => SimTransport::Serial,
+                    TransportKind::Ble => SimTransport::ble(),
+                    TransportKind::Udp => SimTransport::udp(),
+                };
+                Ok(dfu_hil_board::sim::open_with(layout.clone(), "sim", t).0)
+            }
             BoardChoice::Hw { inventory, id } => {
                 let inv = Inventory::load(inventory).map_err(|e| e.to_string())?;
                 let entry = inv.select(id).map_err(|e| e.to_string())?;
@@ -108,22 +125,20 @@ impl BoardChoice {
                 let mut probe = HwProbe::attach(&entry.probe, profile, layout.clone(), false)
                     .map_err(|e| format!("board `{id}`: {e}"))?;
                 probe.set_hooks(entry.hooks.clone());
-                let port = entry.smp_port().ok_or_else(|| {
-                    format!(
-                        "board `{id}` has no SMP serial port in {}",
-                        inventory.display()
-                    )
-                })?;
-                let link = dfu_hil_board::transports::serial::open(&port.port, port.baud)
-                    .map_err(|e| format!("board `{id}`: {}: {e}", port.port))?;
+                let link = hw_link(entry, transport, inventory)?;
                 Ok(Board {
                     kind: BoardKind::Hw,
                     name: id.clone(),
                     probe: Box::new(probe),
-                    link: Link(Box::new(link)),
+                    link,
                 })
             }
             BoardChoice::NativeSim { app } => {
+                if transport != TransportKind::Serial {
+                    return Err(format!(
+                        "native_sim executables talk SMP over their UART PTY, not {transport:?}"
+                    ));
+                }
                 let (program, args) = app
                     .split_first()
                     .ok_or("--board native-sim needs --native-sim-app \"PROGRAM ARGS…\"")?;
@@ -150,4 +165,60 @@ impl BoardChoice {
             }
         }
     }
+}
+
+/// The SMP link of a lab board over the scenario's transport, from its inventory entry.
+fn hw_link(entry: &BoardEntry, transport: TransportKind, inventory: &Path) -> Result<Link, String> {
+    let id = &entry.id;
+    match transport {
+        TransportKind::Serial => {
+            let port = entry.smp_port().ok_or_else(|| {
+                format!(
+                    "board `{id}` has no SMP serial port in {}",
+                    inventory.display()
+                )
+            })?;
+            let link = dfu_hil_board::transports::serial::open(&port.port, port.baud)
+                .map_err(|e| format!("board `{id}`: {}: {e}", port.port))?;
+            Ok(Link(Box::new(link)))
+        }
+        TransportKind::Udp => {
+            let target = entry.udp.as_deref().ok_or_else(|| {
+                format!(
+                    "board `{id}` has no `udp:` address in {}",
+                    inventory.display()
+                )
+            })?;
+            let link = dfu_hil_board::transports::UdpTransport::open(target)
+                .map_err(|e| format!("board `{id}`: udp {target}: {e}"))?;
+            Ok(Link(Box::new(link)))
+        }
+        TransportKind::Ble => ble_link(entry, inventory),
+    }
+}
+
+#[cfg(feature = "ble")]
+fn ble_link(entry: &BoardEntry, inventory: &Path) -> Result<Link, String> {
+    let id = &entry.id;
+    let target = entry
+        .ble
+        .as_ref()
+        .and_then(|b| b.address.clone().or_else(|| b.name.clone()))
+        .ok_or_else(|| {
+            format!(
+                "board `{id}` has no `ble:` name or address in {}",
+                inventory.display()
+            )
+        })?;
+    let link = dfu_hil_board::transports::ble::open(&target, std::time::Duration::from_secs(10))
+        .map_err(|e| format!("board `{id}`: BLE `{target}`: {e}"))?;
+    Ok(Link(Box::new(link)))
+}
+
+#[cfg(not(feature = "ble"))]
+fn ble_link(entry: &BoardEntry, _inventory: &Path) -> Result<Link, String> {
+    Err(format!(
+        "board `{}`: this dfu-hil was built without BLE (build with `--features ble`; needs libdbus-1-dev)",
+        entry.id
+    ))
 }

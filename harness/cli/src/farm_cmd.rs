@@ -36,7 +36,7 @@ use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_runner::console::Console;
 use dfu_hil_runner::fixtures::Built;
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult, StepStatus};
-use dfu_hil_runner::scenario::{self, LoadedScenario};
+use dfu_hil_runner::scenario::{self, LoadedScenario, TransportKind};
 use dfu_hil_runner::{exit, needs, report};
 use quick_junit::{FlakyOrRerun, NonSuccessKind, Report, TestCaseStatus, TestRerun};
 use std::collections::{BTreeMap, BTreeSet};
@@ -715,10 +715,12 @@ impl Worker<'_> {
                     .join(&b.id)
                     .join(format!("rerun-{attempt}"))
             };
-            let board = match b
-                .choice
-                .open(&it.layout, self.root, &it.loaded.scenario.name)
-            {
+            let board = match b.choice.open(
+                &it.layout,
+                it.loaded.scenario.transport,
+                self.root,
+                &it.loaded.scenario.name,
+            ) {
                 Ok(mut board) => {
                     board.name = b.id.clone();
                     board
@@ -791,7 +793,11 @@ impl Worker<'_> {
         if self.board.is_sim() {
             return Ok(());
         }
-        let mut board = self.board.choice.open(layout, self.root, scenario)?;
+        // Recovery needs only the probe; a serial link is the one every board has.
+        let mut board =
+            self.board
+                .choice
+                .open(layout, TransportKind::Serial, self.root, scenario)?;
         board
             .probe
             .reset(ResetKind::Run)

@@ -473,7 +473,12 @@ fn run_paths(
             console.scenario_skipped(&r);
             r
         } else {
-            match choice.open(layout, root, &loaded.scenario.name) {
+            match choice.open(
+                layout,
+                loaded.scenario.transport,
+                root,
+                &loaded.scenario.name,
+            ) {
                 Ok(board) => run::run_scenario(loaded, layout, fixtures, board, &opts, console),
                 Err(e) => {
                     eprintln!(

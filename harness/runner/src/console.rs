@@ -3,13 +3,15 @@
 
 use crate::run::{Observer, ScenarioResult, StepResult, StepStatus};
 use crate::scenario::LoadedScenario;
+use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 
 pub struct Console {
     pub quiet: bool,
     pub verbose: bool,
     path: String,
-    last_progress: usize,
+    /// The bar of the upload or flash in progress (terminal only).
+    bar: Option<ProgressBar>,
     /// When scenarios run in parallel, each one's lines are kept and printed together at its end.
     buffer: Option<String>,
 }
@@ -20,7 +22,7 @@ impl Console {
             quiet,
             verbose,
             path: String::new(),
-            last_progress: 0,
+            bar: None,
             buffer: None,
         }
     }
@@ -60,6 +62,36 @@ impl Console {
 }
 
 impl Console {
+    /// A progress bar on stderr for an upload or a flash, only on a terminal and never for
+    /// scenarios running in parallel (their lines are buffered) or with `--quiet`. One bar
+    /// per operation: a new message (next region) starts a new bar.
+    fn progress(&mut self, what: &str, done: u64, total: u64) {
+        if self.quiet || total == 0 || self.buffer.is_some() || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let same = self
+            .bar
+            .as_ref()
+            .is_some_and(|b| b.message() == what && b.length() == Some(total));
+        if !same {
+            if let Some(old) = self.bar.take() {
+                old.finish_and_clear();
+            }
+            let bar = ProgressBar::new(total).with_message(what.to_owned());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "          {msg:<20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .expect("constant template")
+                .progress_chars("=> "),
+            );
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+        }
+    }
+
     /// A scenario the board cannot run: one line with the reason (also in quiet mode: a
     /// skipped check must never look like a pass).
     pub fn scenario_skipped(&mut self, r: &ScenarioResult) {
@@ -89,28 +121,23 @@ impl Observer for Console {
     }
 
     fn step_start(&mut self, index: usize, total: usize, summary: &str) {
-        self.last_progress = 0;
         if self.verbose {
             self.line(format!("  [{index:>2}/{total}] {summary} ..."));
         }
     }
 
     fn upload_progress(&mut self, sent: usize, total: usize) {
-        if self.quiet || total == 0 || self.buffer.is_some() || !std::io::stderr().is_terminal() {
-            return;
-        }
-        let pct = sent * 100 / total;
-        if pct / 25 > self.last_progress / 25 || sent == total {
-            self.last_progress = pct;
-            eprint!("\r          upload {sent}/{total} bytes ({pct}%)   ");
-            if sent == total {
-                eprintln!();
-            }
-            let _ = std::io::stderr().flush();
-        }
+        self.progress("upload", sent as u64, total as u64);
+    }
+
+    fn flash_progress(&mut self, region: &str, done: u64, total: u64) {
+        self.progress(&format!("flash {region}"), done, total);
     }
 
     fn step_end(&mut self, r: &StepResult, total: usize) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
         if self.quiet && r.status == StepStatus::Passed {
             return;
         }

@@ -101,6 +101,23 @@ pub struct AppFixture {
     pub confirm_on_boot: bool,
     /// SMP groups compiled in (0 = OS, 1 = image).
     pub smp_groups: Option<Vec<u16>>,
+    /// MCUboot image number it is built for: linked for that image's primary slot and sized
+    /// for its secondary (1 = the nRF5340 network core, linked at the netcore flash).
+    #[serde(default)]
+    pub image: u32,
+    /// imgtool `--dependencies`: images that must be at least this version for this one to be
+    /// installed (MCUboot holds every image of the update until they are met).
+    #[serde(default)]
+    pub dependencies: Vec<DependencySpec>,
+}
+
+/// One `--dependencies "(image, version)"` entry.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DependencySpec {
+    pub image: u8,
+    /// Minimum version, `major.minor.revision[+build]`.
+    pub version: String,
 }
 
 fn default_size() -> u32 {
@@ -358,11 +375,17 @@ impl Builder<'_> {
     }
 
     fn build_app(&self, name: &str, app: &AppFixture) -> Result<Vec<u8>, FixtureError> {
-        let pair = self
-            .layout
-            .images
-            .first()
-            .ok_or_else(|| Self::err(name, "layout has no image pair"))?;
+        let pair = self.layout.images.get(app.image as usize).ok_or_else(|| {
+            Self::err(
+                name,
+                format!(
+                    "image {} is not in layout `{}` (it has {} image pair(s))",
+                    app.image,
+                    self.layout.name,
+                    self.layout.images.len()
+                ),
+            )
+        })?;
         let primary = self
             .layout
             .partition(&pair.primary)
@@ -392,8 +415,22 @@ impl Builder<'_> {
         } else {
             Some(self.key(&app.key)?)
         };
+        let dependencies = app
+            .dependencies
+            .iter()
+            .map(|d| {
+                let min_version = d.version.parse().map_err(|e| {
+                    Self::err(name, format!("dependency version `{}`: {e}", d.version))
+                })?;
+                Ok(dfu_hil_mcuboot::image::Dependency {
+                    image_id: d.image,
+                    min_version,
+                })
+            })
+            .collect::<Result<Vec<_>, FixtureError>>()?;
         let dev = self.layout.device_of(secondary);
         let opts = SignOptions {
+            dependencies,
             header_size: app.header_size,
             pad_header: app.pad_header,
             version,

@@ -140,6 +140,8 @@ pub trait Observer {
     fn scenario_start(&mut self, _s: &LoadedScenario, _board: &str) {}
     fn step_start(&mut self, _index: usize, _total: usize, _summary: &str) {}
     fn upload_progress(&mut self, _sent: usize, _total: usize) {}
+    /// Bytes of `region` programmed through the probe so far.
+    fn flash_progress(&mut self, _region: &str, _done: u64, _total: u64) {}
     fn step_end(&mut self, _r: &StepResult, _total: usize) {}
     fn scenario_end(&mut self, _r: &ScenarioResult) {}
 }
@@ -240,6 +242,17 @@ pub fn prepare(
     opts: &RunOptions,
 ) -> Result<(Layout, BTreeMap<String, Built>), SetupError> {
     let layout = resolve_layout(&opts.root, s)?;
+    for (label, rel) in &s.scenario.elf {
+        let p = elf_path(s, rel);
+        if !p.is_file() {
+            return Err(SetupError::Semantic {
+                scenario: s.path.clone(),
+                line: 0,
+                column: 0,
+                message: format!("elf `{label}`: no file {}", p.display()),
+            });
+        }
+    }
     for st in &s.scenario.steps {
         for r in step_regions(&st.value) {
             if layout.partition(r).is_none() {
@@ -430,6 +443,24 @@ fn not_run(
     }
 }
 
+fn elf_path(s: &LoadedScenario, rel: &Path) -> PathBuf {
+    s.path.parent().unwrap_or(Path::new(".")).join(rel)
+}
+
+/// Hand the scenario's ELF files to the probe (symbols for fault loops, RTT).
+fn load_elfs(s: &LoadedScenario, probe: &mut dyn Probe) -> Result<(), String> {
+    if s.scenario.elf.is_empty() {
+        return Ok(());
+    }
+    let mut elfs = Vec::new();
+    for (label, rel) in &s.scenario.elf {
+        let p = elf_path(s, rel);
+        let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        elfs.push((label.clone(), bytes));
+    }
+    probe.load_elfs(&elfs).map_err(|e| e.to_string())
+}
+
 /// Run one prepared scenario on a board.
 pub fn run_scenario(
     s: &LoadedScenario,
@@ -458,6 +489,10 @@ pub fn run_scenario(
         step_deadline: None,
     };
     ctx.client.set_timeout(opts.request_timeout);
+    if let Err(e) = load_elfs(s, ctx.probe.as_mut()) {
+        ctx.device_log
+            .push(format!("[dfu-hil] warning: ELF files not used: {e}"));
+    }
     let step_timeout = s
         .scenario
         .step_timeout_s
@@ -658,7 +693,10 @@ impl Ctx<'_> {
             Step::Flash(map) => {
                 for (region, fixture) in map {
                     let bytes = self.fixture(fixture).bytes.clone();
-                    self.probe.flash(region, &bytes)?;
+                    self.probe
+                        .flash_with_progress(region, &bytes, &mut |done, total| {
+                            obs.flash_progress(region, done, total)
+                        })?;
                 }
                 // Like `west flash`, the target is reset and runs after programming.
                 self.probe.reset(ResetKind::Run)?;
@@ -873,13 +911,21 @@ impl Ctx<'_> {
                     }
                 }
                 if fields.is_empty() {
-                    Ok(format!(
-                        "nsib {} v{} counter {}; netcore {}",
-                        show(got.nsib_slot),
-                        show(got.nsib_version.map(|v| v.to_string())),
-                        show(got.nsib_counter.map(|(u, t)| format!("{u}/{t}"))),
-                        show(got.netcore_version)
-                    ))
+                    // Only the facts this board has (no NSIB on an nRF5340 layout, …).
+                    let mut facts = Vec::new();
+                    if let Some(slot) = &got.nsib_slot {
+                        facts.push(format!("nsib {slot}"));
+                    }
+                    if let Some(v) = got.nsib_version {
+                        facts.push(format!("nsib version {v}"));
+                    }
+                    if let Some((u, t)) = got.nsib_counter {
+                        facts.push(format!("counter {u}/{t} used"));
+                    }
+                    if let Some(v) = &got.netcore_version {
+                        facts.push(format!("netcore {v}"));
+                    }
+                    Ok(facts.join(", "))
                 } else {
                     Err(StepFail::Mismatch(Mismatch::from_fields(&fields)))
                 }
@@ -1075,7 +1121,9 @@ impl Ctx<'_> {
         }
         for (n, want) in [(0u32, &e.slot0), (1u32, &e.slot1)] {
             let Some(want) = want else { continue };
-            let got = slots.iter().find(|s| s.slot == n && s.image == 0);
+            let got = slots
+                .iter()
+                .find(|s| s.slot == n && s.image == e.image_number);
             let want_hash = match &want.image {
                 Some(f) => Some((f.clone(), self.image_hash(f)?)),
                 None => None,
@@ -1268,8 +1316,12 @@ fn slots_line(slots: &[SlotState], name: impl Fn(&[u8]) -> String) -> String {
                     flags.push(f);
                 }
             }
+            let image = match s.image {
+                0 => String::new(),
+                n => format!("image {n} "),
+            };
             format!(
-                "slot{} {} v{} [{}]",
+                "{image}slot{} {} v{} [{}]",
                 s.slot,
                 name(&s.hash),
                 s.version,

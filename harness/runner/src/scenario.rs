@@ -28,6 +28,11 @@ pub struct Scenario {
     pub fixtures: BTreeMap<String, crate::fixtures::FixtureSpec>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// ELF files of the firmware on a real board, by label (`mcuboot`, `app`, or a partition
+    /// name), relative to the scenario: fault-loop PCs are named from their symbols, and the
+    /// one with `_SEGGER_RTT` gives the device log over RTT. Simulated boards ignore them.
+    #[serde(default)]
+    pub elf: BTreeMap<String, PathBuf>,
     /// Whole-scenario timeout in seconds (overrides `--scenario-timeout-s`; default 1800).
     pub timeout_s: Option<u64>,
     /// Timeout of each step in seconds (overrides `--step-timeout-s`; default 300).
@@ -194,11 +199,15 @@ impl Step {
                 if let Some(r) = &e.running {
                     s.push(format!("running {r}"));
                 }
+                let image = match e.image_number {
+                    0 => String::new(),
+                    n => format!("image {n} "),
+                };
                 if e.slot0.is_some() {
-                    s.push("slot0".into());
+                    s.push(format!("{image}slot0"));
                 }
                 if e.slot1.is_some() {
-                    s.push("slot1".into());
+                    s.push(format!("{image}slot1"));
                 }
                 format!("expect {}", s.join(", "))
             }
@@ -306,6 +315,9 @@ impl ResetHow {
 pub struct ExpectStep {
     /// Fixture that must be running (the active slot's hash, and the CPU running).
     pub running: Option<String>,
+    /// Which image's slots `slot0`/`slot1` mean (0 = application; 1 = nRF5340 network core).
+    #[serde(default)]
+    pub image_number: u32,
     pub slot0: Option<SlotExpect>,
     pub slot1: Option<SlotExpect>,
 }

@@ -115,6 +115,8 @@ pub struct SimBoard {
     hw: HwState,
     /// The MCUboot b0 booted at the last reset (NSIB layouts).
     nsib: Option<NsibBoot>,
+    /// See [`SimBoard::app_generation`].
+    generation: u64,
 }
 
 impl SimBoard {
@@ -133,6 +135,7 @@ impl SimBoard {
             uptime_ms: 0,
             hw: HwState::default(),
             nsib: None,
+            generation: 0,
         }
     }
 
@@ -230,8 +233,16 @@ impl SimBoard {
         &self.log
     }
 
+    /// Changes whenever the CPU stops running the app it ran (reset, power off, halt, state
+    /// restore). Links with connection state (BLE) compare it to notice that the device they
+    /// were connected to went away, as a real central sees a disconnect.
+    pub fn app_generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Power removed: RAM state (upload session, UART buffers) is gone, the CPU stops.
     pub fn power_off(&mut self) {
+        self.generation += 1;
         self.flash.clear_ram_emulated();
         self.server.reset();
         self.rx = self.new_rx();
@@ -239,6 +250,7 @@ impl SimBoard {
     }
 
     pub fn halt(&mut self) {
+        self.generation += 1;
         self.core = CoreState::Halted;
     }
 
@@ -255,6 +267,7 @@ impl SimBoard {
 
     /// Go back to a saved state; RAM state (upload session, UART buffers) starts empty.
     pub fn load_state(&mut self, saved: &SavedState) {
+        self.generation += 1;
         self.flash = saved.flash.clone();
         self.hw = saved.hw.clone();
         self.nsib = saved.nsib.clone();
@@ -282,6 +295,7 @@ impl SimBoard {
     /// Power-on reset: RAM state is lost, (b0 then) MCUboot runs, then the CPU jumps where it
     /// says.
     pub fn reset(&mut self) -> &BootReport {
+        self.generation += 1;
         self.server.reset();
         self.flash.clear_ram_emulated();
         self.rx = self.new_rx();
@@ -523,7 +537,9 @@ impl SimBoard {
         self.emit("app: image confirmed".into());
     }
 
-    /// Handle one raw SMP packet as the app would (used by the UART path and UDP later).
+    /// Handle one raw SMP packet as the app would: the packet-level entry point of the
+    /// transports that carry whole packets (BLE after reassembly, UDP datagrams; serial goes
+    /// through [`SimBoard::uart_write`], which shares the same server).
     /// Returns the response packets; empty when nothing answers (no app running, no SMP).
     /// An accepted `os reset` reboots the board after the response has been produced, so the
     /// caller still gets the response (Zephyr sends it before `CONFIG_MCUMGR_GRP_OS_RESET_MS`).
@@ -579,7 +595,21 @@ impl SimBoard {
 
     /// Program a partition as a debug probe does (not counted towards power cuts... but it
     /// goes through the same flash rules).
+    ///
+    /// A RAM-emulated partition (the nRF5340 network core's primary slot) stands for the
+    /// network core's own flash: a probe programs that through the network core's access
+    /// port (`nrfjprog --coprocessor CP_NETWORK`), so the image becomes the netcore firmware
+    /// B0n boots, exactly as [`SimBoard::program_netcore`].
     pub fn probe_program(&mut self, partition: &str, data: &[u8]) -> Result<(), MapError> {
+        if self.flash.is_ram_emulated(partition) {
+            self.flash.partition(partition)?;
+            return self
+                .program_netcore(data)
+                .map_err(|message| MapError::NotAnImage {
+                    partition: partition.to_owned(),
+                    message,
+                });
+        }
         self.flash.program(partition, data)
     }
 }

@@ -37,6 +37,9 @@ pub enum MapError {
          (read the network core's own flash instead: SimBoard::netcore_flash)"
     )]
     RamEmulated(String),
+    /// Programming the network core through the probe with something that is not an image.
+    #[error("partition `{partition}` (network core): not an MCUboot image: {message}")]
+    NotAnImage { partition: String, message: String },
     #[error("partition `{partition}`: {source}")]
     Flash {
         partition: String,

@@ -183,6 +183,9 @@ pub struct BoardEntry {
     pub serial: Vec<SerialPort>,
     #[serde(default)]
     pub ble: Option<BleIdentity>,
+    /// SMP over UDP: `host[:port]` (port 1337 by default), for boards on a network.
+    #[serde(default)]
+    pub udp: Option<String>,
     #[serde(default)]
     pub hooks: Hooks,
     #[serde(default)]
