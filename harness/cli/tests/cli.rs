@@ -430,3 +430,35 @@ steps:
     assert!(junit.contains("type=\"infrastructure\""), "{junit}");
     assert!(junit.contains("step timeout 1 s"), "{junit}");
 }
+
+/// A parameter sweep runs its block per value and a failure names the value it failed with.
+#[test]
+fn parameter_sweep_failure_names_the_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write_scenario(
+        tmp.path(),
+        "param",
+        r#"name: param-sweep
+layout: nrf52840-internal
+steps:
+  - sweep:
+      param: img
+      values: [app-v2, app-v3]
+      do:
+        - flash: { mcuboot: mcuboot, slot0: app-v1 }
+        - upload: { image: app-v2 }
+        - test: app-v2
+        - reset: {}
+        - expect: { running: "${img}" }
+"#,
+    );
+    let o = dfu_hil(&["scenario", p.to_str().unwrap()], tmp.path());
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(100), "{out}");
+    assert!(out.contains("sweep img over [app-v2, app-v3]"), "{out}");
+    assert!(
+        out.contains("with img=app-v3: running: expected app-v3, got app-v2")
+            && out.contains("(passed before it: img=app-v2)"),
+        "{out}"
+    );
+}

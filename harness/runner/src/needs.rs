@@ -108,11 +108,13 @@ fn walk(step: &Step, layout: &Layout, out: &mut Vec<(Capability, String)>) {
         )),
         Step::PowerCut(_) => out.push((Capability::PowerCut, "`power-cut`".into())),
         Step::Sweep(w) => {
-            out.push((
-                Capability::FlashOpCut,
-                "`sweep` (a power cut before every flash operation)".into(),
-            ));
-            for s in w.cut_during.iter().chain(&w.then) {
+            if !w.is_param() {
+                out.push((
+                    Capability::FlashOpCut,
+                    "`sweep` (a power cut before every flash operation)".into(),
+                ));
+            }
+            for s in w.all_steps() {
                 walk(s, layout, out);
             }
         }

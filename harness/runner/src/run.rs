@@ -209,11 +209,7 @@ fn step_fixtures(step: &Step, out: &mut Vec<String>) {
             }
         }
         Step::ExpectError(e) => step_fixtures(&e.action, out),
-        Step::Sweep(w) => w
-            .cut_during
-            .iter()
-            .chain(&w.then)
-            .for_each(|s| step_fixtures(s, out)),
+        Step::Sweep(w) => w.all_steps().for_each(|s| step_fixtures(s, out)),
         _ => {}
     }
 }
@@ -225,12 +221,7 @@ fn step_regions(step: &Step) -> Vec<&String> {
         Step::ExpectTrailer(m) => m.keys().collect(),
         Step::Erase(e) => e.region.iter().collect(),
         Step::ExpectError(e) => step_regions(&e.action),
-        Step::Sweep(w) => w
-            .cut_during
-            .iter()
-            .chain(&w.then)
-            .flat_map(step_regions)
-            .collect(),
+        Step::Sweep(w) => w.all_steps().flat_map(step_regions).collect(),
         _ => vec![],
     }
 }
@@ -869,6 +860,7 @@ impl Ctx<'_> {
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
+            Step::Sweep(w) if w.is_param() => self.sweep_values(w, obs),
             Step::Sweep(w) => self.sweep(w, obs),
             Step::ExpectBootChain(want) => {
                 let got = self.probe.boot_chain()?;
@@ -970,6 +962,51 @@ impl Ctx<'_> {
             self.step(s, obs)?;
         }
         Ok(())
+    }
+
+    /// Run the sweep's block once per parameter value, in order; the first value whose block
+    /// fails stops the sweep and names the value.
+    fn sweep_values(
+        &mut self,
+        w: &crate::scenario::SweepStep,
+        obs: &mut dyn Observer,
+    ) -> Result<String, StepFail> {
+        let t0 = Instant::now();
+        let mut done = Vec::new();
+        for (label, block) in &w.instances {
+            if self.interrupt.load(Ordering::SeqCst) {
+                return Err(StepFail::Board(format!(
+                    "interrupted during the sweep before {label} (passed: {})",
+                    done.join(", ")
+                )));
+            }
+            self.past_deadline()?;
+            if let Err(e) = self.run_block(block, obs) {
+                let passed = if done.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (passed before it: {})", done.join(", "))
+                };
+                return Err(match e {
+                    StepFail::Mismatch(m) => StepFail::Mismatch(Mismatch::new(
+                        format!("with {label}: {}{passed}", m.summary),
+                        m.detail,
+                    )),
+                    StepFail::Device(d) => StepFail::Mismatch(Mismatch::new(
+                        format!("with {label}: device answered {}{passed}", d.name()),
+                        format!("  {}\n", d.explain()),
+                    )),
+                    StepFail::Board(b) => StepFail::Board(format!("with {label}: {b}{passed}")),
+                });
+            }
+            done.push(label.clone());
+        }
+        Ok(format!(
+            "{} values passed in {:.2} s: {}",
+            done.len(),
+            t0.elapsed().as_secs_f64(),
+            done.join(", ")
+        ))
     }
 
     /// Count the block's flash operations, then for every cut point: restore, cut there, run

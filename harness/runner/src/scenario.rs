@@ -234,6 +234,11 @@ impl Step {
             },
             Step::WaitBoot(w) => format!("wait-boot ({} ms)", w.timeout_ms),
             Step::ExpectDiagnosis(d) => format!("expect-diagnosis \"{}\"", d.contains),
+            Step::Sweep(w) if w.is_param() => format!(
+                "sweep {} over [{}]",
+                w.param.as_deref().unwrap_or(""),
+                w.values.iter().map(plain).collect::<Vec<_>>().join(", ")
+            ),
             Step::Sweep(w) => format!(
                 "sweep power cuts over [{}]",
                 w.cut_during
@@ -413,13 +418,121 @@ pub struct BootChainExpect {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SweepStep {
-    /// The block whose every flash erase/write is a cut point (e.g. `- reset: {}` = the swap).
+    /// Power-cut sweep: the block whose every flash erase/write is a cut point (e.g.
+    /// `- reset: {}` = the swap).
+    #[serde(default)]
     pub cut_during: Vec<Step>,
-    /// After each cut: power on and check (e.g. probe reset, then expect).
+    /// Power-cut sweep: after each cut, power on and check (e.g. probe reset, then expect).
+    #[serde(default)]
     pub then: Vec<Step>,
     /// Check only every Nth cut point (1 = all).
     #[serde(default = "one")]
     pub every: u64,
+    /// Parameter sweep: the name written `${name}` in the steps of `do`.
+    pub param: Option<String>,
+    /// Parameter sweep: `do` runs once per value, in order.
+    #[serde(default)]
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub values: Vec<serde_json::Value>,
+    /// Parameter sweep: the steps run for each value (`${name}` replaced; a value standing
+    /// alone keeps its type, so `window: ${w}` stays a number).
+    #[serde(default, rename = "do")]
+    #[schemars(with = "Option<Vec<Step>>")]
+    pub do_steps: Option<serde_json::Value>,
+    /// `do` instantiated per value at load time: (`name=value`, steps).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub instances: Vec<(String, Vec<Step>)>,
+}
+
+impl SweepStep {
+    /// A sweep over parameter values rather than over power-cut points.
+    pub fn is_param(&self) -> bool {
+        self.param.is_some()
+    }
+
+    /// Every step the sweep can run (both kinds), for checks made before running.
+    pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
+        self.cut_during
+            .iter()
+            .chain(&self.then)
+            .chain(self.instances.iter().flat_map(|(_, s)| s))
+    }
+
+    /// Check the sweep's shape and build `instances` from `do` (recursively for nested
+    /// sweeps). Errors are worded for the sweep's own line.
+    fn instantiate(&mut self) -> Result<(), String> {
+        let Some(name) = self.param.clone() else {
+            if self.do_steps.is_some() || !self.values.is_empty() {
+                return Err("sweep: `values`/`do` need `param` (the name used as ${name})".into());
+            }
+            if self.cut_during.is_empty() || self.then.is_empty() {
+                return Err("sweep: a power-cut sweep needs `cut-during` and `then` (or sweep a parameter with `param`, `values`, `do`)".into());
+            }
+            return instantiate_all(self.cut_during.iter_mut().chain(self.then.iter_mut()));
+        };
+        if !self.cut_during.is_empty() || !self.then.is_empty() {
+            return Err("sweep: either power-cut points (`cut-during`, `then`) or a parameter (`param`, `values`, `do`), not both".into());
+        }
+        if self.values.is_empty() {
+            return Err(format!("sweep over `{name}`: `values` is empty"));
+        }
+        let block = self
+            .do_steps
+            .as_ref()
+            .ok_or_else(|| format!("sweep over `{name}`: no `do` steps"))?;
+        self.instances.clear();
+        for v in &self.values {
+            let label = format!("{name}={}", plain(v));
+            let concrete = substitute(block, &name, v);
+            let mut steps: Vec<Step> = serde_json::from_value(concrete)
+                .map_err(|e| format!("sweep with {label}: `do`: {e}"))?;
+            instantiate_all(steps.iter_mut()).map_err(|e| format!("with {label}: {e}"))?;
+            self.instances.push((label, steps));
+        }
+        Ok(())
+    }
+}
+
+fn instantiate_all<'a>(steps: impl Iterator<Item = &'a mut Step>) -> Result<(), String> {
+    for s in steps {
+        instantiate_step(s)?;
+    }
+    Ok(())
+}
+
+fn instantiate_step(step: &mut Step) -> Result<(), String> {
+    match step {
+        Step::Sweep(w) => w.instantiate(),
+        Step::ExpectError(e) => instantiate_step(&mut e.action),
+        _ => Ok(()),
+    }
+}
+
+/// A value as text in a step (`"app-v2"` → `app-v2`, `3` → `3`).
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `${name}` replaced by `with` everywhere in `v`: a string that is exactly `${name}` becomes
+/// the value itself (keeping numbers numbers), inside longer strings its text.
+fn substitute(v: &serde_json::Value, name: &str, with: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let pattern = format!("${{{name}}}");
+    match v {
+        Value::String(s) if *s == pattern => with.clone(),
+        Value::String(s) => Value::String(s.replace(&pattern, &plain(with))),
+        Value::Array(a) => Value::Array(a.iter().map(|x| substitute(x, name, with)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), substitute(x, name, with)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn one() -> u64 {
@@ -507,7 +620,15 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
 
 pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let mut scenario: Scenario = parse_yaml(text, path)?;
-    let (steps, step_files) = expand_includes(std::mem::take(&mut scenario.steps), path, 0)?;
+    let (mut steps, step_files) = expand_includes(std::mem::take(&mut scenario.steps), path, 0)?;
+    for (st, file) in steps.iter_mut().zip(&step_files) {
+        instantiate_step(&mut st.value).map_err(|message| ScenarioError::Parse {
+            path: file.clone(),
+            line: st.referenced.line(),
+            column: st.referenced.column(),
+            message,
+        })?;
+    }
     scenario.steps = steps;
     Ok(LoadedScenario {
         path: path.to_owned(),
@@ -768,5 +889,57 @@ steps:
         let bad = OK.replace("magic: good", "magic: great");
         let e = parse(&bad, Path::new("t.yaml")).unwrap_err().to_string();
         assert!(e.starts_with("t.yaml:10:"), "{e}");
+    }
+
+    const PARAM: &str = r#"
+name: t
+layout: nrf52840-internal
+steps:
+  - sweep:
+      param: w
+      values: [1, 3]
+      do:
+        - upload: { image: "app-v${w}", window: "${w}" }
+        - expect: { running: "app-v${w}" }
+"#;
+
+    #[test]
+    fn parameter_sweep_instantiates_each_value_keeping_types() {
+        let s = parse(PARAM, Path::new("t.yaml")).unwrap().scenario;
+        let Step::Sweep(w) = &s.steps[0].value else {
+            panic!()
+        };
+        assert!(w.is_param());
+        let labels: Vec<&str> = w.instances.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["w=1", "w=3"]);
+        let Step::Upload(u) = &w.instances[1].1[0] else {
+            panic!()
+        };
+        assert_eq!((u.image.as_str(), u.window), ("app-v3", Some(3)));
+        assert_eq!(w.all_steps().count(), 4);
+        assert_eq!(s.steps[0].value.summary(), "sweep w over [1, 3]");
+    }
+
+    #[test]
+    fn parameter_sweep_errors_point_at_the_sweep() {
+        let typo = PARAM.replace("window:", "windw:");
+        let e = parse(&typo, Path::new("t.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("t.yaml:5:5: sweep with w=1: `do`:"), "{e}");
+        assert!(e.contains("windw"), "{e}");
+        let both = PARAM.replace(
+            "      param: w\n",
+            "      param: w\n      cut-during: [ { reset: {} } ]\n",
+        );
+        let e = parse(&both, Path::new("t.yaml")).unwrap_err().to_string();
+        assert!(e.contains("not both"), "{e}");
+        let empty = PARAM.replace("[1, 3]", "[]");
+        let e = parse(&empty, Path::new("t.yaml")).unwrap_err().to_string();
+        assert!(e.contains("`values` is empty"), "{e}");
+        let no_then = "name: t\nlayout: l\nsteps:\n  - sweep: { cut-during: [ { reset: {} } ] }\n";
+        let e = parse(no_then, Path::new("t.yaml")).unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.yaml:4:5:") && e.contains("needs `cut-during` and `then`"),
+            "{e}"
+        );
     }
 }
