@@ -91,6 +91,18 @@ impl BoardChoice {
         }
     }
 
+    /// The board's profile name (`None` for simulated boards, which stand in for any).
+    pub fn profile(&self) -> Option<String> {
+        match self {
+            BoardChoice::Hw { inventory, id } => Inventory::load(inventory)
+                .ok()?
+                .select(id)
+                .ok()
+                .map(|e| e.profile.clone()),
+            _ => None,
+        }
+    }
+
     /// Open the board for one scenario on `layout`, with its SMP link over `transport`. An
     /// error here is infrastructure (exit 98).
     pub fn open(

@@ -125,6 +125,8 @@ pub struct FarmBoard {
     /// `None`: runs any layout.
     pub layout: Option<String>,
     pub capabilities: BTreeSet<Capability>,
+    /// Its profile in `boards/` (`None`: a simulated board, which stands in for any).
+    pub profile: Option<String>,
     pub choice: BoardChoice,
 }
 
@@ -135,6 +137,7 @@ impl FarmBoard {
             layout: None,
             // The simulated board can do everything the harness knows about.
             capabilities: Capability::ALL.iter().copied().collect(),
+            profile: None,
             choice: BoardChoice::Sim,
         }
     }
@@ -143,8 +146,17 @@ impl FarmBoard {
         matches!(self.choice, BoardChoice::Sim)
     }
 
-    /// Why this board cannot run a scenario, or `None` if it can.
-    pub fn cannot_run(&self, layout: &Layout, needs: &BTreeSet<Capability>) -> Option<String> {
+    /// Why this board cannot run a scenario, or `None` if it can. `boards` is the scenario's
+    /// `boards:` list (profiles it is written for; empty = any).
+    pub fn cannot_run(
+        &self,
+        layout: &Layout,
+        needs: &BTreeSet<Capability>,
+        boards: &[String],
+    ) -> Option<String> {
+        if let Some(why) = needs::wrong_board(boards, self.profile.as_deref()) {
+            return Some(why);
+        }
         if let Some(l) = &self.layout {
             if *l != layout.name {
                 return Some(format!("board has layout `{l}`, not `{}`", layout.name));
@@ -353,6 +365,7 @@ pub fn farm_boards(args: &FarmArgs, root: &Path) -> Result<Vec<FarmBoard>, Strin
                 id: entry.id.clone(),
                 layout: entry.layout.clone(),
                 capabilities: entry.capabilities(&profile),
+                profile: Some(entry.profile.clone()),
                 choice: BoardChoice::Hw {
                     inventory: inv_path.clone(),
                     id: entry.id.clone(),
@@ -456,7 +469,7 @@ pub fn run_farm(args: FarmArgs, root: &Path) -> anyhow::Result<i32> {
         let reasons: Vec<String> = boards
             .iter()
             .filter_map(|b| {
-                b.cannot_run(&it.layout, &it.needs)
+                b.cannot_run(&it.layout, &it.needs, &it.loaded.scenario.boards)
                     .map(|r| format!("{}: {r}", b.id))
             })
             .collect();
@@ -537,7 +550,10 @@ pub fn run_farm(args: FarmArgs, root: &Path) -> anyhow::Result<i32> {
         let (board, why) = boards
             .iter()
             .zip(&states)
-            .filter(|(b, _)| b.cannot_run(&it.layout, &it.needs).is_none())
+            .filter(|(b, _)| {
+                b.cannot_run(&it.layout, &it.needs, &it.loaded.scenario.boards)
+                    .is_none()
+            })
             .map(|(b, st)| {
                 let why = st.lock().expect("state lock").dead.clone();
                 (b.id.clone(), why.unwrap_or_else(|| "not started".into()))
@@ -680,7 +696,11 @@ impl Worker<'_> {
             let picked = {
                 let mut q = queue.lock().expect("queue lock");
                 let slot = q.iter_mut().find(|slot| {
-                    slot.is_some_and(|i| b.cannot_run(&items[i].layout, &items[i].needs).is_none())
+                    slot.is_some_and(|i| {
+                        let it = &items[i];
+                        b.cannot_run(&it.layout, &it.needs, &it.loaded.scenario.boards)
+                            .is_none()
+                    })
                 });
                 slot.and_then(Option::take)
             };

@@ -443,9 +443,13 @@ fn run_paths(
         .capabilities(root)
         .unwrap_or_else(|_| Capability::ALL.iter().copied().collect());
     let board_name = choice.name();
+    let profile = choice.profile();
     let lacking: Vec<Option<String>> = prepared
         .iter()
         .map(|(l, layout, _)| {
+            if let Some(why) = needs::wrong_board(&l.scenario.boards, profile.as_deref()) {
+                return Some(why);
+            }
             let n = needs::needs(l, layout);
             let u = needs::unmet(&n, &have);
             (!u.is_empty()).then(|| needs::explain(&board_name, &u))

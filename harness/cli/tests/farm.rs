@@ -295,21 +295,33 @@ fn capabilities_and_layouts_decide_who_runs_what() {
     assert_eq!(plain, [Capability::Serial].into(), "{plain:?}");
 
     let sim = farm_cmd::FarmBoard::sim(0);
-    assert!(sim.cannot_run(&internal, &cut).is_none());
-    assert!(sim.cannot_run(&qspi, &ext).is_none());
+    assert!(sim.cannot_run(&internal, &cut, &[]).is_none());
+    assert!(sim.cannot_run(&qspi, &ext, &[]).is_none());
 
     let dk = farm_cmd::FarmBoard {
         id: "dk".into(),
         layout: Some("nrf52840-internal".into()),
         capabilities: [Capability::Serial].into_iter().collect(),
+        profile: Some("nrf52840dk".into()),
         choice: board_open::BoardChoice::Sim,
     };
-    assert!(dk.cannot_run(&internal, &plain).is_none());
+    // A scenario written for nRF5340 boards is not sent to a 52840 DK.
+    let why = dk
+        .cannot_run(&internal, &plain, &["nrf5340dk".into(), "thingy53".into()])
+        .unwrap();
+    assert!(why.contains("written for nrf5340dk, thingy53"), "{why}");
     assert!(dk
-        .cannot_run(&internal, &cut)
+        .cannot_run(&internal, &plain, &["nrf52840dk".into()])
+        .is_none());
+    assert!(sim
+        .cannot_run(&internal, &plain, &["nrf5340dk".into()])
+        .is_none());
+    assert!(dk.cannot_run(&internal, &plain, &[]).is_none());
+    assert!(dk
+        .cannot_run(&internal, &cut, &[])
         .unwrap()
         .contains("flash-op-cut"));
-    assert!(dk.cannot_run(&qspi, &ext).unwrap().contains("layout"));
+    assert!(dk.cannot_run(&qspi, &ext, &[]).unwrap().contains("layout"));
 }
 
 #[test]

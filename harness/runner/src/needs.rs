@@ -79,6 +79,19 @@ pub fn unmet<'a>(needs: &'a [Need], have: &BTreeSet<Capability>) -> Vec<&'a Need
         .collect()
 }
 
+/// Why a board of profile `profile` is not one the scenario is written for (its `boards:`
+/// list), or `None`. Simulated boards (`profile` `None`) stand in for every board.
+pub fn wrong_board(boards: &[String], profile: Option<&str>) -> Option<String> {
+    let p = profile?;
+    if boards.is_empty() || boards.iter().any(|b| b == p) {
+        return None;
+    }
+    Some(format!(
+        "scenario is written for {}, not `{p}`",
+        boards.join(", ")
+    ))
+}
+
 /// One line for reports: "board `x` lacks flash-op-cut (`sweep` at a.yaml:12:5), …".
 pub fn explain(board: &str, unmet: &[&Need]) -> String {
     let mut seen = BTreeSet::new();

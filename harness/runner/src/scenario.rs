@@ -28,6 +28,10 @@ pub struct Scenario {
     pub fixtures: BTreeMap<String, crate::fixtures::FixtureSpec>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Board profiles (`boards/*.yaml`) the scenario is written for, e.g. `[nrf5340dk,
+    /// thingy53]`; empty = any board. Other lab boards skip it; simulated boards run it.
+    #[serde(default)]
+    pub boards: Vec<String>,
     /// ELF files of the firmware on a real board, by label (`mcuboot`, `app`, or a partition
     /// name), relative to the scenario: fault-loop PCs are named from their symbols, and the
     /// one with `_SEGGER_RTT` gives the device log over RTT. Simulated boards ignore them.
