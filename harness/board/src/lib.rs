@@ -32,6 +32,9 @@ impl Transport for Link {
     fn device_buffer_overhead(&self) -> usize {
         self.0.device_buffer_overhead()
     }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
 }
 
 /// Which backend a board is.

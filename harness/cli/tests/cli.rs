@@ -462,3 +462,20 @@ steps:
         "{out}"
     );
 }
+
+/// `transport: ble` really goes through the BLE framing on the simulated board: the evidence
+/// names the link the run used.
+#[test]
+fn ble_upload_runs_over_the_gatt_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = dfu_hil(&["scenario", "ble-upload"], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let link =
+        std::fs::read_to_string(tmp.path().join("evidence/sim--ble-upload/link.txt")).unwrap();
+    assert!(link.starts_with("BLE GATT, ATT MTU 498"), "{link}");
+    let junit = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"transport\" value=\"ble\""),
+        "{junit}"
+    );
+}

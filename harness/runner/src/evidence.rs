@@ -42,6 +42,7 @@ pub fn write(
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("smp-transcript.txt"), &r.transcript)?;
     std::fs::write(dir.join("device.log"), r.device_log.join("\n") + "\n")?;
+    std::fs::write(dir.join("link.txt"), format!("{}\n", r.link))?;
     let mut decoded = String::new();
     for pair in &src.layout.images {
         for region in [&pair.primary, &pair.secondary] {

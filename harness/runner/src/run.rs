@@ -92,6 +92,8 @@ pub struct ScenarioResult {
     pub evidence: Option<PathBuf>,
     /// Not run because the board lacks a capability the scenario needs: the reason.
     pub skipped: Option<String>,
+    /// The SMP link as it described itself at the end (transport, MTU, counters).
+    pub link: String,
 }
 
 impl ScenarioResult {
@@ -431,6 +433,7 @@ fn not_run(
         fixtures: BTreeMap::new(),
         evidence: None,
         skipped: None,
+        link: String::new(),
     }
 }
 
@@ -612,6 +615,7 @@ pub fn run_scenario(
             .collect(),
         evidence: None,
         skipped: None,
+        link: ctx.client.transport_mut().describe(),
     };
     result.evidence = crate::evidence::write(&mut ctx_evidence(&mut ctx), &result, opts).ok();
     obs.scenario_end(&result);

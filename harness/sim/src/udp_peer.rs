@@ -89,6 +89,14 @@ impl SimUdp {
 }
 
 impl Transport for SimUdp {
+    fn describe(&self) -> String {
+        let s = self.stats;
+        format!(
+            "simulated UDP, MTU {} B; {} datagrams sent, {} lost (no app running), {} truncated, {} responses",
+            self.mtu, s.sent, s.lost, s.truncated, s.responses
+        )
+    }
+
     fn send(&mut self, packet: &[u8]) -> Result<(), SmpError> {
         self.stats.sent += 1;
         let mut board = self.board.lock().expect("sim board lock");

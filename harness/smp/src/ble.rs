@@ -172,6 +172,18 @@ fn response_header(b: &[u8]) -> Option<usize> {
 }
 
 impl<G: GattLink> Transport for BleTransport<G> {
+    fn describe(&self) -> String {
+        let s = self.stats;
+        format!(
+            "BLE GATT, ATT MTU {} (writes and notifications of up to {} B); reassembly: {} bad first fragments, {} stale partial packets, {} surplus bytes",
+            self.link.mtu(),
+            self.fragment_size(),
+            s.bad_first,
+            s.stale_partial,
+            s.surplus_bytes
+        )
+    }
+
     fn send(&mut self, packet: &[u8]) -> Result<(), SmpError> {
         let n = self.fragment_size();
         for chunk in packet.chunks(n) {

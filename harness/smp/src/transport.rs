@@ -27,6 +27,11 @@ pub trait Transport: Send {
     fn device_buffer_overhead(&self) -> usize {
         4
     }
+    /// One line for the evidence: what this link is and its counters (a flaky BLE link shows
+    /// up here before anyone blames the device).
+    fn describe(&self) -> String {
+        format!("SMP link, max packet {} B", self.max_packet())
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -44,6 +49,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn device_buffer_overhead(&self) -> usize {
         (**self).device_buffer_overhead()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
     }
 }
 
@@ -131,6 +139,13 @@ impl<S: ByteStream> SerialTransport<S> {
 }
 
 impl<S: ByteStream> Transport for SerialTransport<S> {
+    fn describe(&self) -> String {
+        format!(
+            "serial (SMP console framing: base64 + CRC16 in lines of 127 bytes), max packet {} B",
+            self.max_packet()
+        )
+    }
+
     fn send(&mut self, packet: &[u8]) -> Result<(), SmpError> {
         let wire = encode_client(packet);
         if self.line_delay.is_zero() {

@@ -85,6 +85,10 @@ impl UdpTransport {
 }
 
 impl Transport for UdpTransport {
+    fn describe(&self) -> String {
+        format!("UDP to {}, datagrams of up to {} B", self.peer, self.mtu)
+    }
+
     fn send(&mut self, packet: &[u8]) -> Result<(), SmpError> {
         self.socket
             .send(packet)
