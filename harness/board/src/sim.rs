@@ -133,54 +133,12 @@ impl Probe for SimProbe {
         bytes: &[u8],
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), BoardError> {
-        if self
-            .board
-            .lock()
-            .expect("sim board lock")
-            .flash
-            .is_ram_emulated(region)
-        {
-            // The network core's flash, programmed whole through its own access port.
-            self.flash(region, bytes)?;
-            progress(bytes.len() as u64, bytes.len() as u64);
-            return Ok(());
-        }
         let mut b = self.board.lock().expect("sim board lock");
-        let flash = &mut b.flash;
-        flash
+        b.flash
             .partition(region)
             .map_err(|_| BoardError::NoRegion(region.to_owned()))?;
-        let sector = flash
-            .sector_size(region)
-            .map_err(|e| flash_err(region, e))?;
-        let write = flash.write_size(region).map_err(|e| flash_err(region, e))? as usize;
-        let erased = flash
-            .erased_value(region)
-            .map_err(|e| flash_err(region, e))?;
-        // Check the whole span first (reads are not counted), so a too-large image fails
-        // before any sector is erased, as `flash` does.
-        let span = (bytes.len() as u32).div_ceil(sector) * sector;
-        flash
-            .read(region, 0, bytes.len() as u32)
-            .and_then(|_| flash.read(region, 0, span))
-            .map_err(|e| flash_err(region, e))?;
-        let total = bytes.len() as u64;
-        let mut done = 0u64;
-        for (i, chunk) in bytes.chunks(sector as usize).enumerate() {
-            let offset = i as u32 * sector;
-            let mut data = chunk.to_vec();
-            data.resize(chunk.len().div_ceil(write) * write, erased);
-            flash
-                .erase(region, offset, sector)
-                .and_then(|()| flash.write(region, offset, &data))
-                .map_err(|e| flash_err(region, e))?;
-            done += chunk.len() as u64;
-            progress(done, total);
-        }
-        if total == 0 {
-            progress(0, 0);
-        }
-        Ok(())
+        b.probe_program_with_progress(region, bytes, progress)
+            .map_err(|e| flash_err(region, e))
     }
 
     fn read(&mut self, region: &str, offset: u32, len: u32) -> Result<Vec<u8>, BoardError> {

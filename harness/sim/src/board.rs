@@ -602,14 +602,33 @@ impl SimBoard {
     /// B0n boots, exactly as [`SimBoard::program_netcore`].
     pub fn probe_program(&mut self, partition: &str, data: &[u8]) -> Result<(), MapError> {
         if self.flash.is_ram_emulated(partition) {
-            self.flash.partition(partition)?;
-            return self
-                .program_netcore(data)
-                .map_err(|message| MapError::NotAnImage {
-                    partition: partition.to_owned(),
-                    message,
-                });
+            return self.probe_program_netcore(partition, data);
         }
         self.flash.program(partition, data)
+    }
+
+    /// [`probe_program`](Self::probe_program) a sector at a time, reporting progress
+    /// ([`FlashMap::program_with_progress`]); the network core is programmed whole.
+    pub fn probe_program_with_progress(
+        &mut self,
+        partition: &str,
+        data: &[u8],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), MapError> {
+        if self.flash.is_ram_emulated(partition) {
+            self.probe_program_netcore(partition, data)?;
+            progress(data.len() as u64, data.len() as u64);
+            return Ok(());
+        }
+        self.flash.program_with_progress(partition, data, progress)
+    }
+
+    fn probe_program_netcore(&mut self, partition: &str, data: &[u8]) -> Result<(), MapError> {
+        self.flash.partition(partition)?;
+        self.program_netcore(data)
+            .map_err(|message| MapError::NotAnImage {
+                partition: partition.to_owned(),
+                message,
+            })
     }
 }

@@ -262,6 +262,37 @@ impl FlashMap {
         Ok(())
     }
 
+    /// [`program`](Self::program) a sector at a time (an erase and a write each, as a probe's
+    /// flasher does), reporting `(bytes of data done, data length)` after every sector; the
+    /// whole range is checked first, so an image that does not fit fails before any erase.
+    pub fn program_with_progress(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), MapError> {
+        let size = self.size(name)?;
+        let sector = self.sector_size(name)?;
+        let w = self.write_size(name)? as usize;
+        let erased = self.erased_value(name)?;
+        Self::check_inside(name, size, 0, data.len() as u32)?;
+        let total = data.len() as u64;
+        let mut done = 0u64;
+        for (i, chunk) in data.chunks(sector as usize).enumerate() {
+            let offset = i as u32 * sector;
+            let mut buf = chunk.to_vec();
+            buf.resize(chunk.len().div_ceil(w) * w, erased);
+            self.erase(name, offset, sector)?;
+            self.write(name, offset, &buf)?;
+            done += chunk.len() as u64;
+            progress(done, total);
+        }
+        if total == 0 {
+            progress(0, 0);
+        }
+        Ok(())
+    }
+
     /// Copy `len` bytes between partitions (used by swap algorithms after erasing the target).
     pub fn copy(
         &mut self,
