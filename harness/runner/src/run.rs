@@ -643,12 +643,24 @@ impl Ctx<'_> {
     /// An error once the step's deadline has passed (the step then ends as an error, not a
     /// failed expectation: the device was not given the time to show what it does).
     fn past_deadline(&self) -> Result<(), StepFail> {
+        self.deadline_passed()
+            .map_or(Ok(()), |why| Err(StepFail::Board(why)))
+    }
+
+    /// "step timeout 300 s reached" (or the scenario's) once the step's deadline has passed.
+    fn deadline_passed(&self) -> Option<String> {
         match &self.step_deadline {
-            Some((d, why)) if Instant::now() >= *d => {
-                Err(StepFail::Board(format!("{why} reached")))
-            }
-            _ => Ok(()),
+            Some((d, why)) if Instant::now() >= *d => Some(format!("{why} reached")),
+            _ => None,
         }
+    }
+
+    /// Why a long step must stop now: Ctrl-C / SIGTERM, or its deadline.
+    fn must_stop(&self) -> Option<String> {
+        if self.interrupt.load(Ordering::SeqCst) {
+            return Some("interrupted".into());
+        }
+        self.deadline_passed()
     }
 
     fn collect_log(&mut self) {
@@ -1033,17 +1045,8 @@ impl Ctx<'_> {
         let mut checked = 0u64;
         let mut k = 1;
         while k <= total {
-            if self.interrupt.load(Ordering::SeqCst) {
+            if let Some(why) = self.must_stop() {
                 self.probe.restore(&clean)?;
-                return Err(StepFail::Board(format!(
-                    "interrupted during the sweep after {checked} of {total} cut points"
-                )));
-            }
-            if let Err(e) = self.past_deadline() {
-                self.probe.restore(&clean)?;
-                let StepFail::Board(why) = e else {
-                    return Err(e);
-                };
                 return Err(StepFail::Board(format!(
                     "{why} during the sweep after {checked} of {total} cut points"
                 )));
@@ -1056,7 +1059,7 @@ impl Ctx<'_> {
             let cut_op = self.probe.last_flash_op().unwrap_or_default();
             self.client.set_timeout(self.request_timeout);
             if let Err(e) = self.run_block(&w.then, obs) {
-                if let Err(StepFail::Board(why)) = self.past_deadline() {
+                if let Some(why) = self.deadline_passed() {
                     self.probe.restore(&clean)?;
                     return Err(StepFail::Board(format!(
                         "{why} during the sweep after {checked} of {total} cut points"
