@@ -15,6 +15,16 @@ use dfu_hil_runner::scenario::TransportKind;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// What is known about a board before opening it.
+#[derive(Debug, Clone)]
+pub struct BoardFacts {
+    /// As in reports (`sim`, `native-sim`, the inventory id).
+    pub name: String,
+    pub capabilities: BTreeSet<Capability>,
+    /// Profile in `boards/`; `None` for simulated boards.
+    pub profile: Option<String>,
+}
+
 /// The board named on the command line.
 #[derive(Debug, Clone)]
 pub enum BoardChoice {
@@ -67,40 +77,37 @@ impl BoardChoice {
         matches!(self, BoardChoice::Sim)
     }
 
-    /// What the board can do, known before it is opened (see `dfu_hil_runner::needs`).
-    /// The simulated board can do everything the harness knows; a native_sim pair has a
-    /// serial PTY, a flash file the harness reads directly (external flash included) and a
-    /// process it can kill (a power cut "now"), but no per-flash-operation cut; a lab board
-    /// has its profile's capabilities with the inventory's edits.
-    pub fn capabilities(&self, root: &Path) -> Result<BTreeSet<Capability>, String> {
-        match self {
-            BoardChoice::Sim => Ok(Capability::ALL.iter().copied().collect()),
-            BoardChoice::NativeSim { .. } => Ok([
-                Capability::Serial,
-                Capability::ReadExternalFlash,
-                Capability::PowerCut,
-            ]
-            .into()),
+    /// What the board can do and which profile it is, known before it is opened (see
+    /// `dfu_hil_runner::needs`). The simulated board can do everything the harness knows; a
+    /// native_sim pair has a serial PTY, a flash file the harness reads directly (external
+    /// flash included) and a process it can kill (a power cut "now"), but no
+    /// per-flash-operation cut; a lab board has its profile's capabilities with the
+    /// inventory's edits. Simulated boards have no profile: they stand in for any.
+    pub fn facts(&self, root: &Path) -> Result<BoardFacts, String> {
+        let (capabilities, profile) = match self {
+            BoardChoice::Sim => (Capability::ALL.iter().copied().collect(), None),
+            BoardChoice::NativeSim { .. } => (
+                [
+                    Capability::Serial,
+                    Capability::ReadExternalFlash,
+                    Capability::PowerCut,
+                ]
+                .into(),
+                None,
+            ),
             BoardChoice::Hw { inventory, id } => {
                 let inv = Inventory::load(inventory).map_err(|e| e.to_string())?;
                 let entry = inv.select(id).map_err(|e| e.to_string())?;
                 let profile = BoardProfile::find(&root.join("boards"), &entry.profile)
                     .map_err(|e| e.to_string())?;
-                Ok(entry.capabilities(&profile))
+                (entry.capabilities(&profile), Some(entry.profile.clone()))
             }
-        }
-    }
-
-    /// The board's profile name (`None` for simulated boards, which stand in for any).
-    pub fn profile(&self) -> Option<String> {
-        match self {
-            BoardChoice::Hw { inventory, id } => Inventory::load(inventory)
-                .ok()?
-                .select(id)
-                .ok()
-                .map(|e| e.profile.clone()),
-            _ => None,
-        }
+        };
+        Ok(BoardFacts {
+            name: self.name(),
+            capabilities,
+            profile,
+        })
     }
 
     /// Open the board for one scenario on `layout`, with its SMP link over `transport`. An

@@ -9,7 +9,6 @@ mod sim_cmd;
 mod smp_cmd;
 
 use clap::{Parser, Subcommand};
-use dfu_hil_board::hw::Capability;
 use dfu_hil_runner::console::Console;
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult};
 use dfu_hil_runner::{exit, needs, report, scenario};
@@ -309,12 +308,12 @@ fn lint(
     if paths.is_empty() {
         return code(exit::NOTHING_SELECTED);
     }
-    let have = match board {
+    let facts = match board {
         None => None,
         Some(b) => {
             let choice = board_open::BoardChoice::parse(b, inventory, None, root);
-            match choice.capabilities(root) {
-                Ok(c) => Some((choice.name(), c)),
+            match choice.facts(root) {
+                Ok(f) => Some(f),
                 Err(e) => {
                     eprintln!("error: board `{b}`: {e}");
                     return code(exit::INFRASTRUCTURE);
@@ -333,10 +332,15 @@ fn lint(
                     match run::prepare(&v, &opts) {
                         Err(e) => problems.push(e.to_string()),
                         Ok((layout, _)) => {
-                            let Some((name, caps)) = &have else { continue };
+                            let Some(f) = &facts else { continue };
+                            if let Some(why) =
+                                needs::wrong_board(&v.scenario.boards, f.profile.as_deref())
+                            {
+                                problems.push(format!("{}: {why}", v.path.display()));
+                            }
                             let n = needs::needs(&v, &layout);
-                            for u in needs::unmet(&n, caps) {
-                                problems.push(format!("{u}, which board `{name}` lacks"));
+                            for u in needs::unmet(&n, &f.capabilities) {
+                                problems.push(format!("{u}, which board `{}` lacks", f.name));
                             }
                         }
                     }
@@ -439,22 +443,20 @@ fn run_paths(
 
     // What the board cannot do is known before it is opened: such scenarios are skipped with
     // the step that needs it (an unreadable inventory is reported when the board is opened).
-    let have = choice
-        .capabilities(root)
-        .unwrap_or_else(|_| Capability::ALL.iter().copied().collect());
     let board_name = choice.name();
-    let profile = choice.profile();
-    let lacking: Vec<Option<String>> = prepared
-        .iter()
-        .map(|(l, layout, _)| {
-            if let Some(why) = needs::wrong_board(&l.scenario.boards, profile.as_deref()) {
-                return Some(why);
-            }
-            let n = needs::needs(l, layout);
-            let u = needs::unmet(&n, &have);
-            (!u.is_empty()).then(|| needs::explain(&board_name, &u))
-        })
-        .collect();
+    let lacking: Vec<Option<String>> = match choice.facts(root) {
+        Ok(f) => prepared
+            .iter()
+            .map(|(l, layout, _)| {
+                needs::wrong_board(&l.scenario.boards, f.profile.as_deref()).or_else(|| {
+                    let n = needs::needs(l, layout);
+                    let u = needs::unmet(&n, &f.capabilities);
+                    (!u.is_empty()).then(|| needs::explain(&f.name, &u))
+                })
+            })
+            .collect(),
+        Err(_) => vec![None; prepared.len()],
+    };
 
     let results: Mutex<Vec<(usize, ScenarioResult)>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
