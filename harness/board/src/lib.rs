@@ -35,6 +35,18 @@ impl Transport for Link {
     fn describe(&self) -> String {
         self.0.describe()
     }
+    fn line_limits(&self) -> Option<dfu_hil_smp::LineLimits> {
+        self.0.line_limits()
+    }
+    fn set_line_limits(&mut self, limits: dfu_hil_smp::LineLimits, source: &str) -> bool {
+        self.0.set_line_limits(limits, source)
+    }
+    fn max_in_flight(&self, packet: usize) -> usize {
+        self.0.max_in_flight(packet)
+    }
+    fn link_generation(&mut self) -> Option<u64> {
+        self.0.link_generation()
+    }
 }
 
 /// Which backend a board is.

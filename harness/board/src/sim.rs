@@ -106,6 +106,15 @@ pub struct SimProbe {
     log_seen: usize,
 }
 
+impl SimProbe {
+    /// The board, its clock caught up first (a reset whose delay passed has happened).
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimBoard> {
+        let mut b = self.board.lock().expect("sim board lock");
+        b.settle();
+        b
+    }
+}
+
 fn flash_err(region: &str, e: impl std::fmt::Display) -> BoardError {
     BoardError::Flash {
         region: region.to_owned(),
@@ -115,7 +124,7 @@ fn flash_err(region: &str, e: impl std::fmt::Display) -> BoardError {
 
 impl Probe for SimProbe {
     fn flash(&mut self, region: &str, bytes: &[u8]) -> Result<(), BoardError> {
-        let mut b = self.board.lock().expect("sim board lock");
+        let mut b = self.lock();
         b.flash
             .partition(region)
             .map_err(|_| BoardError::NoRegion(region.to_owned()))?;
@@ -133,7 +142,7 @@ impl Probe for SimProbe {
         bytes: &[u8],
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), BoardError> {
-        let mut b = self.board.lock().expect("sim board lock");
+        let mut b = self.lock();
         b.flash
             .partition(region)
             .map_err(|_| BoardError::NoRegion(region.to_owned()))?;
@@ -142,7 +151,7 @@ impl Probe for SimProbe {
     }
 
     fn read(&mut self, region: &str, offset: u32, len: u32) -> Result<Vec<u8>, BoardError> {
-        let b = self.board.lock().expect("sim board lock");
+        let b = self.lock();
         b.flash
             .partition(region)
             .map_err(|_| BoardError::NoRegion(region.to_owned()))?;
@@ -152,21 +161,21 @@ impl Probe for SimProbe {
     }
 
     fn erase(&mut self, region: &str, offset: u32, len: u32) -> Result<(), BoardError> {
-        let mut b = self.board.lock().expect("sim board lock");
+        let mut b = self.lock();
         b.flash
             .erase(region, offset, len)
             .map_err(|e| flash_err(region, e))
     }
 
     fn region_size(&self, region: &str) -> Result<u32, BoardError> {
-        let b = self.board.lock().expect("sim board lock");
+        let b = self.lock();
         b.flash
             .size(region)
             .map_err(|_| BoardError::NoRegion(region.to_owned()))
     }
 
     fn reset(&mut self, kind: ResetKind) -> Result<(), BoardError> {
-        let mut b = self.board.lock().expect("sim board lock");
+        let mut b = self.lock();
         match kind {
             ResetKind::Run => {
                 b.reset();
@@ -177,7 +186,7 @@ impl Probe for SimProbe {
     }
 
     fn core_state(&mut self) -> Result<CoreState, BoardError> {
-        let b = self.board.lock().expect("sim board lock");
+        let b = self.lock();
         Ok(match b.core_state() {
             dfu_hil_sim::CoreState::Off => CoreState::Off,
             dfu_hil_sim::CoreState::Halted => CoreState::Halted,
@@ -191,7 +200,7 @@ impl Probe for SimProbe {
     }
 
     fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
-        let mut b = self.board.lock().expect("sim board lock");
+        let mut b = self.lock();
         match at {
             PowerCutAt::FlashOp(n) => b.flash.arm_power_cut(n),
             PowerCutAt::Now => b.power_off(),
@@ -200,11 +209,11 @@ impl Probe for SimProbe {
     }
 
     fn flash_op_count(&mut self) -> Option<u64> {
-        Some(self.board.lock().expect("sim board lock").flash.op_count())
+        Some(self.lock().flash.op_count())
     }
 
     fn last_flash_op(&mut self) -> Option<String> {
-        let b = self.board.lock().expect("sim board lock");
+        let b = self.lock();
         b.flash.last_op().map(|op| {
             format!(
                 "#{} {} {} 0x{:x}+0x{:x}",
@@ -214,7 +223,7 @@ impl Probe for SimProbe {
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
-        let b = self.board.lock().expect("sim board lock");
+        let b = self.lock();
         Ok(Snapshot(Box::new(b.save_state())))
     }
 
@@ -223,14 +232,14 @@ impl Probe for SimProbe {
             .0
             .downcast_ref::<dfu_hil_sim::board::SavedState>()
             .ok_or_else(|| BoardError::Probe("snapshot from another board kind".into()))?;
-        let mut b = self.board.lock().expect("sim board lock");
+        let mut b = self.lock();
         b.load_state(saved);
         b.flash.disarm_power_cut();
         Ok(())
     }
 
     fn boot_chain(&mut self) -> Result<crate::BootChainFacts, BoardError> {
-        let b = self.board.lock().expect("sim board lock");
+        let b = self.lock();
         Ok(crate::BootChainFacts {
             nsib_slot: b.nsib_active_slot().map(str::to_owned),
             nsib_version: b.nsib_active_version(),
@@ -245,10 +254,12 @@ impl Probe for SimProbe {
     }
 
     fn take_log(&mut self) -> Vec<String> {
-        let b = self.board.lock().expect("sim board lock");
-        let log = b.log();
-        let new = log[self.log_seen.min(log.len())..].to_vec();
-        self.log_seen = log.len();
+        let (new, seen) = {
+            let b = self.lock();
+            let log = b.log();
+            (log[self.log_seen.min(log.len())..].to_vec(), log.len())
+        };
+        self.log_seen = seen;
         new
     }
 }
@@ -280,11 +291,20 @@ impl ByteStream for SimUart {
                 self.pending.drain(..n);
                 return Ok(n);
             }
-            // Nothing will ever arrive without a request in process; wait out the timeout the
-            // way a silent real device makes the host wait, but in small steps.
+            // Nothing to read: if the board has something scheduled within the wait (a reset
+            // after its delay), its clock jumps there; otherwise wait out the timeout the way
+            // a silent real device makes the host wait, in small steps.
             let now = Instant::now();
             if now >= deadline {
                 return Ok(0);
+            }
+            if self
+                .board
+                .lock()
+                .expect("sim board lock")
+                .idle(deadline - now)
+            {
+                continue;
             }
             std::thread::sleep((deadline - now).min(Duration::from_millis(5)));
         }

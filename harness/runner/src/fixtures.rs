@@ -101,6 +101,13 @@ pub struct AppFixture {
     pub confirm_on_boot: bool,
     /// SMP groups compiled in (0 = OS, 1 = image).
     pub smp_groups: Option<Vec<u16>>,
+    /// The app's `CONFIG_UART_MCUMGR_RX_BUF_SIZE` (default 128): bytes per received SMP line.
+    pub uart_rx_buf_size: Option<u32>,
+    /// The app's `CONFIG_UART_MCUMGR_RX_BUF_COUNT` (default 2): SMP line buffers.
+    pub uart_rx_buf_count: Option<u32>,
+    /// The app's `CONFIG_MCUMGR_GRP_OS_RESET_MS` (default 250): how long it keeps answering
+    /// after `os reset`.
+    pub reset_ms: Option<u32>,
     /// MCUboot image number it is built for: linked for that image's primary slot and sized
     /// for its secondary (1 = the nRF5340 network core, linked at the netcore flash).
     #[serde(default)]
@@ -404,6 +411,20 @@ impl Builder<'_> {
         if let Some(g) = &app.smp_groups {
             desc.smp_groups = g.clone();
         }
+        if let Some(n) = app.uart_rx_buf_size {
+            desc.uart_rx_buf_size = n;
+        }
+        if let Some(n) = app.uart_rx_buf_count {
+            desc.uart_rx_buf_count = n;
+        }
+        if let Some(n) = app.reset_ms {
+            desc.reset_ms = n;
+        }
+        dfu_hil_smp::LineLimits::new(
+            desc.uart_rx_buf_size as usize,
+            desc.uart_rx_buf_count as usize,
+        )
+        .map_err(|e| Self::err(name, format!("uart-rx-buf-size/-count: {e}")))?;
         let link_base = self.layout.address(primary);
         let mut payload = firmware::build_app(&desc, link_base, app.rom_start_offset, app.size);
         if app.pad_header {

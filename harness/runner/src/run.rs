@@ -8,7 +8,7 @@ use crate::fixtures::{self, Built, FixtureError};
 use crate::scenario::{LoadedScenario, ResetHow, Step};
 use dfu_hil_board::{Board, BoardError, CoreState, Link, PowerCutAt, Probe, ResetKind};
 use dfu_hil_mcuboot::layout::{Layout, LayoutError};
-use dfu_hil_smp::{Client, SlotState, SmpError, Transport};
+use dfu_hil_smp::{BootWait, Client, LineSetting, SlotState, SmpError, Transport};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +31,65 @@ pub struct RunOptions {
     /// Deadline of one step (the scenario's `step-timeout-s` wins when set): a stuck upload
     /// or sweep ends as an error instead of holding a farm board all night.
     pub step_timeout: Duration,
+    /// What the client assumes about the device's SMP link, with where each figure comes
+    /// from. The command line's values win over the scenario's `device:` block.
+    pub device: DeviceLinkOptions,
+}
+
+/// Device link facts set on the command line (or by the board's inventory entry); `None`
+/// leaves the scenario's `device:` value or Zephyr's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceLinkOptions {
+    pub serial_lines: Option<LineSetting>,
+    /// Where `serial_lines` came from ("--serial-lines", "inventory dk-1", …).
+    pub serial_lines_source: String,
+    pub reset_delay: Option<Duration>,
+    pub boot_timeout: Option<Duration>,
+}
+
+/// The device link settings in force for one scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceLink {
+    pub lines: LineSetting,
+    /// Where `lines` came from, for the evidence.
+    pub lines_source: String,
+    pub boot: BootWait,
+}
+
+/// Resolve the scenario's `device:` block under the command line's settings.
+pub fn device_link(s: &LoadedScenario, opts: &DeviceLinkOptions) -> Result<DeviceLink, String> {
+    let spec = &s.scenario.device;
+    let (lines, lines_source) = match (&opts.serial_lines, &spec.serial_lines) {
+        (Some(l), _) => (*l, opts.serial_lines_source.clone()),
+        (None, Some(text)) => (
+            text.parse::<LineSetting>()
+                .map_err(|e| format!("device.serial-lines: {e}"))?,
+            format!("scenario device.serial-lines: {text}"),
+        ),
+        (None, None) => (
+            LineSetting::default(),
+            "Zephyr defaults CONFIG_UART_MCUMGR_RX_BUF_COUNT=2, CONFIG_UART_MCUMGR_RX_BUF_SIZE=128"
+                .into(),
+        ),
+    };
+    let mut boot = BootWait::default();
+    if let Some(d) = opts
+        .reset_delay
+        .or(spec.reset_delay_ms.map(Duration::from_millis))
+    {
+        boot.reset_delay = d;
+    }
+    if let Some(d) = opts
+        .boot_timeout
+        .or(spec.boot_timeout_s.map(Duration::from_secs))
+    {
+        boot.boot_timeout = d;
+    }
+    Ok(DeviceLink {
+        lines,
+        lines_source,
+        boot,
+    })
 }
 
 /// Default step timeout: a 1 MiB upload at 115200 baud takes ~140 s.
@@ -47,6 +106,7 @@ impl RunOptions {
             request_timeout: Duration::from_millis(2500),
             scenario_timeout: Some(DEFAULT_SCENARIO_TIMEOUT),
             step_timeout: DEFAULT_STEP_TIMEOUT,
+            device: DeviceLinkOptions::default(),
         }
     }
 }
@@ -235,6 +295,14 @@ pub fn prepare(
     opts: &RunOptions,
 ) -> Result<(Layout, BTreeMap<String, Built>), SetupError> {
     let layout = resolve_layout(&opts.root, s)?;
+    if let Err(message) = device_link(s, &opts.device) {
+        return Err(SetupError::Semantic {
+            scenario: s.path.clone(),
+            line: 0,
+            column: 0,
+            message,
+        });
+    }
     for (label, rel) in &s.scenario.elf {
         let p = elf_path(s, rel);
         if !p.is_file() {
@@ -330,6 +398,8 @@ struct Ctx<'a> {
     request_timeout: Duration,
     /// When the current step must end, and why (step or scenario timeout).
     step_deadline: Option<(Instant, String)>,
+    /// How to wait for the device after a reset.
+    boot: BootWait,
 }
 
 /// Why a step did not pass.
@@ -481,8 +551,21 @@ pub fn run_scenario(
         interrupt: opts.interrupt.clone(),
         request_timeout: opts.request_timeout,
         step_deadline: None,
+        boot: BootWait::default(),
     };
     ctx.client.set_timeout(opts.request_timeout);
+    // Checked in `prepare`; a scenario run without it gets the defaults.
+    let device = device_link(s, &opts.device).unwrap_or_else(|_| DeviceLink {
+        lines: LineSetting::default(),
+        lines_source: "Zephyr defaults".into(),
+        boot: BootWait::default(),
+    });
+    ctx.boot = device.boot;
+    ctx.client
+        .transport_mut()
+        .set_line_limits(device.lines.limits(), &device.lines_source);
+    ctx.client
+        .set_discover_lines(matches!(device.lines, LineSetting::Discover(_)));
     if let Err(e) = load_elfs(s, ctx.probe.as_mut()) {
         ctx.device_log
             .push(format!("[dfu-hil] warning: ELF files not used: {e}"));
@@ -663,9 +746,27 @@ impl Ctx<'_> {
         self.deadline_passed()
     }
 
+    /// After a reset: for an `os reset`, wait until the old image has really gone (it answers
+    /// for `CONFIG_MCUMGR_GRP_OS_RESET_MS` after accepting the request); then, if the core
+    /// runs, until the new boot answers SMP. Returns what happened, with the time it took.
+    fn after_reset(&mut self, smp_reset: bool) -> Result<String, StepFail> {
+        let mut parts = Vec::new();
+        if smp_reset {
+            let sign = self.client.await_reboot(&self.boot)?;
+            parts.push(format!("reboot seen: {sign}"));
+        }
+        let state = self.probe.core_state()?;
+        parts.insert(0, format!("core {state}"));
+        if state == CoreState::Running {
+            let ready = self.client.wait_ready(&self.boot)?;
+            parts.push(ready.to_string());
+        }
+        Ok(parts.join("; "))
+    }
+
     fn collect_log(&mut self) {
         self.device_log.extend(self.probe.take_log());
-        let noise = self.client.transport_mut().take_noise();
+        let noise = self.client.take_noise();
         if !noise.is_empty() && self.device_log.is_empty() {
             // Backends without a probe-side log: keep UART text from the link.
             self.device_log
@@ -707,7 +808,11 @@ impl Ctx<'_> {
                 }
                 // Like `west flash`, the target is reset and runs after programming.
                 self.probe.reset(ResetKind::Run)?;
-                Ok(format!("{} region(s) programmed, board reset", map.len()))
+                let boot = self.after_reset(false)?;
+                Ok(format!(
+                    "{} region(s) programmed, board reset; {boot}",
+                    map.len()
+                ))
             }
             Step::Upload(u) if self.cut_upload_at.is_some() => {
                 let pct = self.cut_upload_at.take().unwrap_or(0) as usize;
@@ -751,12 +856,18 @@ impl Ctx<'_> {
                 }
             },
             Step::Reset(r) => {
-                match r.how {
-                    ResetHow::Smp => self.client.reset(false)?,
-                    ResetHow::Probe => self.probe.reset(ResetKind::Run)?,
-                }
-                let state = self.probe.core_state()?;
-                Ok(format!("core {state} after reset"))
+                let smp = match r.how {
+                    ResetHow::Smp => {
+                        self.client.reset(false)?;
+                        true
+                    }
+                    ResetHow::Probe => {
+                        self.probe.reset(ResetKind::Run)?;
+                        false
+                    }
+                };
+                let boot = self.after_reset(smp)?;
+                Ok(format!("after reset: {boot}"))
             }
             Step::Expect(e) => self.expect(e),
             Step::ExpectTrailer(m) => {
@@ -861,8 +972,14 @@ impl Ctx<'_> {
                 let deadline = self.clip(Instant::now() + Duration::from_millis(w.timeout_ms));
                 loop {
                     let state = self.probe.core_state()?;
-                    if state == CoreState::Running && self.client.echo("dfu-hil").is_ok() {
-                        return Ok(format!("running and answering SMP ({state})"));
+                    if state == CoreState::Running {
+                        let wait = BootWait {
+                            boot_timeout: deadline.saturating_duration_since(Instant::now()),
+                            ..self.boot
+                        };
+                        if let Ok(r) = self.client.wait_ready(&wait) {
+                            return Ok(format!("running ({state}); {r}"));
+                        }
                     }
                     if Instant::now() >= deadline {
                         return Err(StepFail::Mismatch(Mismatch::from_fields(&[
@@ -1105,6 +1222,7 @@ impl Ctx<'_> {
         // Nothing answers after the cut: do not wait the normal timeouts for it.
         self.client.set_timeout(Duration::from_millis(200));
         self.client.set_upload_tries(1);
+        let request_timeout = self.request_timeout;
         let r = self.client.upload(image, &data, &mut |sent, total| {
             obs.upload_progress(sent, total);
             if cut_at.is_none() && sent >= threshold {
@@ -1112,8 +1230,9 @@ impl Ctx<'_> {
                 let _ = probe.power_cut(PowerCutAt::Now);
             }
         });
-        self.client.set_timeout(Duration::from_millis(2500));
-        self.client.set_upload_tries(3);
+        self.client.set_timeout(request_timeout);
+        self.client
+            .set_upload_tries(dfu_hil_smp::client::DEFAULT_UPLOAD_TRIES);
         match (cut_at, r) {
             (Some(at), Err(_)) => Ok(format!(
                 "power cut after {at}/{} bytes were acknowledged; upload interrupted",

@@ -41,12 +41,32 @@ pub struct Scenario {
     pub timeout_s: Option<u64>,
     /// Timeout of each step in seconds (overrides `--step-timeout-s`; default 300).
     pub step_timeout_s: Option<u64>,
+    /// What the harness assumes about the device's SMP link, where this app's build differs
+    /// from Zephyr's defaults (the command line still wins).
+    #[serde(default)]
+    pub device: DeviceLinkSpec,
     /// Run the same steps once per variant (e.g. per upgrade mode and layout); each variant
     /// is its own result, named `name[variant]`.
     #[serde(default)]
     pub variants: Vec<Variant>,
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
+}
+
+/// The device facts the SMP client sizes and times its requests by; unset = the command line's
+/// or Zephyr's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeviceLinkSpec {
+    /// The app's serial receive lines, `COUNTxSIZE` (`CONFIG_UART_MCUMGR_RX_BUF_COUNT` ×
+    /// `CONFIG_UART_MCUMGR_RX_BUF_SIZE`, Zephyr's default `2x128`), or `auto` to find the count
+    /// with echo probes before the first upload.
+    pub serial_lines: Option<String>,
+    /// The app's `CONFIG_MCUMGR_GRP_OS_RESET_MS` (Zephyr's default 250): how long it keeps
+    /// answering after `os reset`.
+    pub reset_delay_ms: Option<u64>,
+    /// How long the device may take after a reset before it answers SMP (default 60).
+    pub boot_timeout_s: Option<u64>,
 }
 
 /// One parameter set of a scenario.

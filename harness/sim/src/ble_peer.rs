@@ -315,6 +315,7 @@ impl GattLink for SimGatt {
     fn write_without_response(&mut self, data: &[u8]) -> Result<(), SmpError> {
         let mut peer = self.peer.lock().expect("BLE peer lock");
         let mut board = self.board.lock().expect("sim board lock");
+        board.settle();
         peer.write(&mut board, data)
     }
 
@@ -329,17 +330,36 @@ impl GattLink for SimGatt {
                 if let Some(n) = peer.take_notification() {
                     return Ok(Some(n));
                 }
-                let board = self.board.lock().expect("sim board lock");
+                let mut board = self.board.lock().expect("sim board lock");
+                board.settle();
                 if !matches!(board.core_state(), CoreState::Running { .. }) {
                     peer.disconnect();
                     return Err(disconnected(board.core_state()));
                 }
+                if peer.conn.is_some_and(|g| g != board.app_generation()) {
+                    // The app this connection was with rebooted: the central sees the link
+                    // drop; the next write connects to the new app.
+                    peer.disconnect();
+                    return Err(SmpError::Transport(
+                        "BLE disconnected: the device reset; it reconnects on the next write"
+                            .into(),
+                    ));
+                }
             }
-            // Nothing is on its way unless a request is being served; wait as a real central
-            // waits for a silent peripheral, in small steps.
+            // Nothing is on its way unless a request is being served or the board has
+            // something scheduled (its clock then jumps there); otherwise wait as a real
+            // central waits for a silent peripheral, in small steps.
             let now = Instant::now();
             if now >= deadline {
                 return Ok(None);
+            }
+            if self
+                .board
+                .lock()
+                .expect("sim board lock")
+                .idle(deadline - now)
+            {
+                continue;
             }
             std::thread::sleep((deadline - now).min(Duration::from_millis(5)));
         }

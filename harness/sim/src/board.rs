@@ -9,9 +9,16 @@ use crate::smp_server::{AppView, SmpServer};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_smp::serial::{self, DeviceDropStats, DeviceLineDecoder};
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
 
 /// Partition that holds the bootloader.
 pub const BOOT_PARTITION: &str = "mcuboot";
+
+/// How long after the app starts its SMP UART transport drains what arrived: observed on
+/// Zephyr 3.4's `smp_svr` on native_sim (a request 0–5 ms after the announcement was lost,
+/// at 10 ms answered). `uart_mcumgr_register` (`drivers/console/uart_mcumgr.c`) empties the
+/// UART FIFO while it installs its interrupt handler, after the boot banner was printed.
+pub const SMP_UART_REGISTER_DELAY: Duration = Duration::from_millis(8);
 
 /// What the CPU is doing, as a debug probe would classify it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +124,18 @@ pub struct SimBoard {
     nsib: Option<NsibBoot>,
     /// See [`SimBoard::app_generation`].
     generation: u64,
+    /// The board's clock runs ahead of the host's by this much: while the host only waits,
+    /// time jumps to the next thing the board has scheduled ([`SimBoard::idle`]), so a test
+    /// does not sleep through every reset delay yet sees events in the real order.
+    skew: Duration,
+    /// An accepted `os reset` takes effect at this (board) time: until then the old app
+    /// keeps running and answering (`CONFIG_MCUMGR_GRP_OS_RESET_MS`).
+    reset_at: Option<Instant>,
+    /// Bytes on the SMP UART before this (board) time are drained by the transport's
+    /// registration ([`SMP_UART_REGISTER_DELAY`] after the app started).
+    uart_ready_at: Option<Instant>,
+    /// Bytes lost that way since the last boot.
+    uart_drained: u64,
 }
 
 impl SimBoard {
@@ -136,7 +155,58 @@ impl SimBoard {
             hw: HwState::default(),
             nsib: None,
             generation: 0,
+            skew: Duration::ZERO,
+            reset_at: None,
+            uart_ready_at: None,
+            uart_drained: 0,
         }
+    }
+
+    /// The board's clock (see the `skew` field).
+    fn now(&self) -> Instant {
+        Instant::now() + self.skew
+    }
+
+    /// Let the board's time catch up: a reset whose delay has passed happens now. Every entry
+    /// point that looks at or talks to the board calls this first.
+    pub fn settle(&mut self) {
+        if let Some(at) = self.reset_at {
+            if self.now() >= at {
+                self.reset_at = None;
+                self.reset();
+            }
+        }
+    }
+
+    /// The host waits up to `max` with nothing to send. When the board has something scheduled
+    /// within that time (a pending reset, the SMP transport registering), its clock jumps
+    /// there and it happens now; returns whether it did. Otherwise the caller really waits.
+    pub fn idle(&mut self, max: Duration) -> bool {
+        self.settle();
+        let now = self.now();
+        let next = [self.reset_at, self.uart_ready_at]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > now)
+            .min();
+        match next {
+            Some(t) if t - now <= max => {
+                self.skew += t - now;
+                self.settle();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A reset requested over SMP and not yet done (the app is still in its reset delay).
+    pub fn reset_pending(&self) -> bool {
+        self.reset_at.is_some()
+    }
+
+    /// Bytes the SMP UART drained because they arrived before the transport registered.
+    pub fn uart_drained(&self) -> u64 {
+        self.uart_drained
     }
 
     /// Switch UART faults on or off (takes effect at once; the generator restarts from the
@@ -145,7 +215,6 @@ impl SimBoard {
         self.rng = (faults.seed ^ 0x9e37_79b9_7f4a_7c15).max(1);
         self.faults = faults;
         self.rx = self.new_rx();
-        self.rx.set_netbuf_size(self.rx_netbuf());
     }
 
     pub fn uart_faults(&self) -> &UartFaults {
@@ -157,11 +226,27 @@ impl SimBoard {
         self.rx.stats()
     }
 
+    /// The SMP UART receiver of the running app: its line size and line-buffer count
+    /// (`CONFIG_UART_MCUMGR_RX_BUF_SIZE` / `_COUNT` from the app, unless a fault switch
+    /// overrides the size) and its net_buf size.
     fn new_rx(&self) -> DeviceLineDecoder {
-        match self.faults.rx_line_max {
+        let app = match &self.core {
+            CoreState::Running { app, .. } => Some(app),
+            _ => None,
+        };
+        let size = self
+            .faults
+            .rx_line_max
+            .or(app.map(|a| a.uart_rx_buf_size as usize));
+        let mut rx = match size {
             Some(n) => DeviceLineDecoder::with_max_line(n),
             None => DeviceLineDecoder::new(),
+        };
+        if let Some(a) = app {
+            rx.set_line_count(Some(a.uart_rx_buf_count as usize));
         }
+        rx.set_netbuf_size(self.rx_netbuf());
+        rx
     }
 
     fn rx_netbuf(&self) -> Option<usize> {
@@ -243,6 +328,8 @@ impl SimBoard {
     /// Power removed: RAM state (upload session, UART buffers) is gone, the CPU stops.
     pub fn power_off(&mut self) {
         self.generation += 1;
+        self.reset_at = None;
+        self.uart_ready_at = None;
         self.flash.clear_ram_emulated();
         self.server.reset();
         self.rx = self.new_rx();
@@ -251,6 +338,7 @@ impl SimBoard {
 
     pub fn halt(&mut self) {
         self.generation += 1;
+        self.reset_at = None;
         self.core = CoreState::Halted;
     }
 
@@ -268,6 +356,9 @@ impl SimBoard {
     /// Go back to a saved state; RAM state (upload session, UART buffers) starts empty.
     pub fn load_state(&mut self, saved: &SavedState) {
         self.generation += 1;
+        self.reset_at = None;
+        // The restored app has been up for a while: its transport is registered.
+        self.uart_ready_at = None;
         self.flash = saved.flash.clone();
         self.hw = saved.hw.clone();
         self.nsib = saved.nsib.clone();
@@ -275,6 +366,7 @@ impl SimBoard {
         self.rx = self.new_rx();
         self.tx.clear();
         self.core = saved.core.clone();
+        self.rx = self.new_rx();
     }
 
     fn emit(&mut self, line: String) {
@@ -296,6 +388,9 @@ impl SimBoard {
     /// says.
     pub fn reset(&mut self) -> &BootReport {
         self.generation += 1;
+        self.reset_at = None;
+        self.uart_ready_at = None;
+        self.uart_drained = 0;
         self.server.reset();
         self.flash.clear_ram_emulated();
         self.rx = self.new_rx();
@@ -502,13 +597,13 @@ impl SimBoard {
         self.emit("*** Booting Zephyr OS build v4.2.0 ***".into());
         self.emit(format!("{} {} (sim)", app.name, app.version));
         let _ = build;
-        self.rx = self.new_rx();
-        self.rx.set_netbuf_size(Some(app.buf_size as usize));
         let running = CoreState::Running {
             partition: partition.to_owned(),
             app: app.clone(),
         };
         self.core = running.clone();
+        self.rx = self.new_rx();
+        self.uart_ready_at = Some(self.now() + SMP_UART_REGISTER_DELAY);
         if app.confirm_on_boot {
             self.app_confirm_self(&app, build);
         }
@@ -541,14 +636,30 @@ impl SimBoard {
     /// transports that carry whole packets (BLE after reassembly, UDP datagrams; serial goes
     /// through [`SimBoard::uart_write`], which shares the same server).
     /// Returns the response packets; empty when nothing answers (no app running, no SMP).
-    /// An accepted `os reset` reboots the board after the response has been produced, so the
-    /// caller still gets the response (Zephyr sends it before `CONFIG_MCUMGR_GRP_OS_RESET_MS`).
+    /// An accepted `os reset` is answered, and the board reboots the app's
+    /// `CONFIG_MCUMGR_GRP_OS_RESET_MS` later ([`SimBoard::settle`]); until then the old app
+    /// keeps answering, as Zephyr's os_mgmt does.
     pub fn smp_request(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
+        self.settle();
         let (packets, reset) = self.serve(packet);
         if reset {
-            self.reset();
+            self.schedule_reset();
         }
         packets
+    }
+
+    /// `os_mgmt_reset`: the reboot is a delayed work item; a second request while it is
+    /// pending does not move it (`k_work_schedule` leaves a scheduled item alone).
+    fn schedule_reset(&mut self) {
+        if self.reset_at.is_some() {
+            return;
+        }
+        let ms = match &self.core {
+            CoreState::Running { app, .. } => app.reset_ms,
+            _ => 0,
+        };
+        self.reset_at = Some(self.now() + Duration::from_millis(ms as u64));
+        self.settle();
     }
 
     /// Run the app's SMP server on one packet; `true` when it asked for a reset.
@@ -569,27 +680,45 @@ impl SimBoard {
         (reply.packets, reply.reset)
     }
 
-    /// Bytes from the host on the SMP UART. Responses are framed onto the UART before any
-    /// reboot a reset request causes, so the host sees the reply, then the boot log.
+    /// One burst of bytes from the host on the SMP UART, as the interrupt handler takes it:
+    /// complete lines wait in the app's line buffers (at most `CONFIG_UART_MCUMGR_RX_BUF_COUNT`
+    /// of them; further lines are dropped silently) until the board next runs its work queue
+    /// ([`SimBoard::uart_read`]). Bytes that arrive before the SMP transport registered after
+    /// a boot are drained.
     pub fn uart_write(&mut self, bytes: &[u8]) {
+        self.settle();
         if !matches!(self.core, CoreState::Running { .. }) {
             return;
         }
-        for packet in self.rx.push(bytes) {
-            let (responses, reset) = self.serve(&packet);
-            for resp in responses {
-                self.transmit_frame(serial::encode_zephyr(&resp));
-            }
-            if reset {
-                self.reset();
-                // The rest of the line buffer died with the old app's RAM.
-                break;
-            }
+        if self.uart_ready_at.is_some_and(|t| self.now() < t) {
+            self.uart_drained += bytes.len() as u64;
+            return;
         }
+        self.rx.receive(bytes);
     }
 
-    /// Bytes the device sent on the UART since the last call (SMP lines and log text).
+    /// The board gets the CPU: its work queue decodes the received lines (freeing their
+    /// buffers) and the SMP server answers each complete request; then the bytes the device
+    /// sent since the last call (SMP lines and log text). An accepted `os reset` is answered
+    /// and the app keeps serving until its reset delay has passed.
     pub fn uart_read(&mut self) -> Vec<u8> {
+        self.settle();
+        if matches!(self.core, CoreState::Running { .. }) {
+            for packet in self.rx.process() {
+                let (responses, reset) = self.serve(&packet);
+                for resp in responses {
+                    self.transmit_frame(serial::encode_zephyr(&resp));
+                }
+                if reset {
+                    let generation = self.generation;
+                    self.schedule_reset();
+                    if self.generation != generation {
+                        // Rebooted at once (no reset delay): the other requests died with it.
+                        break;
+                    }
+                }
+            }
+        }
         std::mem::take(&mut self.tx)
     }
 

@@ -43,6 +43,18 @@ pub struct AppDescriptor {
     /// `CONFIG_MCUMGR_TRANSPORT_NETBUF_COUNT`.
     #[serde(default = "default_buf_count")]
     pub buf_count: u32,
+    /// `CONFIG_UART_MCUMGR_RX_BUF_SIZE`: bytes of one received SMP line, `\n` included
+    /// (Zephyr's default 128).
+    #[serde(default = "default_uart_rx_buf_size")]
+    pub uart_rx_buf_size: u32,
+    /// `CONFIG_UART_MCUMGR_RX_BUF_COUNT`: received lines the UART transport can hold (Zephyr's
+    /// default 2).
+    #[serde(default = "default_uart_rx_buf_count")]
+    pub uart_rx_buf_count: u32,
+    /// `CONFIG_MCUMGR_GRP_OS_RESET_MS`: how long the app keeps running after it answered
+    /// `os reset` (Zephyr's default 250).
+    #[serde(default = "default_reset_ms")]
+    pub reset_ms: u32,
 }
 
 fn default_groups() -> Vec<u16> {
@@ -57,6 +69,15 @@ fn default_buf_size() -> u32 {
 fn default_buf_count() -> u32 {
     4
 }
+fn default_uart_rx_buf_size() -> u32 {
+    dfu_hil_smp::limits::DEFAULT_LINE_SIZE as u32
+}
+fn default_uart_rx_buf_count() -> u32 {
+    dfu_hil_smp::limits::DEFAULT_LINE_COUNT as u32
+}
+fn default_reset_ms() -> u32 {
+    250
+}
 
 impl AppDescriptor {
     pub fn new(name: &str, version: &str) -> Self {
@@ -68,6 +89,9 @@ impl AppDescriptor {
             max_align: 8,
             buf_size: default_buf_size(),
             buf_count: default_buf_count(),
+            uart_rx_buf_size: default_uart_rx_buf_size(),
+            uart_rx_buf_count: default_uart_rx_buf_count(),
+            reset_ms: default_reset_ms(),
         }
     }
 }

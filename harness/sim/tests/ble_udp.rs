@@ -194,8 +194,15 @@ fn ble_full_dfu_reconnects_after_os_reset() {
     c.upload(0, &v2, &mut |_, _| {}).unwrap();
     c.image_test(&tlv_hash(&v2)).unwrap();
     let boots = board.lock().unwrap().last_boot().n;
-    // The answer to the reset arrives (sent before the reboot); the link then drops.
+    // The answer to the reset arrives; Zephyr reboots CONFIG_MCUMGR_GRP_OS_RESET_MS (250 ms)
+    // later, and until then the old app still runs.
     c.reset(false).unwrap();
+    assert!(board.lock().unwrap().reset_pending());
+    assert_eq!(board.lock().unwrap().last_boot().n, boots);
+    assert_eq!(running(&board.lock().unwrap()), "1.0.0");
+    // Waiting for the reboot sees the link drop.
+    let sign = c.await_reboot(&dfu_hil_smp::BootWait::default()).unwrap();
+    assert_eq!(sign, dfu_hil_smp::RebootSign::LinkDropped);
     assert_eq!(board.lock().unwrap().last_boot().n, boots + 1);
     assert_eq!(running(&board.lock().unwrap()), "2.0.0");
     assert_eq!(stats(&peer).connections, 1);
@@ -242,6 +249,7 @@ fn ble_link_stays_down_when_the_new_image_does_not_boot() {
     c.upload(0, &bad, &mut |_, _| {}).unwrap();
     c.image_test(&tlv_hash(&bad)).unwrap();
     c.reset(false).unwrap();
+    c.await_reboot(&dfu_hil_smp::BootWait::default()).unwrap();
     let e = c.echo("anyone?").unwrap_err().to_string();
     assert!(e.contains("BLE disconnected"), "{e}");
     assert!(e.contains("fault loop"), "{e}");

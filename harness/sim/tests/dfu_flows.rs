@@ -167,6 +167,14 @@ fn reset_over_smp_answers_then_reboots() {
         dfu_hil_smp::map([]),
     );
     assert_eq!(body, dfu_hil_smp::map([]));
+    // Answered first; the reboot follows CONFIG_MCUMGR_GRP_OS_RESET_MS (250 ms) later, and
+    // until then the old app answers.
+    assert_eq!(b.last_boot().n, before);
+    assert!(b.reset_pending());
+    b.idle(std::time::Duration::from_millis(100));
+    assert_eq!(b.last_boot().n, before, "still within the reset delay");
+    assert!(b.idle(std::time::Duration::from_millis(300)));
+    assert!(!b.reset_pending());
     assert_eq!(b.last_boot().n, before + 1);
     assert_eq!(running(&b), "1.0.0");
 }
@@ -184,6 +192,12 @@ fn serial_path_round_trip() {
         0x42,
         dfu_hil_smp::map([("d", dfu_hil_smp::Value::Text("hello".into()))]),
     );
+    // Right after the boot the SMP transport has not registered yet: the request is drained.
+    b.uart_write(&dfu_hil_smp::serial::encode_client(&req.encode()));
+    assert!(b.uart_read().is_empty());
+    assert!(b.uart_drained() > 0);
+    // A moment later it is answered.
+    assert!(b.idle(std::time::Duration::from_millis(50)));
     b.uart_write(&dfu_hil_smp::serial::encode_client(&req.encode()));
     let out = b.uart_read();
     let mut dec = dfu_hil_smp::LineDecoder::new();

@@ -20,12 +20,16 @@ use crate::packet::{
 };
 use crate::transport::Transport;
 
+mod boot;
 mod commands;
+mod lines;
 mod window;
 
+pub use boot::{BootWait, ReadyReport, RebootSign};
 pub use commands::{
     parse_slot_info, parse_taskstat, BootloaderMode, ImageSlots, SlotInfo, TaskStat,
 };
+pub use lines::LineDiscovery;
 pub use window::{UploadProgress, DEFAULT_GROW_AFTER, MAX_WINDOW};
 
 /// Zephyr's default `CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE`, assumed when params is unanswered.
@@ -151,6 +155,10 @@ pub struct Client<T: Transport> {
     /// Overall deadline (a scenario step's timeout): no request starts after it and no wait
     /// runs past it, so a stuck upload ends when the step's time is up.
     deadline: Option<(Instant, String)>,
+    /// Device text read while waiting for a boot, kept for [`Client::take_noise`].
+    noise: Vec<u8>,
+    /// Find the serial line-buffer count before the next upload ([`Client::set_discover_lines`]).
+    discover_lines: bool,
 }
 
 impl<T: Transport> Client<T> {
@@ -170,7 +178,17 @@ impl<T: Transport> Client<T> {
             started: Instant::now(),
             transcript: Vec::new(),
             deadline: None,
+            noise: Vec::new(),
+            discover_lines: false,
         }
+    }
+
+    /// Device text (log, banners, prompts) seen on the link since the last call, including
+    /// what was read while waiting for a boot.
+    pub fn take_noise(&mut self) -> Vec<u8> {
+        let mut n = std::mem::take(&mut self.noise);
+        n.extend(self.transport.take_noise());
+        n
     }
 
     /// Stop every request at `deadline` with [`SmpError::Deadline`] carrying `why` (e.g.
@@ -221,6 +239,13 @@ impl<T: Transport> Client<T> {
     /// upload, falling back to 384).
     pub fn set_buf_size(&mut self, b: Option<u32>) {
         self.buf_size = b;
+    }
+
+    /// Before the next upload, find how many serial receive lines the device has (echo
+    /// probes, see [`Client::discover_line_count`]) instead of trusting the link's configured
+    /// limits. Done once; the link then carries what was found.
+    pub fn set_discover_lines(&mut self, on: bool) {
+        self.discover_lines = on;
     }
 
     /// Use this buffer count instead of the one params reports (it sizes the automatic upload
@@ -445,7 +470,9 @@ impl<T: Transport> Client<T> {
     }
 
     /// Largest request (header + CBOR) for uploads: min(transport limit, buf_size - overhead)
-    /// (overhead 4 on serial, where length and CRC share the buffer; 0 on BLE and UDP), with
+    /// (overhead 4 on serial, where length and CRC share the buffer; 0 on BLE and UDP); on
+    /// serial the transport limit is what fits the device's receive lines
+    /// ([`crate::LineLimits`]: 182 bytes on Zephyr's defaults), with
     /// buf_size from params when the device answers it, else 384. Only a device error or a
     /// timeout falls back; a broken link is reported.
     pub fn upload_packet_limit(&mut self) -> Result<usize, SmpError> {
@@ -461,10 +488,13 @@ impl<T: Transport> Client<T> {
             },
         };
         let overhead = self.transport.device_buffer_overhead();
-        Ok(self
-            .transport
-            .max_packet()
-            .min((buf as usize).saturating_sub(overhead)))
+        let device_max = (buf as usize).saturating_sub(overhead);
+        if self.discover_lines {
+            self.discover_lines = false;
+            let probe = self.timeout.min(Duration::from_millis(500));
+            self.discover_line_count(device_max, probe)?;
+        }
+        Ok(self.transport.max_packet().min(device_max))
     }
 
     /// Upload `data` (a whole signed image file) to image number `image`, calling
@@ -501,7 +531,12 @@ impl<T: Transport> Client<T> {
             return Err(SmpError::Upload("refusing to upload an empty image".into()));
         }
         let limit = self.upload_packet_limit()?;
-        let window = self.upload_window();
+        // However many buffers the SMP pool has, the requests in flight must fit the device's
+        // serial receive lines together (one 2-line request on Zephyr's defaults).
+        let window = self
+            .upload_window()
+            .min(self.transport.max_in_flight(limit))
+            .max(1);
         if window > 1 {
             return self.upload_windowed(image, data, limit, window, start, progress);
         }

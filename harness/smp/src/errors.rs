@@ -360,6 +360,18 @@ pub enum SmpError {
     /// The caller's overall deadline (a test step's timeout) passed; not retried.
     #[error("deadline passed ({0})")]
     Deadline(String),
+    /// After a reset, the device never answered a readiness probe.
+    #[error(
+        "device did not answer SMP within {:.1} s after the reset ({probes} probes; last: {last}): \
+         it may still be in the bootloader (a long swap, a fault loop), its SMP transport may \
+         not be on this port, or the link settings (baud, line limits) may be wrong",
+        waited.as_secs_f64()
+    )]
+    NotReady {
+        waited: std::time::Duration,
+        probes: u32,
+        last: String,
+    },
 }
 
 impl SmpError {

@@ -13,6 +13,7 @@ pub mod ble;
 pub mod client;
 pub mod errors;
 pub mod header;
+pub mod limits;
 pub mod mem;
 pub mod packet;
 pub mod port;
@@ -22,14 +23,15 @@ pub mod udp;
 
 pub use ble::{BleTransport, GattLink};
 pub use client::{
-    format_exchange, format_packet, parse_image_state, parse_slot_info, parse_taskstat,
-    BootloaderMode, Client, Exchange, ImageSlots, Params, SlotInfo, SlotState, TaskStat,
-    UploadProgress, UploadReport,
+    format_exchange, format_packet, parse_image_state, parse_slot_info, parse_taskstat, BootWait,
+    BootloaderMode, Client, Exchange, ImageSlots, LineDiscovery, Params, ReadyReport, RebootSign,
+    SlotInfo, SlotState, TaskStat, UploadProgress, UploadReport,
 };
 pub use errors::{
     group_err_name, img_err_to_v1, mgmt_err_name, response_error, DeviceError, SmpError,
 };
 pub use header::{group, img_cmd, os_cmd, zephyr_cmd, Header, Op, RawHeader, Version, HEADER_LEN};
+pub use limits::{LineLimits, LineSetting};
 pub use packet::{map, map_bool, map_bytes, map_get, map_int, map_text, map_uint, uint, Packet};
 pub use port::{open_serial, SerialPortStream};
 pub use serial::{DeviceLineDecoder, LineDecoder, SerialEvent};

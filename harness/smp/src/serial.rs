@@ -95,13 +95,21 @@ pub fn encode_zephyr(packet: &[u8]) -> Vec<u8> {
 
 /// Encode as a host client does: base64 of the whole frame cut into 124-character lines.
 pub fn encode_client(packet: &[u8]) -> Vec<u8> {
+    encode_client_lines(packet, B64_PER_LINE)
+}
+
+/// [`encode_client`] with at most `chars` base64 characters per line (rounded down to whole
+/// 4-character groups, at least one group), for devices whose receive lines are shorter than
+/// 128 bytes (`CONFIG_UART_MCUMGR_RX_BUF_SIZE`; see [`crate::limits::LineLimits`]).
+pub fn encode_client_lines(packet: &[u8], chars: usize) -> Vec<u8> {
+    let chars = (chars / 4 * 4).clamp(4, B64_PER_LINE);
     let mut frame = Vec::with_capacity(packet.len() + 4);
     frame.extend_from_slice(&((packet.len() + 2) as u16).to_be_bytes());
     frame.extend_from_slice(packet);
     frame.extend_from_slice(&crc16_xmodem(packet).to_be_bytes());
     let text = B64.encode(&frame);
-    let mut out = Vec::with_capacity(text.len() + text.len() / B64_PER_LINE * 3 + 3);
-    for (i, chunk) in text.as_bytes().chunks(B64_PER_LINE).enumerate() {
+    let mut out = Vec::with_capacity(text.len() + text.len() / chars * 3 + 3);
+    for (i, chunk) in text.as_bytes().chunks(chars).enumerate() {
         out.extend_from_slice(if i == 0 { &MARKER_START } else { &MARKER_CONT });
         out.extend_from_slice(chunk);
         out.push(b'\n');
@@ -377,18 +385,48 @@ pub struct DeviceDropStats {
     pub too_big: u64,
     pub orphan_continuations: u64,
     pub abandoned: u64,
+    /// Lines that found every line buffer taken (`CONFIG_UART_MCUMGR_RX_BUF_COUNT`).
+    pub no_buffer: u64,
+}
+
+impl DeviceDropStats {
+    /// Every line or frame dropped, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.long_lines
+            + self.bad_base64
+            + self.bad_crc
+            + self.bad_length
+            + self.too_big
+            + self.orphan_continuations
+            + self.abandoned
+            + self.no_buffer
+    }
 }
 
 /// Device-side decoder modelled on a stock Zephyr UART transport (`uart_mcumgr` +
 /// `mcumgr_serial_process_frag`): lines are only recognised when they *start* with a marker,
 /// lines longer than `max_line` bytes including `\n` are discarded whole, and every failure is
 /// silent — no response, the host times out.
+///
+/// With a line-buffer count ([`DeviceLineDecoder::set_line_count`]) it also models the UART's
+/// buffer pool (`drivers/console/uart_mcumgr.c`: `uart_mcumgr_rx_byte` takes a buffer from a
+/// slab of `CONFIG_UART_MCUMGR_RX_BUF_COUNT` at a line's first byte and drops the whole line
+/// when none is free; the buffers go back only when the transport's work item has decoded
+/// them). Receiving and decoding are then two steps: [`DeviceLineDecoder::receive`] is the
+/// interrupt handler taking a burst of bytes, [`DeviceLineDecoder::process`] is the work item
+/// running once the CPU is free. Within one burst at most `count` lines are taken.
 #[derive(Debug)]
 pub struct DeviceLineDecoder {
     max_line: usize,
     netbuf_size: Option<usize>,
+    /// Line buffers; `None` = unlimited (every line is decoded as it completes).
+    line_count: Option<usize>,
     line: Vec<u8>,
+    /// A buffer is taken for the line being received.
+    receiving: bool,
     overflow: bool,
+    /// Complete lines holding their buffers until [`DeviceLineDecoder::process`].
+    held: std::collections::VecDeque<Vec<u8>>,
     frame: Option<Vec<u8>>,
     stats: DeviceDropStats,
 }
@@ -410,11 +448,23 @@ impl DeviceLineDecoder {
         DeviceLineDecoder {
             max_line: max_line.max(4),
             netbuf_size: None,
+            line_count: None,
             line: Vec::new(),
+            receiving: false,
             overflow: false,
+            held: std::collections::VecDeque::new(),
             frame: None,
             stats: DeviceDropStats::default(),
         }
+    }
+
+    /// Model `count` line buffers (see the type's docs); `None` = unlimited.
+    pub fn set_line_count(&mut self, count: Option<usize>) {
+        self.line_count = count.map(|n| n.max(1));
+    }
+
+    pub fn line_count(&self) -> Option<usize> {
+        self.line_count
     }
 
     /// Limit the decoded frame (length prefix + packet + CRC) to `NETBUF_SIZE` bytes, which is
@@ -431,9 +481,17 @@ impl DeviceLineDecoder {
         self.stats
     }
 
-    /// Feed received bytes; returns the complete packets (header + CBOR) they finished.
+    /// Feed received bytes and decode them at once; returns the complete packets (header +
+    /// CBOR) they finished. With a line-buffer count this is one burst ([`Self::receive`])
+    /// followed by one [`Self::process`].
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
+        self.receive(bytes);
+        self.process()
+    }
+
+    /// One burst of received bytes, as the UART interrupt handler takes them: complete lines
+    /// wait for [`Self::process`], holding their buffers.
+    pub fn receive(&mut self, bytes: &[u8]) {
         for &b in bytes {
             if self.overflow {
                 if b == b'\n' {
@@ -441,19 +499,43 @@ impl DeviceLineDecoder {
                 }
                 continue;
             }
-            if b == b'\n' {
-                let line = std::mem::take(&mut self.line);
-                if let Some(p) = self.line(&line) {
-                    out.push(p);
+            if !self.receiving {
+                // A new line needs a free buffer; without one it is ignored up to its newline.
+                if let Some(count) = self.line_count {
+                    if self.held.len() >= count {
+                        self.stats.no_buffer += 1;
+                        if b != b'\n' {
+                            self.overflow = true;
+                        }
+                        continue;
+                    }
                 }
+                self.receiving = true;
+            }
+            if b == b'\n' {
+                self.receiving = false;
+                let line = std::mem::take(&mut self.line);
+                self.held.push_back(line);
                 continue;
             }
             self.line.push(b);
             // No room left for the newline: the whole line is discarded.
             if self.line.len() >= self.max_line {
                 self.line.clear();
+                self.receiving = false;
                 self.overflow = true;
                 self.stats.long_lines += 1;
+            }
+        }
+    }
+
+    /// Decode the lines received so far and free their buffers; returns the packets they
+    /// completed.
+    pub fn process(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(line) = self.held.pop_front() {
+            if let Some(p) = self.line(&line) {
+                out.push(p);
             }
         }
         out

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::errors::SmpError;
-use crate::serial::{encode_client, LineDecoder, SerialEvent};
+use crate::limits::LineLimits;
+use crate::serial::{encode_client_lines, LineDecoder, SerialEvent};
 
 /// One SMP packet out, packets back. Implemented by serial (over any byte stream), in-memory,
 /// UDP, BLE later.
@@ -32,6 +33,27 @@ pub trait Transport: Send {
     fn describe(&self) -> String {
         format!("SMP link, max packet {} B", self.max_packet())
     }
+    /// The device's serial receive lines this link sizes requests for (`None`: not a serial
+    /// link, no such limit).
+    fn line_limits(&self) -> Option<LineLimits> {
+        None
+    }
+    /// Size requests for these receive lines from now on; `source` says where the figures come
+    /// from (for the evidence). Returns false on links without lines (BLE, UDP).
+    fn set_line_limits(&mut self, _limits: LineLimits, _source: &str) -> bool {
+        false
+    }
+    /// Requests of `packet` bytes that may be in flight at once without overrunning the
+    /// device's receive buffers on this link (serial: its line buffers); unbounded elsewhere.
+    fn max_in_flight(&self, _packet: usize) -> usize {
+        usize::MAX
+    }
+    /// A counter that changes whenever this link saw the device go away and come back (a
+    /// reopened port, a BLE reconnect, a restarted native_sim process); `None` when the link
+    /// cannot tell (a plain UART keeps its port across a device reset).
+    fn link_generation(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -53,6 +75,18 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn describe(&self) -> String {
         (**self).describe()
     }
+    fn line_limits(&self) -> Option<LineLimits> {
+        (**self).line_limits()
+    }
+    fn set_line_limits(&mut self, limits: LineLimits, source: &str) -> bool {
+        (**self).set_line_limits(limits, source)
+    }
+    fn max_in_flight(&self, packet: usize) -> usize {
+        (**self).max_in_flight(packet)
+    }
+    fn link_generation(&mut self) -> Option<u64> {
+        (**self).link_generation()
+    }
 }
 
 /// Serial framing over any byte stream (a PTY, a real port, an in-memory pipe).
@@ -71,13 +105,16 @@ impl<S: ByteStream + ?Sized> ByteStream for Box<S> {
     }
 }
 
-/// The serial link imposes no packet limit of its own (a packet spans as many lines as it
-/// needs); the device's `buf_size - 4` is the real cap and the client applies it.
+/// Largest packet a serial link carries when told its device has unusually many line buffers;
+/// the device's line buffers ([`LineLimits`]) and `buf_size - 4` are the real caps.
 pub const SERIAL_MAX_PACKET: usize = 8192;
 
-/// SMP over a byte stream with console framing (smp.md §4.1). Sends 124-character lines like
-/// every client; receives with the tolerant [`LineDecoder`], so device log interleaved between
-/// frames is kept (see [`Transport::take_noise`]) rather than breaking the exchange.
+/// SMP over a byte stream with console framing (smp.md §4.1). Sends lines of at most 124
+/// base64 characters like every client (fewer when the device's receive lines are shorter),
+/// and never a request whose frame needs more lines than the device has line buffers
+/// ([`LineLimits`], Zephyr's defaults unless told otherwise); receives with the tolerant
+/// [`LineDecoder`], so device log interleaved between frames is kept (see
+/// [`Transport::take_noise`]) rather than breaking the exchange.
 pub struct SerialTransport<S: ByteStream> {
     stream: S,
     decoder: LineDecoder,
@@ -86,6 +123,9 @@ pub struct SerialTransport<S: ByteStream> {
     corrupt: Vec<String>,
     max_packet: usize,
     line_delay: Duration,
+    limits: LineLimits,
+    /// Where `limits` come from, for the evidence ("Zephyr defaults", "scenario", …).
+    limits_source: String,
 }
 
 impl<S: ByteStream> SerialTransport<S> {
@@ -98,7 +138,16 @@ impl<S: ByteStream> SerialTransport<S> {
             corrupt: Vec::new(),
             max_packet: SERIAL_MAX_PACKET,
             line_delay: Duration::ZERO,
+            limits: LineLimits::default(),
+            limits_source: "Zephyr defaults CONFIG_UART_MCUMGR_RX_BUF_COUNT=2, \
+                            CONFIG_UART_MCUMGR_RX_BUF_SIZE=128"
+                .into(),
         }
+    }
+
+    /// The device's receive lines requests are sized for.
+    pub fn limits(&self) -> LineLimits {
+        self.limits
     }
 
     /// Override the advertised packet limit (e.g. for a device known to have a small buffer
@@ -140,14 +189,33 @@ impl<S: ByteStream> SerialTransport<S> {
 
 impl<S: ByteStream> Transport for SerialTransport<S> {
     fn describe(&self) -> String {
+        let l = self.limits;
         format!(
-            "serial (SMP console framing: base64 + CRC16 in lines of 127 bytes), max packet {} B",
-            self.max_packet()
+            "serial (SMP console framing: base64 + CRC16, lines of ≤ {} B), device receive lines \
+             {l} ({}) → requests ≤ {} B, {} request(s) of that size in flight",
+            l.chars_per_line() + 3,
+            self.limits_source,
+            self.max_packet(),
+            l.window_for(self.max_packet()),
         )
     }
 
+    fn line_limits(&self) -> Option<LineLimits> {
+        Some(self.limits)
+    }
+
+    fn set_line_limits(&mut self, limits: LineLimits, source: &str) -> bool {
+        self.limits = limits;
+        self.limits_source = source.to_owned();
+        true
+    }
+
+    fn max_in_flight(&self, packet: usize) -> usize {
+        self.limits.window_for(packet)
+    }
+
     fn send(&mut self, packet: &[u8]) -> Result<(), SmpError> {
-        let wire = encode_client(packet);
+        let wire = encode_client_lines(packet, self.limits.chars_per_line());
         if self.line_delay.is_zero() {
             self.stream.write_all(&wire)?;
         } else {
@@ -182,7 +250,7 @@ impl<S: ByteStream> Transport for SerialTransport<S> {
     }
 
     fn max_packet(&self) -> usize {
-        self.max_packet
+        self.max_packet.min(self.limits.max_packet())
     }
 
     fn take_noise(&mut self) -> Vec<u8> {

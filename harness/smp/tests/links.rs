@@ -81,6 +81,22 @@ fn smp_over_a_pty_through_serialport() {
     client.set_timeout(Duration::from_secs(5));
     let long = "x".repeat(300); // several console lines each way
     assert_eq!(client.echo("hello").unwrap(), "hello");
+    // Zephyr's default 2 receive lines cannot take a 5-line request: refused before sending.
+    let e = client.echo(&long).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            dfu_hil_smp::SmpError::BufferTooSmall {
+                max_packet: 182,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // This responder has no line-buffer limit: told so, the client sends it.
+    client
+        .transport_mut()
+        .set_line_limits(dfu_hil_smp::LineLimits::new(128, 8).unwrap(), "test");
     assert_eq!(client.echo(&long).unwrap(), long);
     let p = client.params().unwrap();
     assert_eq!((p.buf_size, p.buf_count), (256, 4));

@@ -32,6 +32,9 @@ struct Faults {
     first_error: Option<u32>,
     /// Log text written between responses.
     chatter: bool,
+    /// Model the UART's line buffers (`CONFIG_UART_MCUMGR_RX_BUF_COUNT`): lines beyond this
+    /// many in one burst of received bytes are dropped. `None`: unlimited.
+    line_count: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +46,8 @@ struct Seen {
     largest_request: usize,
     limit_violations: usize,
     dropped_frames: u64,
+    /// Lines dropped for want of a free line buffer.
+    no_buffer: u64,
 }
 
 struct Session {
@@ -56,6 +61,7 @@ fn spawn_device(mut end: PipeEnd, f: Faults) -> JoinHandle<Seen> {
         let netbuf = f.buf_size.unwrap_or(384) as usize;
         let mut dec = DeviceLineDecoder::new();
         dec.set_netbuf_size(Some(netbuf));
+        dec.set_line_count(f.line_count);
         let mut seen = Seen::default();
         let mut session: Option<Session> = None;
         let mut last_rsp: Option<Vec<u8>> = None;
@@ -107,7 +113,8 @@ fn spawn_device(mut end: PipeEnd, f: Faults) -> JoinHandle<Seen> {
                 last_rsp = Some(wire);
             }
         }
-        seen.dropped_frames = dec.stats().too_big + dec.stats().bad_crc + dec.stats().long_lines;
+        seen.dropped_frames = dec.stats().total();
+        seen.no_buffer = dec.stats().no_buffer;
         seen
     })
 }
@@ -189,14 +196,27 @@ fn run(
     tweak: impl FnOnce(&mut Client<SerialTransport<PipeEnd>>),
 ) -> (Report, Seen, Vec<(usize, usize)>) {
     let (host, dev) = pipe();
+    let limited = f.line_count.is_some();
     let device = spawn_device(dev, f);
     let mut client = Client::new(SerialTransport::new(host));
+    if !limited {
+        unlimited_lines(&mut client);
+    }
     tweak(&mut client);
     let mut progress = Vec::new();
     let res = client.upload(0, data, &mut |a, b| progress.push((a, b)));
     drop(client);
     let seen = device.join().unwrap();
     (res, seen, progress)
+}
+
+/// Tell the client that the fake device (without `line_count`) takes requests of any number of
+/// lines, so a test looks at buf_size and window rules alone.
+fn unlimited_lines(c: &mut Client<SerialTransport<PipeEnd>>) {
+    c.transport_mut().set_line_limits(
+        dfu_hil_smp::LineLimits::new(128, 64).unwrap(),
+        "fake device without line limits",
+    );
 }
 
 #[test]
@@ -212,6 +232,7 @@ fn upload_fits_buf_size_and_reassembles() {
         },
     );
     let mut client = Client::new(SerialTransport::new(host));
+    unlimited_lines(&mut client);
     let mut progress = Vec::new();
     let report = client
         .upload(0, &data, &mut |a, b| progress.push((a, b)))
@@ -511,4 +532,70 @@ fn progress_carries_elapsed_for_rate_and_eta() {
     assert_eq!((last.sent, last.total), (data.len(), data.len()));
     assert!(seen.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
     assert_eq!(last.eta(), Some(Duration::ZERO));
+}
+
+#[test]
+fn default_lines_fit_a_stock_zephyr_uart() {
+    // Zephyr's defaults: 2 line buffers of 128 B, net_buf 384, 4 net_bufs. Requests sized from
+    // buf_size (380 B = 5 lines) or pipelined by buf_count would never be answered.
+    let data = image(6_000);
+    let f = Faults {
+        buf_size: Some(384),
+        line_count: Some(2),
+        ..Faults::default()
+    };
+    let (res, seen, _) = run(f, &data, fast);
+    let report = res.unwrap();
+    assert_eq!(seen.image, data);
+    assert_eq!(report.packet_limit, 182);
+    assert!(seen.largest_request <= 182, "{}", seen.largest_request);
+    assert_eq!(
+        report.window, 1,
+        "two 2-line requests do not fit 2 line buffers"
+    );
+    assert_eq!(report.retries, 0);
+    assert_eq!(seen.dropped_frames, 0);
+}
+
+#[test]
+fn requests_beyond_the_device_lines_are_never_answered() {
+    // The old belief: size requests from buf_size. A stock device drops them without a word.
+    let data = image(6_000);
+    let f = Faults {
+        buf_size: Some(384),
+        line_count: Some(2),
+        ..Faults::default()
+    };
+    let (res, seen, _) = run(f, &data, |c| {
+        fast(c);
+        c.transport_mut()
+            .set_line_limits(dfu_hil_smp::LineLimits::new(128, 8).unwrap(), "wrong");
+    });
+    assert!(matches!(res, Err(SmpError::Timeout)), "{res:?}");
+    assert_eq!(seen.upload_requests, 0, "no request was ever complete");
+    assert!(seen.no_buffer > 0);
+}
+
+#[test]
+fn line_count_is_discovered_when_asked() {
+    let data = image(6_000);
+    let f = Faults {
+        buf_size: Some(384),
+        line_count: Some(3),
+        ..Faults::default()
+    };
+    let (host, dev) = pipe();
+    let device = spawn_device(dev, f);
+    let mut client = Client::new(SerialTransport::new(host));
+    fast(&mut client);
+    client.set_discover_lines(true);
+    let report = client.upload(0, &data, &mut |_, _| {}).unwrap();
+    let limits = client.transport_mut().line_limits().unwrap();
+    let describe = client.transport_mut().describe();
+    drop(client);
+    let seen = device.join().unwrap();
+    assert_eq!(limits.line_count, 3, "{describe}");
+    assert!(describe.contains("silent with 4"), "{describe}");
+    assert_eq!(report.packet_limit, limits.max_packet());
+    assert_eq!(seen.image, data);
 }
