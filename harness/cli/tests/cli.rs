@@ -235,6 +235,32 @@ fn bench_upload_prints_figures_and_ceiling() {
     assert!(out.contains("B/s"), "{out}");
     assert!(out.contains("W = B + 3L"), "{out}");
     assert!(out.contains("% of the"), "{out}");
+    // The prediction for a real device: Zephyr's 2 × 128-byte lines bound the request, the
+    // chip's flash time and the up-front slot erase are shown (figures, not asserted speeds).
+    assert!(out.contains("= 182 B (set by the line buffers)"), "{out}");
+    assert!(out.contains("flash per request"), "{out}");
+    assert!(out.contains("slot erase at the first chunk"), "{out}");
+    assert!(out.contains("Go mcumgr"), "{out}");
+}
+
+/// Prediction options are checked before the simulated board starts.
+#[test]
+fn bench_upload_refuses_impossible_line_limits() {
+    let o = Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
+        .args(["bench", "upload", "--line-size", "5", "--root"])
+        .arg(root())
+        .output()
+        .expect("run dfu-hil");
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(96), "{out}");
+    assert!(out.contains("serial line size 5 B is too small"), "{out}");
+    assert!(!out.contains("sim:"), "{out}");
+    let o = Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
+        .args(["bench", "upload", "--chip", "nrf9160", "--root"])
+        .arg(root())
+        .output()
+        .expect("run dfu-hil");
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 /// SIGTERM mid-run: the current step stops, the rest are reported, JUnit and JSON are written.

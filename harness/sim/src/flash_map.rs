@@ -1,8 +1,15 @@
 //! The board's flash as partitions: every device of a layout, addressed by partition name, with
 //! one operation counter across all devices so a power cut can land on any erase or write.
+//!
+//! Optionally each device has a chip's erase/write timing ([`FlashMap::set_timing`],
+//! [`crate::flash_timing`]); then every erase and write adds what the real flash would take to
+//! a busy clock ([`FlashMap::busy_time`]), so a caller can make the board answer as late as a
+//! device whose CPU stalls while its NVMC works.
 
 use crate::flash::{FlashError, NorFlash, OpKind};
+use crate::flash_timing::FlashTiming;
 use dfu_hil_mcuboot::layout::{DeviceKind, Layout, Partition};
+use std::time::Duration;
 
 /// Counted flash operation, kept so evidence can say what the bootloader was doing at a cut.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +31,10 @@ pub struct FlashMap {
     /// RAM-emulated devices are reachable only while the bootloader runs (see
     /// [`MapError::RamEmulated`]).
     ram_access: bool,
+    /// Per device (same order as `devices`): the chip timing its erases and writes cost.
+    timing: Vec<Option<FlashTiming>>,
+    /// Modelled time the flash has been busy (erases and writes on timed devices).
+    busy: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,14 +76,17 @@ impl FlashMap {
             .flash
             .iter()
             .map(|d| NorFlash::new(&d.name, d.size, d.sector_size, d.write_size, d.erased))
-            .collect();
+            .collect::<Vec<_>>();
+        let timing = vec![None; devices.len()];
         FlashMap {
-            layout,
             devices,
             ops: 0,
             cut_before: None,
             last_op: None,
             ram_access: false,
+            timing,
+            busy: Duration::ZERO,
+            layout,
         }
     }
 
@@ -82,6 +96,51 @@ impl FlashMap {
 
     pub fn device_mut(&mut self, name: &str) -> Option<&mut NorFlash> {
         self.devices.iter_mut().find(|d| d.name == name)
+    }
+
+    /// Give device `device` a chip's erase/write timing (`None`: its operations take no
+    /// modelled time, the default). Returns false when the layout has no such device.
+    pub fn set_timing(&mut self, device: &str, timing: Option<FlashTiming>) -> bool {
+        match self.devices.iter().position(|d| d.name == device) {
+            Some(i) => {
+                self.timing[i] = timing;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Give every internal-flash device of the layout (the chip's own flash, behind its NVMC)
+    /// this timing; external and RAM-emulated devices keep none. Returns how many devices got
+    /// it.
+    pub fn set_internal_timing(&mut self, timing: FlashTiming) -> usize {
+        let mut n = 0;
+        for (i, d) in self.layout.flash.iter().enumerate() {
+            if d.kind == DeviceKind::Internal {
+                self.timing[i] = Some(timing);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The timing of device `device`, if it has one.
+    pub fn timing(&self, device: &str) -> Option<FlashTiming> {
+        let i = self.devices.iter().position(|d| d.name == device)?;
+        self.timing[i]
+    }
+
+    /// Modelled time the flash has spent erasing and writing on timed devices since the board
+    /// was created (or since [`take_busy_time`](Self::take_busy_time)): each erase costs
+    /// t_ERASEPAGE per page it covers, each write t_WRITE per word. Operations cut by a power
+    /// cut, and failed ones, cost nothing.
+    pub fn busy_time(&self) -> Duration {
+        self.busy
+    }
+
+    /// [`busy_time`](Self::busy_time), then start counting again from zero.
+    pub fn take_busy_time(&mut self) -> Duration {
+        std::mem::take(&mut self.busy)
     }
 
     /// Number of erase/write operations since the board was created.
@@ -221,7 +280,11 @@ impl FlashMap {
             .map_err(|source| MapError::Flash {
                 partition: name.to_owned(),
                 source,
-            })
+            })?;
+        if let Some(t) = self.timing[d] {
+            self.busy += t.erase_time(len);
+        }
+        Ok(())
     }
 
     pub fn write(&mut self, name: &str, off: u32, data: &[u8]) -> Result<(), MapError> {
@@ -233,7 +296,11 @@ impl FlashMap {
             .map_err(|source| MapError::Flash {
                 partition: name.to_owned(),
                 source,
-            })
+            })?;
+        if let Some(t) = self.timing[d] {
+            self.busy += t.write_time(data.len() as u32);
+        }
+        Ok(())
     }
 
     /// Erase a whole partition.

@@ -8,6 +8,7 @@ pub mod direct_xip;
 pub mod firmware;
 pub mod flash;
 pub mod flash_map;
+pub mod flash_timing;
 pub mod multi_image;
 pub mod nsib;
 pub mod overwrite;

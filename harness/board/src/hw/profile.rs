@@ -349,6 +349,28 @@ impl BoardProfile {
         self.memory.iter().find(|m| m.name == name)
     }
 
+    /// Erase/write timing of the chip's own flash (its NVMC), from the datasheet table in
+    /// `dfu_hil_sim::flash_timing`, looked up by the profile's `chip` (`nRF52840_xxAA`,
+    /// `nRF5340_xxAA`). `None` for a chip not in the table.
+    pub fn flash_timing(&self) -> Option<dfu_hil_sim::flash_timing::FlashTiming> {
+        dfu_hil_sim::flash_timing::for_chip(&self.chip)
+    }
+
+    /// [`flash_timing`](Self::flash_timing) for one memory of this board: only internal flash
+    /// reached through the first core (the nRF5340 application core's flash, not its network
+    /// core's, whose NVMC figures are not in the table); external and RAM-emulated memories
+    /// have none.
+    pub fn memory_flash_timing(
+        &self,
+        memory: &str,
+    ) -> Option<dfu_hil_sim::flash_timing::FlashTiming> {
+        let m = self.memory(memory)?;
+        let first_core = self.cores.iter().map(|c| c.index).min()?;
+        (m.kind == DeviceKind::Internal && m.core == first_core)
+            .then(|| self.flash_timing())
+            .flatten()
+    }
+
     /// Problems running `layout` on this board: devices the profile does not know, kinds that
     /// differ, devices larger than the board's. Empty = fits.
     pub fn check_layout(&self, layout: &Layout) -> Vec<String> {
