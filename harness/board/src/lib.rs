@@ -47,6 +47,9 @@ impl Transport for Link {
     fn link_generation(&mut self) -> Option<u64> {
         self.0.link_generation()
     }
+    fn wait_activity(&mut self, timeout: Duration) -> Result<(), SmpError> {
+        self.0.wait_activity(timeout)
+    }
 }
 
 /// Which backend a board is.

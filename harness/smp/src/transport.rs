@@ -48,6 +48,16 @@ pub trait Transport: Send {
     fn max_in_flight(&self, _packet: usize) -> usize {
         usize::MAX
     }
+    /// Wait until the device sends anything at all — a packet (discarded: only a late answer
+    /// can arrive while nothing was asked) or log text (kept, see [`Transport::take_noise`])
+    /// — or `timeout` passes. Used while waiting for a reboot, when a banner matters more
+    /// than any packet.
+    fn wait_activity(&mut self, timeout: Duration) -> Result<(), SmpError> {
+        match self.recv(timeout) {
+            Ok(_) | Err(SmpError::Timeout) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
     /// A counter that changes whenever this link saw the device go away and come back (a
     /// reopened port, a BLE reconnect, a restarted native_sim process); `None` when the link
     /// cannot tell (a plain UART keeps its port across a device reset).
@@ -86,6 +96,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn link_generation(&mut self) -> Option<u64> {
         (**self).link_generation()
+    }
+    fn wait_activity(&mut self, timeout: Duration) -> Result<(), SmpError> {
+        (**self).wait_activity(timeout)
     }
 }
 
@@ -212,6 +225,19 @@ impl<S: ByteStream> Transport for SerialTransport<S> {
 
     fn max_in_flight(&self, packet: usize) -> usize {
         self.limits.window_for(packet)
+    }
+
+    fn wait_activity(&mut self, timeout: Duration) -> Result<(), SmpError> {
+        if !self.ready.is_empty() || !self.noise.is_empty() {
+            return Ok(());
+        }
+        let mut buf = [0u8; 1024];
+        let n = self.stream.read(&mut buf, timeout)?;
+        if n > 0 {
+            let ev = self.decoder.push(&buf[..n]);
+            self.absorb(ev);
+        }
+        Ok(())
     }
 
     fn send(&mut self, packet: &[u8]) -> Result<(), SmpError> {
