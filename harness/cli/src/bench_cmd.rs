@@ -424,13 +424,12 @@ fn measure(
     client.set_first_chunk_timeout(Duration::from_secs(60));
     client.set_timeout(Duration::from_secs(5));
     client.set_upload_window(a.window);
-    // A device that missed the very first request (a line lost while the port opened) gets
-    // one more try before the ceiling falls back to --buf-size.
-    let params = client.params().or_else(|first| {
-        client
-            .params()
-            .map_err(|second| format!("{first}, then {second}"))
-    });
+    // The board has just started: its SMP transport drains what arrives before it registers
+    // (docs/device-model.md), so wait until it answers, as after any reset.
+    client
+        .wait_ready(&dfu_hil_smp::BootWait::default())
+        .context("the simulated board did not answer SMP")?;
+    let params = client.params().map_err(|e| e.to_string());
     let described = client.transport_mut().describe();
     let t0 = Instant::now();
     let rep = client

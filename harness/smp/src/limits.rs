@@ -80,7 +80,7 @@ impl LineLimits {
     /// the device's buffer.
     pub fn chars_per_line(&self) -> usize {
         let fit = self.line_size.saturating_sub(3) / 4 * 4;
-        fit.min((MAX_LINE - 3) / 4 * 4).max(4)
+        fit.clamp(4, (MAX_LINE - 3) / 4 * 4)
     }
 
     /// Frame bytes (length prefix + packet + CRC) one line carries.
