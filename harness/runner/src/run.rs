@@ -746,6 +746,40 @@ impl Ctx<'_> {
         self.deadline_passed()
     }
 
+    /// An upload that ended on silence, explained: when not one upload request since
+    /// `first` (a transcript index) was answered while the link sized them for more serial
+    /// lines than Zephyr's default, the likeliest cause is a device with fewer receive lines,
+    /// which drops such requests without a word.
+    fn silent_upload(&mut self, first: usize, e: SmpError) -> String {
+        let base = format!("SMP: {e}");
+        let uploads: Vec<_> = self.client.transcript()[first..]
+            .iter()
+            .filter(|x| x.request.header.group == dfu_hil_smp::group::IMAGE)
+            .filter(|x| x.request.header.id == dfu_hil_smp::img_cmd::UPLOAD)
+            .collect();
+        if uploads.is_empty() || uploads.iter().any(|x| x.response.is_some()) {
+            return base;
+        }
+        let largest = uploads
+            .iter()
+            .map(|x| x.request.header.len as usize + dfu_hil_smp::HEADER_LEN)
+            .max()
+            .unwrap_or(0);
+        let Some(limits) = self.client.transport_mut().line_limits() else {
+            return base;
+        };
+        let lines = limits.lines_for(largest);
+        if lines <= dfu_hil_smp::limits::DEFAULT_LINE_COUNT {
+            return base;
+        }
+        format!(
+            "{base}: no upload request was answered. Each was {largest} B = {lines} serial \
+             lines, sized for {limits}; a device with Zephyr's default \
+             CONFIG_UART_MCUMGR_RX_BUF_COUNT=2 drops such requests silently (try \
+             --serial-lines 2x128 or auto, or check the app's configuration)"
+        )
+    }
+
     /// After a reset: for an `os reset`, wait until the old image has really gone (it answers
     /// for `CONFIG_MCUMGR_GRP_OS_RESET_MS` after accepting the request); then, if the core
     /// runs, until the new boot answers SMP. Returns what happened, with the time it took.
@@ -824,11 +858,18 @@ impl Ctx<'_> {
                 if let Some(b) = u.buf_size {
                     self.client.set_buf_size(Some(b));
                 }
-                let rep = self
+                let first = self.client.transcript().len();
+                let rep = match self
                     .client
                     .upload(u.image_number, &data, &mut |sent, total| {
                         obs.upload_progress(sent, total)
-                    })?;
+                    }) {
+                    Ok(r) => r,
+                    Err(e @ (SmpError::Timeout | SmpError::Deadline(_))) => {
+                        return Err(StepFail::Board(self.silent_upload(first, e)))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let secs = rep.elapsed.as_secs_f64().max(1e-6);
                 Ok(format!(
                     "{} B in {} requests, {:.2} s ({:.1} KiB/s), {} retries",
