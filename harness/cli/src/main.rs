@@ -69,10 +69,11 @@ enum Command {
     Trailer(image_cmd::TrailerCmd),
     /// Talk SMP to a device: image list/upload/test/confirm/erase, os echo/reset/params/info.
     Smp(smp_cmd::SmpArgs),
-    /// The simulated board: `sim serve` runs it on a PTY for other tools (smpmgr, mcumgr).
+    /// The simulated board: `sim serve` runs it on a PTY for other tools (smpmgr, mcumgr);
+    /// `sim boot` runs its MCUboot once on a flash file (a native_sim MCUboot stand-in).
     Sim {
         #[command(subcommand)]
-        cmd: sim_cmd::SimCmd,
+        cmd: sim_cmd::SimCommand,
     },
     /// Benchmarks (figures, never pass/fail): `bench upload` through a paced PTY.
     #[command(subcommand)]

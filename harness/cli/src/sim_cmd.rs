@@ -7,6 +7,17 @@
 //! `mcuboot` fixture and an app (default `app-v1`, from firmware-fixtures/fixtures.yaml), unless
 //! `--blank`. `os reset` reboots through the MCUboot model. SIGINT/SIGTERM save the flash file
 //! and exit 0.
+//!
+//! Real native_sim builds are two executables on one flash file: MCUboot runs first (does the
+//! swap, exits to hand over), then the app, which exits on `sys_reboot`. The stand-ins for
+//! that pair (what `--board native-sim` tests run):
+//! * `dfu-hil sim boot --layout L --flash FILE`: the MCUboot model once on the file; prints
+//!   its log, saves the file and exits 0 when it would jump to an app. With nothing bootable
+//!   it does what MCUboot does in its `FIH_PANIC` loop: never returns, and ignores SIGTERM
+//!   (only SIGKILL ends it). Exit 2 when the boot partition holds no MCUboot build.
+//! * `dfu-hil sim serve --app-only --flash FILE`: runs the image in the primary slot as the
+//!   bootloader left it (no boot model of its own), and after an accepted `os reset` (and the
+//!   app's reset delay) saves the flash as it was and exits with `--reset-exit-status`.
 
 // Helpers here are also used by harness/cli/tests/smpmgr.rs (which includes this file), not
 // all by the binary.
@@ -24,10 +35,32 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// `dfu-hil sim …`.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum SimCommand {
+    #[command(flatten)]
+    Serve(SimCmd),
+    /// Run the simulated MCUboot once on a flash file, as a native_sim MCUboot build does:
+    /// exit 0 when it hands over to an app; with nothing bootable, spin forever ignoring
+    /// SIGTERM (as MCUboot's FIH panic loop does).
+    Boot(BootArgs),
+}
+
+/// The serving subcommand, an enum of its own (tests parse and destructure it).
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum SimCmd {
     /// Run the simulated board on a PTY and print its path (`uart connected to pseudotty: …`).
     Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BootArgs {
+    /// Flash layout: a name from partitions/ or a path to a layout YAML.
+    #[arg(long, default_value = "nrf52840-internal")]
+    pub layout: String,
+    /// The flash file (format as for `sim serve --flash`); a missing file is erased flash.
+    #[arg(long)]
+    pub flash: PathBuf,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -65,6 +98,14 @@ pub struct ServeArgs {
     /// CONFIG_UART_MCUMGR_RX_BUF_SIZE: drop received lines longer than N bytes (incl. `\n`).
     #[arg(long, value_name = "N")]
     pub rx_line_max: Option<usize>,
+    /// The app half of a native_sim pair (`sim boot` ran before): run the image in the
+    /// primary slot as the bootloader left the flash, without running the MCUboot model, and
+    /// exit after an accepted `os reset` (native_sim exits on `sys_reboot`).
+    #[arg(long, visible_alias = "no-bootloader")]
+    pub app_only: bool,
+    /// Exit status after an `os reset` with --app-only (native_sim builds differ: 0 or 1).
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "app_only")]
+    pub reset_exit_status: u8,
 }
 
 fn parse_mode(s: &str) -> Result<UpgradeMode, String> {
@@ -89,6 +130,8 @@ impl ServeArgs {
             log_in_frame: None,
             noise_seed: 1,
             rx_line_max: None,
+            app_only: false,
+            reset_exit_status: 0,
         }
     }
 
@@ -148,6 +191,13 @@ pub fn build_fixtures(
 
 /// The board `serve` will run: flash loaded from the file, or fresh and provisioned; powered on.
 pub fn prepare_board(args: &ServeArgs, root: &Path) -> anyhow::Result<SimBoard> {
+    let mut board = load_board(args, root)?;
+    board.reset();
+    Ok(board)
+}
+
+/// [`prepare_board`] without the power-on: flash loaded or provisioned, UART faults set.
+pub fn load_board(args: &ServeArgs, root: &Path) -> anyhow::Result<SimBoard> {
     let layout = resolve_layout(root, &args.layout)?;
     let mut board = SimBoard::new(layout.clone());
     let loaded = match &args.flash {
@@ -168,7 +218,6 @@ pub fn prepare_board(args: &ServeArgs, root: &Path) -> anyhow::Result<SimBoard> 
             .with_context(|| format!("program {} into {}", args.app, pair.primary))?;
     }
     board.set_uart_faults(args.uart_faults());
-    board.reset();
     Ok(board)
 }
 
@@ -180,7 +229,34 @@ pub fn serve_with(
     stop: &AtomicBool,
     on_ready: impl FnOnce(&Path),
 ) -> anyhow::Result<SimBoard> {
-    let mut board = prepare_board(args, root)?;
+    let (board, _) = serve_board(args, root, stop, on_ready)?;
+    Ok(board)
+}
+
+/// [`serve_with`], also saying whether serving ended because of an `os reset` (`--app-only`).
+pub fn serve_board(
+    args: &ServeArgs,
+    root: &Path,
+    stop: &AtomicBool,
+    on_ready: impl FnOnce(&Path),
+) -> anyhow::Result<(SimBoard, bool)> {
+    let mut board = if args.app_only {
+        let mut board = load_board(args, root)?;
+        let banner = serve::start_app_as_left(&mut board).map_err(|e| {
+            anyhow::anyhow!(
+                "app-only: {e} (flash file {})",
+                args.flash
+                    .as_ref()
+                    .map_or("none".into(), |f| f.display().to_string())
+            )
+        })?;
+        for line in banner {
+            println!("{line}");
+        }
+        board
+    } else {
+        prepare_board(args, root)?
+    };
     let state = match board.core_state() {
         CoreState::Running { app, partition } => {
             format!("running {} {} from {partition}", app.name, app.version)
@@ -191,12 +267,22 @@ pub fn serve_with(
         baud: args.baud,
         flash_file: args.flash.clone(),
     };
-    let report = serve::serve(&mut board, &cfg, stop, |path| {
+    let ready = |path: &Path| {
         eprintln!("sim: layout {}, {state}", args.layout);
         on_ready(path)
-    })?;
+    };
+    let report = if args.app_only {
+        serve::serve_app(&mut board, &cfg, stop, ready)?
+    } else {
+        serve::serve(&mut board, &cfg, stop, ready)?
+    };
     eprintln!(
-        "sim: stopped ({} bytes in, {} bytes out{})",
+        "sim: {} ({} bytes in, {} bytes out{})",
+        if report.reset {
+            "rebooting: exit after `os reset`"
+        } else {
+            "stopped"
+        },
         report.bytes_in,
         report.bytes_out,
         match &args.flash {
@@ -204,19 +290,78 @@ pub fn serve_with(
             None => String::new(),
         }
     );
-    Ok(board)
+    Ok((board, report.reset))
+}
+
+/// `sim boot`: the MCUboot model once on the flash file. Returns the exit code when it hands
+/// over (0) or finds no MCUboot build (2); never returns when nothing is bootable.
+pub fn run_boot(args: &BootArgs, root: &Path) -> anyhow::Result<i32> {
+    use std::io::Write;
+    let layout = resolve_layout(root, &args.layout)?;
+    let mut board = SimBoard::new(layout);
+    serve::load_flash(&mut board, &args.flash)?;
+    let (end, lines) = serve::boot_once(&mut board);
+    let mut out = std::io::stdout().lock();
+    for l in &lines {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = out.flush();
+    drop(out);
+    match end {
+        serve::BootEnd::HandOver { partition } => {
+            serve::save_flash(&board, &args.flash)?;
+            println!("sim boot: handing over to the image in `{partition}`");
+            Ok(0)
+        }
+        serve::BootEnd::NoBootloader => {
+            eprintln!(
+                "sim boot: no MCUboot build in the boot partition of {} (layout `{}`): flash the \
+                 `mcuboot` fixture first",
+                args.flash.display(),
+                args.layout
+            );
+            Ok(2)
+        }
+        serve::BootEnd::Stuck { reason } => {
+            // MCUboot writes what it did (e.g. erasing a bad image) before it gives up.
+            serve::save_flash(&board, &args.flash)?;
+            spin_forever(&format!(
+                "sim boot: nothing to boot ({reason}); spinning like MCUboot's FIH panic loop \
+                 (SIGTERM is ignored, SIGKILL ends it)"
+            ))
+        }
+    }
+}
+
+/// What MCUboot does when nothing is bootable: stay put forever. SIGTERM is ignored (a
+/// native_sim MCUboot in its panic loop does not react to it) from before `message` is
+/// printed; the loop sleeps, it does not burn a core.
+fn spin_forever(message: &str) -> ! {
+    // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
+    }
+    eprintln!("{message}");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }
 
 /// Run a `sim` subcommand; returns the process exit code.
-pub fn run_sim(cmd: SimCmd, root: &Path) -> anyhow::Result<i32> {
+pub fn run_sim(cmd: SimCommand, root: &Path) -> anyhow::Result<i32> {
     match cmd {
-        SimCmd::Serve(args) => {
+        SimCommand::Serve(SimCmd::Serve(args)) => {
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();
             ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
                 .context("install the SIGINT/SIGTERM handler")?;
-            serve_with(&args, root, &stop, serve::announce)?;
-            Ok(0)
+            let (_, rebooted) = serve_board(&args, root, &stop, serve::announce)?;
+            Ok(if rebooted {
+                i32::from(args.reset_exit_status)
+            } else {
+                0
+            })
         }
+        SimCommand::Boot(args) => run_boot(&args, root),
     }
 }

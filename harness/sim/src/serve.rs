@@ -15,8 +15,18 @@
 //!   same file native_sim's `--flash=FILE` keeps). Loaded at start when it exists, saved
 //!   (write to `FILE.tmp`, then rename) once the UART has been idle for [`SAVE_IDLE`] after a
 //!   request that changed flash, and at exit.
+//! * **Bootloader and app as two processes** (as real native_sim builds run): [`boot_once`] is
+//!   the bootloader stand-in (`dfu-hil sim boot`: the MCUboot model once on the flash file),
+//!   [`start_app_as_left`] starts the app on flash as the bootloader left it, without running
+//!   the boot model again, and [`serve_app`] ends serving once an accepted
+//!   `os reset` took effect (native_sim exits on `sys_reboot`), with the flash as it was just
+//!   before the reboot (the reboot's own boot is the bootloader process's business).
 
-use crate::board::SimBoard;
+use crate::board::{CoreState, SimBoard};
+use crate::bootloader::BootOutcome;
+use crate::flash_map::FlashMap;
+use dfu_hil_mcuboot::image::Image;
+use dfu_hil_mcuboot::trailer::UpgradeMode;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -65,6 +75,8 @@ pub struct ServeReport {
     pub bytes_out: u64,
     /// Times the flash file was written.
     pub saves: u32,
+    /// Serving ended because of an `os reset` ([`serve_app`]).
+    pub reset: bool,
 }
 
 /// A pseudo-terminal pair: the master end (the device side) and the path of the slave end.
@@ -154,6 +166,18 @@ impl Pty {
     /// Path of the slave end, what a client opens.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Bytes written to the client that it has not read yet.
+    fn unread_by_client(&self) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int; the slave descriptor is ours and open.
+        let r = unsafe { libc::ioctl(self._slave.as_raw_fd(), libc::FIONREAD, &mut n) };
+        if r < 0 {
+            0
+        } else {
+            n.max(0) as usize
+        }
     }
 
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -347,6 +371,33 @@ pub fn serve_on(
     cfg: &ServeConfig,
     stop: &AtomicBool,
 ) -> Result<ServeReport, ServeError> {
+    serve_loop(board, pty, cfg, stop, false)
+}
+
+/// [`serve`] for the app of a native_sim pair (started with [`start_app_as_left`]): also
+/// stops once an accepted `os reset` took effect (after the app's reset delay), as a
+/// native_sim app exits on `sys_reboot`. The answer is delivered first, and the flash is put
+/// back as it was just before the reboot (the in-process boot model's writes are dropped: the
+/// bootloader process does the next boot) and saved. [`ServeReport::reset`] says which ended
+/// it.
+pub fn serve_app(
+    board: &mut SimBoard,
+    cfg: &ServeConfig,
+    stop: &AtomicBool,
+    on_ready: impl FnOnce(&Path),
+) -> Result<ServeReport, ServeError> {
+    let pty = Pty::open()?;
+    on_ready(pty.path());
+    serve_loop(board, &pty, cfg, stop, true)
+}
+
+fn serve_loop(
+    board: &mut SimBoard,
+    pty: &Pty,
+    cfg: &ServeConfig,
+    stop: &AtomicBool,
+    exit_on_reset: bool,
+) -> Result<ServeReport, ServeError> {
     let mut report = ServeReport::default();
     let mut rx = Pacer::new(cfg.baud);
     let mut tx = Pacer::new(cfg.baud);
@@ -355,9 +406,20 @@ pub fn serve_on(
     let mut saved_ops = board.flash.op_count();
     let mut last_in = Instant::now();
     let idle_tick = Duration::from_millis(10);
+    let mut reboot = exit_on_reset.then(|| RebootWatch::new(board));
 
     while !stop.load(Ordering::Relaxed) {
+        let mark = out.len();
+        if let Some(w) = reboot.as_mut() {
+            w.before_call(board);
+        }
         take_output(board, &mut out);
+        if let Some(w) = reboot.as_mut() {
+            if w.after_call(board, &mut out, mark) {
+                report.reset = true;
+                break;
+            }
+        }
         let can_in = rx.allow(1) > 0;
         let can_out = !out.is_empty() && tx.allow(1) > 0;
         let mut timeout = idle_tick;
@@ -377,8 +439,18 @@ pub fn serve_on(
                     rx.spend(n);
                     report.bytes_in += n as u64;
                     last_in = Instant::now();
+                    let mark = out.len();
+                    if let Some(w) = reboot.as_mut() {
+                        w.before_call(board);
+                    }
                     board.uart_write(&buf[..n]);
                     take_output(board, &mut out);
+                    if let Some(w) = reboot.as_mut() {
+                        if w.after_call(board, &mut out, mark) {
+                            report.reset = true;
+                            break;
+                        }
+                    }
                 }
                 // EIO: no slave open (cannot happen while we hold one, tolerated anyway).
                 Err(e) if is_transient(&e) => std::thread::sleep(Duration::from_millis(5)),
@@ -412,11 +484,250 @@ pub fn serve_on(
             }
         }
     }
+    if report.reset {
+        deliver(pty, &mut tx, &mut out, &mut report, stop)?;
+    }
     if let Some(path) = &cfg.flash_file {
         save_flash(board, path)?;
         report.saves += 1;
     }
     Ok(report)
+}
+
+/// How long a rebooting app waits for the client to take its last bytes before it goes.
+const DELIVER_MAX: Duration = Duration::from_secs(2);
+
+/// Before going down for a reboot: write what is left for the client and give it the chance
+/// to read it (bytes unread when the PTY closes would be lost), at most [`DELIVER_MAX`].
+fn deliver(
+    pty: &Pty,
+    tx: &mut Pacer,
+    out: &mut Vec<u8>,
+    report: &mut ServeReport,
+    stop: &AtomicBool,
+) -> Result<(), ServeError> {
+    let deadline = Instant::now() + DELIVER_MAX;
+    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        if out.is_empty() {
+            if pty.unread_by_client() == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        let n = tx.allow(out.len());
+        if n == 0 {
+            std::thread::sleep(tx.wait());
+            continue;
+        }
+        let (_, writable, _) = pty.poll(false, true, Duration::from_millis(10));
+        if !writable {
+            continue;
+        }
+        match pty.write(&out[..n]) {
+            Ok(w) => {
+                tx.spend(w);
+                report.bytes_out += w as u64;
+                out.drain(..w);
+            }
+            Err(e) if is_transient(&e) => {}
+            Err(e) => return Err(io_err("write PTY master")(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Notices the app going away for a reboot ([`SimBoard::app_generation`] changes) and
+/// keeps a copy of the flash as it was before each board call that might reboot, so the
+/// reboot's in-process boot (which a native_sim app does not do: the bootloader process does)
+/// can be undone.
+struct RebootWatch {
+    generation: u64,
+    shadow: FlashMap,
+    shadow_ops: u64,
+}
+
+impl RebootWatch {
+    fn new(board: &SimBoard) -> Self {
+        RebootWatch {
+            generation: board.app_generation(),
+            shadow: board.flash.clone(),
+            shadow_ops: board.flash.op_count(),
+        }
+    }
+
+    fn before_call(&mut self, board: &SimBoard) {
+        let ops = board.flash.op_count();
+        if ops != self.shadow_ops {
+            self.shadow = board.flash.clone();
+            self.shadow_ops = ops;
+        }
+    }
+
+    /// After a board call that appended to `out` from `mark` on: `true` when the app went
+    /// away in it. Then the flash is put back and what the reboot printed is dropped (the
+    /// answer to the reset request, if it came in the same call, is kept).
+    fn after_call(&mut self, board: &mut SimBoard, out: &mut Vec<u8>, mark: usize) -> bool {
+        if board.app_generation() == self.generation {
+            return false;
+        }
+        take_output(board, out);
+        let mark = mark.min(out.len());
+        let keep = end_of_last_frame(&out[mark..]).map_or(mark, |e| mark + e);
+        out.truncate(keep);
+        board.flash = self.shadow.clone();
+        true
+    }
+}
+
+/// Index just past the last SMP serial frame line (`06 09` or `04 14` up to its `\n`) in
+/// `bytes`, if there is one.
+fn end_of_last_frame(bytes: &[u8]) -> Option<usize> {
+    let start = bytes
+        .windows(2)
+        .rposition(|w| w == [0x06, 0x09] || w == [0x04, 0x14])?;
+    bytes[start..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| start + i + 1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bootloader and app as two processes.
+
+/// What one run of the bootloader stand-in ended in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootEnd {
+    /// MCUboot hands over to the image in `partition` (a native_sim MCUboot exits here and
+    /// the app executable starts).
+    HandOver { partition: String },
+    /// Nothing bootable: real MCUboot stays in its `FIH_PANIC` loop forever.
+    Stuck { reason: String },
+    /// No MCUboot build in the boot partition: nothing to model.
+    NoBootloader,
+}
+
+/// The bootloader stand-in: run the MCUboot model once on `board` (flash loaded, not yet
+/// reset). Returns how it ended and the lines it printed (up to the app's banner, which is
+/// the app's to print).
+pub fn boot_once(board: &mut SimBoard) -> (BootEnd, Vec<String>) {
+    let seen = board.log().len();
+    board.reset();
+    let lines: Vec<String> = board.log()[seen.min(board.log().len())..]
+        .iter()
+        .take_while(|l| !l.starts_with("*** Booting Zephyr OS"))
+        .cloned()
+        .collect();
+    let end = match (&board.last_boot().outcome, board.core_state()) {
+        (Some(BootOutcome::Jump { partition, .. }), _) => BootEnd::HandOver {
+            partition: partition.clone(),
+        },
+        (Some(BootOutcome::Halt { reason }), _) => BootEnd::Stuck {
+            reason: reason.clone(),
+        },
+        (Some(BootOutcome::PowerCut { op }), _) => BootEnd::Stuck {
+            reason: format!("power cut at flash operation {op}"),
+        },
+        (_, CoreState::LockedUp) => BootEnd::NoBootloader,
+        (_, other) => BootEnd::Stuck {
+            reason: format!("the boot chain ended with the core {other:?}"),
+        },
+    };
+    (end, lines)
+}
+
+/// The app of a native_sim pair: start the image in the primary slot as the bootloader
+/// process left the flash, without running the boot model on it again (a second boot would
+/// revert a test swap at once). Works by letting the model boot a copy of the flash on
+/// which nothing is pending (secondary slots, scratch and the primary's trailer area
+/// erased; direct-xip flash as it is), then putting the flash back as it was; an app that
+/// confirms itself at boot does so on the real flash afterwards. Returns the app's banner
+/// lines, or why nothing runs.
+pub fn start_app_as_left(board: &mut SimBoard) -> Result<Vec<String>, String> {
+    let as_left = board.flash.clone();
+    let mode = boot_mode(board);
+    if mode != Some(UpgradeMode::DirectXip) {
+        quiesce(&mut board.flash)
+            .map_err(|e| format!("prepare the boot of the primary slot: {e}"))?;
+    }
+    let seen = board.log().len();
+    board.reset();
+    let lines: Vec<String> = board.log()[seen.min(board.log().len())..].to_vec();
+    // The boot's own output is the bootloader process's; the app prints its banner itself.
+    let _ = board.uart_read();
+    board.flash = as_left;
+    let app = match board.core_state() {
+        CoreState::Running { app, .. } => app.clone(),
+        other => {
+            let tail: Vec<&str> = lines
+                .iter()
+                .rev()
+                .take(6)
+                .rev()
+                .map(String::as_str)
+                .collect();
+            return Err(format!(
+                "no app runs from the primary slot (core {other:?}): {}",
+                tail.join(" | ")
+            ));
+        }
+    };
+    let mut banner: Vec<String> = lines
+        .into_iter()
+        .skip_while(|l| !l.starts_with("*** Booting Zephyr OS"))
+        .filter(|l| l != "app: image confirmed")
+        .collect();
+    if app.confirm_on_boot {
+        let confirm = dfu_hil_smp::Packet::request(
+            dfu_hil_smp::Version::V2,
+            dfu_hil_smp::Op::Write,
+            dfu_hil_smp::group::IMAGE,
+            dfu_hil_smp::img_cmd::STATE,
+            0,
+            dfu_hil_smp::map([("confirm", dfu_hil_smp::Value::Bool(true))]),
+        );
+        let _ = board.smp_request(&confirm.encode());
+        let _ = board.uart_read();
+        banner.push("app: image confirmed".into());
+    }
+    Ok(banner)
+}
+
+/// The upgrade mode of the MCUboot build in the boot partition, if there is one.
+fn boot_mode(board: &SimBoard) -> Option<UpgradeMode> {
+    let p = board.flash.partition(crate::board::BOOT_PARTITION).ok()?;
+    let bytes = board
+        .flash
+        .read(crate::board::BOOT_PARTITION, 0, p.size)
+        .ok()?;
+    crate::firmware::read_bootloader(&bytes).map(|b| b.mode)
+}
+
+/// Erase everything that could make MCUboot do more than boot the primary slot: the
+/// secondary slots, a scratch partition, and the primary slots past their image.
+fn quiesce(flash: &mut FlashMap) -> Result<(), crate::flash_map::MapError> {
+    let layout = flash.layout.clone();
+    for pair in &layout.images {
+        if !flash.is_ram_emulated(&pair.secondary) {
+            flash.erase_all(&pair.secondary)?;
+        }
+        if flash.is_ram_emulated(&pair.primary) {
+            continue;
+        }
+        let size = flash.size(&pair.primary)?;
+        let sector = flash.sector_size(&pair.primary)?.max(1);
+        let bytes = flash.read(&pair.primary, 0, size)?;
+        let used = Image::parse(&bytes).map_or(0, |i| i.total_size) as u64;
+        let from = (used.div_ceil(u64::from(sector)) * u64::from(sector)).min(u64::from(size));
+        let from = from as u32;
+        if from < size {
+            flash.erase(&pair.primary, from, size - from)?;
+        }
+    }
+    if layout.partitions.iter().any(|p| p.name == "scratch") {
+        flash.erase_all("scratch")?;
+    }
+    Ok(())
 }
 
 fn take_output(board: &mut SimBoard, out: &mut Vec<u8>) {
