@@ -96,6 +96,9 @@ const APP: &str = r#"echo "app args: $*"
 echo "uart connected to pseudotty: /dev/pts/fake"
 exec sleep 60"#;
 
+/// Something non-erased in the boot partition, so a reset starts the processes.
+const BOOT_CODE: &[u8] = &[0x00, 0x04, 0x00, 0x20, 0x01, 0x02, 0x00, 0x00];
+
 #[test]
 fn processes_start_stop_and_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,8 +113,16 @@ fn processes_start_stop_and_restart() {
     let flash = cfg.flash_file.clone();
     let (mut board, h) = native_sim::open(cfg, "ns").unwrap();
     assert_eq!(board.kind, dfu_hil_board::BoardKind::NativeSim);
+    // Nothing runs before the first reset.
+    assert_eq!(h.boots(), 0);
+    assert_eq!(h.pid(), None);
+    assert_eq!(board.probe.core_state().unwrap(), CoreState::Off);
+
+    board.probe.flash("mcuboot", BOOT_CODE).unwrap();
+    board.probe.reset(ResetKind::Run).unwrap();
     assert_eq!(h.pty(), Some(PathBuf::from("/dev/pts/fake")));
     assert_eq!(h.boots(), 1);
+    assert_eq!(h.bootloader_runs(), 1);
     let pid1 = h.pid().unwrap();
     assert_eq!(board.probe.core_state().unwrap(), CoreState::Running);
     std::thread::sleep(Duration::from_millis(100));
@@ -142,6 +153,7 @@ fn processes_start_stop_and_restart() {
 
     board.probe.reset(ResetKind::Run).unwrap();
     assert_eq!(h.boots(), 2);
+    assert_eq!(h.bootloader_runs(), 2);
     assert_ne!(h.pid().unwrap(), pid1);
     assert_eq!(board.probe.core_state().unwrap(), CoreState::Running);
 
@@ -165,37 +177,50 @@ fn processes_start_stop_and_restart() {
 }
 
 #[test]
-fn a_clean_exit_is_a_reboot_and_the_link_restarts_the_app() {
+fn a_clean_exit_is_a_reboot_and_the_board_boots_again() {
     let dir = tempfile::tempdir().unwrap();
-    // Exits by itself shortly after announcing: what native_sim does on sys_reboot().
+    // Exits by itself shortly after announcing: what native_sim does on sys_reboot(). The
+    // second run stays up (a marker file tells them apart).
+    let marker = dir.path().join("ran-once");
     let app = script(
         dir.path(),
         "app.exe",
-        r#"echo "uart connected to pseudotty: /dev/pts/fake"; sleep 0.2; exit 0"#,
+        &format!(
+            r#"echo "uart connected to pseudotty: /dev/pts/fake"
+if [ -e '{m}' ]; then exec sleep 60; fi
+touch '{m}'; sleep 0.2; exit 0"#,
+            m = marker.display()
+        ),
     );
     let (mut board, h) = native_sim::open(config(dir.path(), app), "ns").unwrap();
+    board.probe.flash("mcuboot", BOOT_CODE).unwrap();
+    board.probe.reset(ResetKind::Run).unwrap();
+    assert_eq!(h.boots(), 1);
     std::thread::sleep(Duration::from_millis(600));
-    // Exited cleanly: rebooting, reported as running.
+    // Exited cleanly: a reboot, so the board comes back by itself.
     assert_eq!(board.probe.core_state().unwrap(), CoreState::Running);
-    // The link brings it back (then fails to open the fake PTY, which is fine here).
+    assert_eq!(h.boots(), 2);
     use dfu_hil_smp::Transport;
+    // The link reopens (and fails to open the fake PTY, which is fine here).
     let _ = board.link.send(&[0; 8]);
     assert_eq!(h.boots(), 2);
     assert!(board
         .probe
         .take_log()
         .iter()
-        .any(|l| l.contains("app exited")));
+        .any(|l| l.contains("app exited (exit status: 0) with status 0: a reboot")));
 }
 
 #[test]
 fn start_failures_say_what_happened() {
     let dir = tempfile::tempdir().unwrap();
+    let reset_err = |cfg: NativeSimConfig| {
+        let (mut board, _h) = native_sim::open(cfg, "ns").unwrap();
+        board.probe.flash("mcuboot", BOOT_CODE).unwrap();
+        board.probe.reset(ResetKind::Run).unwrap_err().to_string()
+    };
     let quiet = script(dir.path(), "quiet.exe", "echo hello; exit 3");
-    let e = native_sim::open(config(dir.path(), quiet), "ns")
-        .err()
-        .unwrap()
-        .to_string();
+    let e = reset_err(config(dir.path(), quiet));
     assert!(
         e.contains("exited") && e.contains("uart connected to pseudotty"),
         "{e}"
@@ -204,7 +229,7 @@ fn start_failures_say_what_happened() {
     let silent = script(dir.path(), "silent.exe", "exec sleep 60");
     let mut cfg = config(dir.path(), silent);
     cfg.ready_timeout = Duration::from_millis(300);
-    let e = native_sim::open(cfg, "ns").err().unwrap().to_string();
+    let e = reset_err(cfg);
     assert!(e.contains("printed no"), "{e}");
 
     let app = script(dir.path(), "app.exe", APP);
@@ -215,13 +240,10 @@ fn start_failures_say_what_happened() {
     );
     let mut cfg = config(dir.path(), app);
     cfg.bootloader = Some(CommandSpec::native_sim(bad_boot));
-    let e = native_sim::open(cfg, "ns").err().unwrap().to_string();
+    let e = reset_err(cfg);
     assert!(e.contains("bootloader") && e.contains("exit"), "{e}");
 
     let missing = dir.path().join("no-such.exe");
-    let e = native_sim::open(config(dir.path(), missing), "ns")
-        .err()
-        .unwrap()
-        .to_string();
+    let e = reset_err(config(dir.path(), missing));
     assert!(e.contains("no-such.exe"), "{e}");
 }

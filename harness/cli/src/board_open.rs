@@ -14,6 +14,7 @@ use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_runner::scenario::TransportKind;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What is known about a board before opening it.
 #[derive(Debug, Clone)]
@@ -34,31 +35,95 @@ pub enum BoardChoice {
         inventory: PathBuf,
         id: String,
     },
-    /// An app executable following Zephyr native_sim's contract (`--flash=FILE`, prints
-    /// `uart connected to pseudotty: …`), given as a command line.
+    /// Executables following Zephyr native_sim's contract (`--flash=FILE`, the app prints
+    /// `uart connected to pseudotty: …`), given as command lines: `--board native-sim` with
+    /// `--native-sim-app`/`--native-sim-bootloader`, or a `native-sim:` entry of the inventory.
     NativeSim {
+        /// As in reports: `native-sim`, or the inventory id.
+        name: String,
         app: Vec<String>,
+        /// Run to completion before every app start (MCUboot built for native_sim).
+        bootloader: Option<Vec<String>>,
+        /// A bootloader still running after this is killed (SIGKILL) as stuck.
+        boot_timeout: Duration,
+        /// The layout the executables were built for (inventory entries), if known.
+        layout: Option<String>,
     },
 }
 
+/// The native_sim command lines given on the command line.
+#[derive(Debug, Clone)]
+pub struct NativeSimArgs {
+    /// `--native-sim-app`.
+    pub app: Option<String>,
+    /// `--native-sim-bootloader`.
+    pub bootloader: Option<String>,
+    /// `--native-sim-boot-timeout-s`.
+    pub boot_timeout: Duration,
+}
+
+/// Default of `--native-sim-boot-timeout-s`: real MCUboot on native_sim validates and swaps
+/// in well under that; one that runs longer is stuck (its FIH panic loop never ends).
+pub const DEFAULT_BOOT_TIMEOUT_S: u64 = 60;
+
+impl Default for NativeSimArgs {
+    fn default() -> Self {
+        NativeSimArgs {
+            app: None,
+            bootloader: None,
+            boot_timeout: Duration::from_secs(DEFAULT_BOOT_TIMEOUT_S),
+        }
+    }
+}
+
+/// A command line split at whitespace (no quoting).
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
 impl BoardChoice {
-    pub fn parse(board: &str, inventory: Option<&Path>, app: Option<&str>, root: &Path) -> Self {
+    /// `--board` as given. An id that names a `native-sim:` entry of the inventory is that
+    /// native_sim pair; any other id is a lab board (checked when the board is used).
+    pub fn parse(
+        board: &str,
+        inventory: Option<&Path>,
+        native: &NativeSimArgs,
+        root: &Path,
+    ) -> Self {
         match board {
             "sim" => BoardChoice::Sim,
             "native-sim" => BoardChoice::NativeSim {
-                app: app
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect(),
+                name: "native-sim".into(),
+                app: words(native.app.as_deref().unwrap_or_default()),
+                bootloader: native.bootloader.as_deref().map(words),
+                boot_timeout: native.boot_timeout,
+                layout: None,
             },
-            id => BoardChoice::Hw {
-                inventory: inventory
+            id => {
+                let inventory = inventory
                     .map(Path::to_owned)
                     .or_else(|| std::env::var_os("DFU_HIL_INVENTORY").map(PathBuf::from))
-                    .unwrap_or_else(|| root.join("ci/lab.yaml")),
-                id: id.to_owned(),
-            },
+                    .unwrap_or_else(|| root.join("ci/lab.yaml"));
+                // A broken or missing inventory is reported where the board is used.
+                let entry = Inventory::load(&inventory)
+                    .ok()
+                    .and_then(|inv| inv.native_sim(id).cloned());
+                match entry {
+                    Some(e) => BoardChoice::NativeSim {
+                        name: e.id.clone(),
+                        app: words(&e.app),
+                        bootloader: e.bootloader.as_deref().map(words),
+                        boot_timeout: Duration::from_secs(
+                            e.boot_timeout_s.unwrap_or(DEFAULT_BOOT_TIMEOUT_S),
+                        ),
+                        layout: e.layout.clone(),
+                    },
+                    None => BoardChoice::Hw {
+                        inventory,
+                        id: id.to_owned(),
+                    },
+                }
+            }
         }
     }
 
@@ -67,7 +132,7 @@ impl BoardChoice {
         match self {
             BoardChoice::Sim => "sim".into(),
             BoardChoice::Hw { id, .. } => id.clone(),
-            BoardChoice::NativeSim { .. } => "native-sim".into(),
+            BoardChoice::NativeSim { name, .. } => name.clone(),
         }
     }
 
@@ -152,38 +217,67 @@ impl BoardChoice {
                     link,
                 })
             }
-            BoardChoice::NativeSim { app } => {
+            BoardChoice::NativeSim {
+                name,
+                app,
+                bootloader,
+                boot_timeout,
+                layout: built_for,
+            } => {
                 if transport != TransportKind::Serial {
                     return Err(format!(
                         "native_sim executables talk SMP over their UART PTY, not {transport:?}"
                     ));
                 }
-                let (program, args) = app
-                    .split_first()
-                    .ok_or("--board native-sim needs --native-sim-app \"PROGRAM ARGS…\"")?;
+                if let Some(l) = built_for {
+                    if *l != layout.name {
+                        return Err(format!(
+                            "board `{name}` is built for layout `{l}`, the scenario needs `{}`",
+                            layout.name
+                        ));
+                    }
+                }
+                let app = command(app).ok_or(
+                    "--board native-sim needs --native-sim-app \"PROGRAM ARGS…\" (the app executable)",
+                )?;
+                let bootloader = match bootloader {
+                    None => None,
+                    Some(b) => Some(command(b).ok_or(
+                        "--native-sim-bootloader is empty: give \"PROGRAM ARGS…\" or leave it out",
+                    )?),
+                };
                 let flash = std::env::temp_dir().join(format!(
                     "dfu-hil-native-sim-{}-{scenario}.bin",
                     std::process::id()
                 ));
                 let _ = std::fs::remove_file(&flash);
-                let mut args = args.to_vec();
-                if !args.iter().any(|a| a.contains("{flash}")) {
-                    args.push("--flash={flash}".into());
-                }
-                let cfg = NativeSimConfig::new(
-                    layout.clone(),
-                    flash,
-                    CommandSpec {
-                        program: PathBuf::from(program),
-                        args,
-                    },
-                );
-                native_sim::open(cfg, "native-sim")
+                let mut cfg = NativeSimConfig::new(layout.clone(), flash, app);
+                cfg.bootloader = bootloader;
+                cfg.bootloader_timeout = *boot_timeout;
+                cfg.remove_flash_on_drop = true;
+                native_sim::open(cfg, name)
                     .map(|(b, _)| b)
                     .map_err(|e| e.to_string())
             }
         }
     }
+}
+
+/// A native_sim command from its words: `{flash}` is the flash file; `--flash={flash}` is
+/// added when no argument mentions it (what native_sim executables take).
+fn command(words: &[String]) -> Option<CommandSpec> {
+    let (program, args) = words.split_first()?;
+    let mut args = args.to_vec();
+    if !args
+        .iter()
+        .any(|a| a.contains(native_sim::FLASH_PLACEHOLDER))
+    {
+        args.push(format!("--flash={}", native_sim::FLASH_PLACEHOLDER));
+    }
+    Some(CommandSpec {
+        program: PathBuf::from(program),
+        args,
+    })
 }
 
 /// The SMP link of a lab board over the scenario's transport, from its inventory entry.

@@ -138,7 +138,8 @@ struct Outputs {
     #[arg(long)]
     evidence: Option<PathBuf>,
     /// Board to run on: `sim` (the built-in simulated board), `native-sim` (executables, see
-    /// --native-sim-app), or a board id from the lab inventory.
+    /// --native-sim-app), or a board id from the lab inventory (a lab board or one of its
+    /// `native-sim:` entries).
     #[arg(long, default_value = "sim")]
     board: String,
     /// Lab inventory for `--board ID` (default: $DFU_HIL_INVENTORY, then ci/lab.yaml).
@@ -148,6 +149,15 @@ struct Outputs {
     /// `--flash={flash}` is added when absent).
     #[arg(long)]
     native_sim_app: Option<String>,
+    /// The native_sim MCUboot command line for `--board native-sim`, run to completion before
+    /// every app start (`{flash}` as for the app). Without it the app runs on its own.
+    #[arg(long, value_name = "PROGRAM ARGS")]
+    native_sim_bootloader: Option<String>,
+    /// Seconds the native_sim bootloader may run before it is killed (SIGKILL) and the reset
+    /// fails with "bootloader did not hand over".
+    #[arg(long, value_name = "S", default_value_t = board_open::DEFAULT_BOOT_TIMEOUT_S,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    native_sim_boot_timeout_s: u64,
     /// Timeout of one SMP request, in milliseconds.
     #[arg(long, default_value_t = 2500)]
     request_timeout_ms: u64,
@@ -312,7 +322,12 @@ fn lint(
     let facts = match board {
         None => None,
         Some(b) => {
-            let choice = board_open::BoardChoice::parse(b, inventory, None, root);
+            let choice = board_open::BoardChoice::parse(
+                b,
+                inventory,
+                &board_open::NativeSimArgs::default(),
+                root,
+            );
             match choice.facts(root) {
                 Ok(f) => Some(f),
                 Err(e) => {
@@ -399,7 +414,11 @@ fn run_paths(
     let choice = board_open::BoardChoice::parse(
         &out.board,
         out.inventory.as_deref(),
-        out.native_sim_app.as_deref(),
+        &board_open::NativeSimArgs {
+            app: out.native_sim_app.clone(),
+            bootloader: out.native_sim_bootloader.clone(),
+            boot_timeout: Duration::from_secs(out.native_sim_boot_timeout_s),
+        },
         root,
     );
     let jobs = if choice.parallel() { jobs } else { 1 };

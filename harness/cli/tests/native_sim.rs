@@ -6,7 +6,8 @@ use dfu_hil_board::native_sim::{self, CommandSpec, NativeSimConfig};
 use dfu_hil_board::{Board, CoreState, ResetKind};
 use dfu_hil_mcuboot::image::IMAGE_MAGIC;
 use dfu_hil_mcuboot::layout::Layout;
-use dfu_hil_smp::Client;
+use dfu_hil_mcuboot::trailer::UpgradeMode;
+use dfu_hil_smp::{BootWait, Client};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,12 +30,26 @@ fn native_sim_backend_runs_sim_serve() {
             "{flash}".into(),
         ],
     };
+    let built = sim_cmd::build_fixtures(
+        &root(),
+        &layout,
+        UpgradeMode::SwapMove,
+        &["mcuboot", "app-v1"],
+    )
+    .unwrap();
     let mut cfg = NativeSimConfig::new(layout, dir.path().join("flash.bin"), app);
     cfg.ready_timeout = Duration::from_secs(60);
     let (board, handle) = native_sim::open(cfg, "native-sim").unwrap();
     let Board {
         mut probe, link, ..
     } = board;
+    // Nothing runs before the first reset; flash MCUboot and an app, then reset, as the
+    // runner's `flash` step does.
+    assert_eq!(probe.core_state().unwrap(), CoreState::Off);
+    assert_eq!(handle.boots(), 0);
+    probe.flash("mcuboot", &built["mcuboot"].bytes).unwrap();
+    probe.flash("slot0", &built["app-v1"].bytes).unwrap();
+    probe.reset(ResetKind::Run).unwrap();
     assert_eq!(probe.core_state().unwrap(), CoreState::Running);
     let first_pty = handle.pty().unwrap();
     assert!(
@@ -44,16 +59,19 @@ fn native_sim_backend_runs_sim_serve() {
 
     let mut smp = Client::new(link);
     smp.set_timeout(Duration::from_secs(5));
+    // A request in the first milliseconds of a boot is lost (the SMP UART transport is not
+    // registered yet), as on native_sim: wait for readiness after every reset.
+    let boot = BootWait::default();
+    smp.wait_ready(&boot).unwrap();
     assert_eq!(smp.echo("hello").unwrap(), "hello");
     let slots = smp.image_state().unwrap();
     let s0 = slots.iter().find(|s| s.slot == 0).expect("slot 0 listed");
     assert!(s0.active && s0.confirmed, "{slots:?}");
 
     // Trailer-style reads come from the flash file (sim serve saves it after going idle; the
-    // backend waits for link silence first). Unlike native_sim, which maps the file from the
-    // start, sim serve writes freshly provisioned flash only at exit or after a flash-changing
-    // request: reset once (stop = SIGTERM = save) so the file exists.
+    // backend waits for link silence first).
     probe.reset(ResetKind::Run).unwrap();
+    smp.wait_ready(&boot).unwrap();
     assert_eq!(smp.echo("after reset").unwrap(), "after reset");
     // The provisioned slot0 starts with an image header.
     let head = probe.read("slot0", 0, 4).unwrap();
@@ -66,6 +84,7 @@ fn native_sim_backend_runs_sim_serve() {
     assert_eq!(probe.core_state().unwrap(), CoreState::Off);
     probe.reset(ResetKind::Run).unwrap();
     assert_eq!(handle.boots(), 3);
+    smp.wait_ready(&boot).unwrap();
     assert_eq!(smp.echo("again").unwrap(), "again");
     let slots = smp.image_state().unwrap();
     assert!(slots.iter().any(|s| s.slot == 1), "{slots:?}");
@@ -75,6 +94,7 @@ fn native_sim_backend_runs_sim_serve() {
     let size = probe.region_size("slot1").unwrap();
     probe.erase("slot1", 0, size).unwrap();
     probe.reset(ResetKind::Run).unwrap();
+    smp.wait_ready(&boot).unwrap();
     let slots = smp.image_state().unwrap();
     assert!(!slots.iter().any(|s| s.slot == 1), "{slots:?}");
     assert_eq!(probe.read("slot1", 0, 16).unwrap(), vec![0xff; 16]);
@@ -87,6 +107,9 @@ fn native_sim_backend_runs_sim_serve() {
         "{log:?}"
     );
 }
+
+#[path = "../src/sim_cmd.rs"]
+mod sim_cmd;
 
 // The hardware commands (not wired into main.rs by this file's author; included here so they
 // are compiled and exercised).

@@ -215,13 +215,42 @@ impl BoardEntry {
     }
 }
 
+/// A "board" that is a pair of Zephyr native_sim executables on this host (no probe, no
+/// USB): `--board ID` runs scenarios on it like `--board native-sim` with these command lines.
+/// Commands are split at whitespace (no quoting); `{flash}` is the flash file (`--flash={flash}`
+/// is added when absent), `{layout}` the scenario's layout name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NativeSimEntry {
+    pub id: String,
+    /// The app executable (e.g. `build/zephyr/zephyr.exe`), run after the bootloader.
+    pub app: String,
+    /// The MCUboot executable, run to completion before each app start; none = the app runs
+    /// on its own.
+    #[serde(default)]
+    pub bootloader: Option<String>,
+    /// Seconds the bootloader may run before it is killed as stuck (default 60).
+    #[serde(default)]
+    pub boot_timeout_s: Option<u64>,
+    /// The one layout the executables were built for; scenarios on another layout are refused.
+    #[serde(default)]
+    pub layout: Option<String>,
+    /// Free labels for CI selection.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
     /// Name of the lab / host, for reports.
     #[serde(default)]
     pub lab: Option<String>,
+    #[serde(default)]
     pub boards: Vec<BoardEntry>,
+    /// native_sim executables on this host, by id (see [`NativeSimEntry`]).
+    #[serde(default, rename = "native-sim")]
+    pub native_sim: Vec<NativeSimEntry>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -345,7 +374,35 @@ impl Inventory {
                 ));
             }
         }
+        for n in &inv.native_sim {
+            if n.id.trim().is_empty() {
+                return Err(invalid(&n.id, "empty `id`".into()));
+            }
+            if !ids.insert(n.id.as_str()) {
+                return Err(invalid(&n.id, "id listed twice".into()));
+            }
+            if n.app.split_whitespace().next().is_none() {
+                return Err(invalid(&n.id, "native-sim: empty `app` command".into()));
+            }
+            if n.bootloader
+                .as_deref()
+                .is_some_and(|b| b.split_whitespace().next().is_none())
+            {
+                return Err(invalid(
+                    &n.id,
+                    "native-sim: empty `bootloader` command (leave it out for none)".into(),
+                ));
+            }
+            if n.boot_timeout_s == Some(0) {
+                return Err(invalid(&n.id, "native-sim: `boot-timeout-s` is 0".into()));
+            }
+        }
         Ok(inv)
+    }
+
+    /// The native_sim entry `id`, if there is one.
+    pub fn native_sim(&self, id: &str) -> Option<&NativeSimEntry> {
+        self.native_sim.iter().find(|n| n.id == id)
     }
 
     /// Check every board's profile exists (in `boards_dir`) and fits; returns problems in words.
