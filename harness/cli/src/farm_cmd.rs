@@ -89,6 +89,8 @@ pub struct FarmArgs {
     /// Print each board's step lines (default: only the per-board summary and failures).
     #[arg(long)]
     pub show_steps: bool,
+    #[command(flatten)]
+    pub device: crate::link_args::DeviceLinkArgs,
 }
 
 impl FarmArgs {
@@ -108,6 +110,7 @@ impl FarmArgs {
             request_timeout_ms: 2500,
             scenario_timeout_s: None,
             show_steps: false,
+            device: Default::default(),
         }
     }
 }
@@ -421,6 +424,7 @@ pub fn run_farm(args: FarmArgs, root: &Path) -> anyhow::Result<i32> {
         .unwrap_or_else(|| out_dir.join("evidence"));
     let mut opts = RunOptions::new(root.to_owned(), evidence_base.clone());
     opts.request_timeout = Duration::from_millis(args.request_timeout_ms);
+    opts.device = args.device.options();
     if let Some(t) = args.scenario_timeout_s {
         opts.scenario_timeout = Some(Duration::from_secs(t));
     }

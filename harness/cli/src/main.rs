@@ -5,6 +5,7 @@ mod board_open;
 mod farm_cmd;
 mod hw_cmd;
 mod image_cmd;
+mod link_args;
 mod sim_cmd;
 mod smp_cmd;
 
@@ -170,6 +171,8 @@ struct Outputs {
     /// Deadline for the whole run, in seconds: scenarios not started by then are not run.
     #[arg(long)]
     run_timeout_s: Option<u64>,
+    #[command(flatten)]
+    device: link_args::DeviceLinkArgs,
 }
 
 fn project_root(arg: Option<PathBuf>) -> PathBuf {
@@ -396,6 +399,7 @@ fn options(root: &Path, out: Option<&Outputs>) -> RunOptions {
         if let Some(t) = out.step_timeout_s {
             o.step_timeout = Duration::from_secs(t);
         }
+        o.device = out.device.options();
     }
     o
 }

@@ -43,6 +43,11 @@ pub struct SmpArgs {
     /// Send SMP v1 headers (old firmware, MCUboot serial recovery).
     #[arg(long)]
     pub smp_v1: bool,
+    /// The device's serial receive lines, COUNTxSIZE (CONFIG_UART_MCUMGR_RX_BUF_COUNT x
+    /// CONFIG_UART_MCUMGR_RX_BUF_SIZE), or `auto` to find the count before an upload; every
+    /// request is sized to fit [default: Zephyr's 2x128].
+    #[arg(long, value_name = "COUNTxSIZE|auto")]
+    pub serial_lines: Option<dfu_hil_smp::LineSetting>,
     #[command(subcommand)]
     pub cmd: SmpCmd,
 }
@@ -94,6 +99,10 @@ pub enum OsCmd {
         /// Reset even if the application's reset hook refused (EBUSY).
         #[arg(long)]
         force: bool,
+        /// Wait until the device has rebooted (the old app answers for
+        /// CONFIG_MCUMGR_GRP_OS_RESET_MS after the request) and answers SMP again.
+        #[arg(long)]
+        wait: bool,
     },
     /// Show the device's SMP buffer size and count.
     Params,
@@ -145,6 +154,28 @@ pub fn run_smp_to(
     client.set_timeout(timeout);
     if args.smp_v1 {
         client.set_version(Version::V1);
+    }
+    if let Some(lines) = args.serial_lines {
+        client
+            .transport_mut()
+            .set_line_limits(lines.limits(), &format!("--serial-lines {lines}"));
+        client.set_discover_lines(matches!(lines, dfu_hil_smp::LineSetting::Discover(_)));
+    }
+    if args.port.is_some() {
+        // A device that has just booted (or a port just opened on one) can lose the first
+        // request: its SMP transport drains what arrived before it registered. Probe with
+        // short echoes until one is answered, so that loss costs 250 ms, not a failed command.
+        let ready = dfu_hil_smp::BootWait {
+            settle: Duration::ZERO,
+            probe_timeout: timeout.min(Duration::from_millis(250)),
+            boot_timeout: timeout,
+            ..dfu_hil_smp::BootWait::default()
+        };
+        if let Err(e) = client.wait_ready(&ready) {
+            let (code, text) = describe(&e, &args.cmd, timeout);
+            writeln!(err, "error: {text}")?;
+            return Ok(code);
+        }
     }
     match execute(&mut client, &args.cmd, input, out, err, fancy) {
         Ok(()) => Ok(EXIT_OK),
@@ -290,9 +321,15 @@ fn execute(
             }
         }
         SmpCmd::Os(OsCmd::Echo { text }) => writeln!(out, "{}", c.echo(text)?)?,
-        SmpCmd::Os(OsCmd::Reset { force }) => {
+        SmpCmd::Os(OsCmd::Reset { force, wait }) => {
             c.reset(*force)?;
             writeln!(out, "reset requested")?;
+            if *wait {
+                let w = dfu_hil_smp::BootWait::default();
+                let sign = c.await_reboot(&w)?;
+                writeln!(out, "reboot seen: {sign}")?;
+                writeln!(out, "{}", c.wait_ready(&w)?)?;
+            }
         }
         SmpCmd::Os(OsCmd::Params) => {
             let p = c.params()?;
@@ -376,7 +413,7 @@ fn upload_with_bar(
 fn describe(e: &SmpError, cmd: &SmpCmd, timeout: Duration) -> (i32, String) {
     match e {
         SmpError::Device(d) => (EXIT_DEVICE, device_text(d, cmd)),
-        SmpError::Timeout => (
+        SmpError::Timeout | SmpError::NotReady { .. } => (
             EXIT_LINK,
             format!(
                 "no answer within {:.1} s: wrong port or baud, SMP not enabled on this link, \

@@ -6,6 +6,8 @@ mod board_open;
 #[path = "../src/farm_cmd.rs"]
 #[allow(dead_code)]
 mod farm_cmd;
+#[path = "../src/link_args.rs"]
+mod link_args;
 
 use farm_cmd::{classify, lock_board, run_farm, FarmArgs, Verdict};
 use std::path::{Path, PathBuf};
