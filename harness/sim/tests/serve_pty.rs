@@ -44,6 +44,10 @@ impl Served {
         let port = open_serial(self.path.to_str().unwrap(), 115_200).expect("open the PTY");
         let mut c = Client::new(port);
         c.set_timeout(Duration::from_secs(5));
+        // The board may have booted a moment ago: its SMP transport drains what arrives
+        // before it registers, so wait until it answers (as after any reset).
+        c.wait_ready(&dfu_hil_smp::BootWait::default())
+            .expect("the served board answers");
         c
     }
 
@@ -69,6 +73,11 @@ fn upgrade(c: &mut Client<SerialTransport<SerialPortStream>>, v2: &[u8]) -> Vec<
     assert_eq!(s1.version, "2.0.0");
     c.image_test(&hash).expect("image test");
     c.reset(false).expect("os reset answered before the reboot");
+    // The old app answers for CONFIG_MCUMGR_GRP_OS_RESET_MS more: wait for the new boot.
+    let w = dfu_hil_smp::BootWait::default();
+    let sign = c.await_reboot(&w).expect("reboot seen");
+    assert!(matches!(sign, dfu_hil_smp::RebootSign::Banner(_)), "{sign}");
+    c.wait_ready(&w).expect("new boot answers");
     hash
 }
 
@@ -85,7 +94,7 @@ fn upgrade_over_a_real_pty() {
     upgrade(&mut c, &v2);
     // The device rebooted through the MCUboot model: v2 runs from slot0, on test.
     assert_eq!(slot0_version(&mut c), ("2.0.0".into(), true, false));
-    let noise = String::from_utf8_lossy(&c.transport_mut().take_noise()).into_owned();
+    let noise = String::from_utf8_lossy(&c.take_noise()).into_owned();
     assert!(
         noise.contains("Swap type: test"),
         "boot log on the UART: {noise}"
@@ -182,7 +191,7 @@ fn log_noise_between_frames_is_tolerated() {
     assert_eq!(c.echo("noisy").unwrap(), "noisy");
     upgrade(&mut c, &v2);
     assert_eq!(slot0_version(&mut c).0, "2.0.0");
-    let noise = String::from_utf8_lossy(&c.transport_mut().take_noise()).into_owned();
+    let noise = String::from_utf8_lossy(&c.take_noise()).into_owned();
     assert!(
         noise.contains("] <"),
         "Zephyr log lines on the UART: {noise}"
