@@ -1,12 +1,14 @@
 //! A board = a probe (flash, read memory, reset, core state) + a link (SMP) + what the board can
 //! do. The runner drives every backend through these traits and never knows which one it has.
 
+pub mod device_link;
 pub mod hw;
 pub mod native_sim;
 pub mod probe;
 pub mod sim;
 pub mod transports;
 
+pub use device_link::DeviceLinkFacts;
 pub use probe::{BoardError, BootChainFacts, CoreState, PowerCutAt, Probe, ResetKind, Snapshot};
 
 use dfu_hil_smp::{SmpError, Transport};

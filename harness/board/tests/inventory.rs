@@ -305,3 +305,23 @@ fn matching_desk_is_clean_and_ambiguity_is_flagged() {
     let f = diff(&inv, &Discovery::default());
     assert!(matches!(f[0], Finding::ProbeMissing { .. }));
 }
+
+#[test]
+fn device_link_facts_are_read_and_checked() {
+    let with = |block: &str| format!("{ONE}    device-link: {block}\n");
+    let inv = Inventory::parse(
+        &with("{ serial-lines: 4x128, reset-delay-ms: 1000 }"),
+        Path::new("lab.yaml"),
+    )
+    .unwrap();
+    let e = &inv.boards[0].device_link;
+    assert_eq!(e.serial_lines.as_deref(), Some("4x128"));
+    assert_eq!(e.reset_delay_ms, Some(1000));
+    let e = parse_err(&with("{ serial-lines: 4xmany }"));
+    assert!(
+        e.contains("lab.yaml") && e.contains("board `a`") && e.contains("`many`"),
+        "{e}"
+    );
+    let e = parse_err(&with("{ lines: 4 }"));
+    assert!(e.contains("lines"), "{e}");
+}

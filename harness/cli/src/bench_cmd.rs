@@ -216,6 +216,11 @@ impl Prediction {
         self.link.windowed_with(self.flash_per_request())
     }
 
+    /// [`Prediction::overall`] at the better of stop-and-wait and windowed, in KiB/s.
+    fn overall_kib(&self) -> f64 {
+        kib(self.overall(self.stop_and_wait().max(self.windowed())))
+    }
+
     /// Rate the client will see over this whole image, the up-front erase included.
     fn overall(&self, rate: f64) -> f64 {
         let secs = self.flash.upfront.as_secs_f64() + self.image_len as f64 / rate;
@@ -382,6 +387,8 @@ fn upload(a: &UploadArgs, root: &Path) -> anyhow::Result<i32> {
     println!();
     let mut serve = ServeArgs::new(&a.layout);
     serve.baud = a.baud;
+    // The board spends the chip's flash time as the prediction does.
+    serve.chip = Some(a.chip.clone());
     let stop = AtomicBool::new(false);
     let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
     let result = std::thread::scope(|s| -> anyhow::Result<i32> {
@@ -479,16 +486,19 @@ fn measure(
                         c.requests_for(image.len())
                     );
                     println!(
-                        "ratio: {:.0} % of the {which} link ceiling ({:.0} B/s); the simulated \
-                         board adds the flash time above only where its timing is wired in",
+                        "ratio: {:.0} % of the {which} link ceiling ({:.0} B/s), {:.0} % of the \
+                         prediction with flash time ({:.2} KiB/s overall); the simulated board \
+                         stalls for the {} flash time of each erase and write",
                         rate / ceiling * 100.0,
-                        ceiling
+                        ceiling,
+                        rate / 1024.0 / prediction.overall_kib() * 100.0,
+                        prediction.overall_kib(),
+                        a.chip
                     );
                     if rate > ceiling {
                         println!(
-                            "  above the ceiling: the simulated UART's pacer (sim serve) lets up \
-                             to 10 ms of bytes through at once after an idle spell, which a \
-                             real UART does not; stop-and-wait requests profit from it"
+                            "  above the link ceiling: the measurement is off (a pacer or clock \
+                             problem), not the device"
                         );
                     }
                 }

@@ -24,6 +24,9 @@ pub struct BoardFacts {
     pub capabilities: BTreeSet<Capability>,
     /// Profile in `boards/`; `None` for simulated boards.
     pub profile: Option<String>,
+    /// The firmware's SMP link facts of the inventory entry over its profile (empty for
+    /// simulated boards).
+    pub device_link: dfu_hil_board::DeviceLinkFacts,
 }
 
 /// The board named on the command line.
@@ -149,8 +152,12 @@ impl BoardChoice {
     /// per-flash-operation cut; a lab board has its profile's capabilities with the
     /// inventory's edits. Simulated boards have no profile: they stand in for any.
     pub fn facts(&self, root: &Path) -> Result<BoardFacts, String> {
-        let (capabilities, profile) = match self {
-            BoardChoice::Sim => (Capability::ALL.iter().copied().collect(), None),
+        let (capabilities, profile, device_link) = match self {
+            BoardChoice::Sim => (
+                Capability::ALL.iter().copied().collect(),
+                None,
+                Default::default(),
+            ),
             BoardChoice::NativeSim { .. } => (
                 [
                     Capability::Serial,
@@ -159,19 +166,25 @@ impl BoardChoice {
                 ]
                 .into(),
                 None,
+                Default::default(),
             ),
             BoardChoice::Hw { inventory, id } => {
                 let inv = Inventory::load(inventory).map_err(|e| e.to_string())?;
                 let entry = inv.select(id).map_err(|e| e.to_string())?;
                 let profile = BoardProfile::find(&root.join("boards"), &entry.profile)
                     .map_err(|e| e.to_string())?;
-                (entry.capabilities(&profile), Some(entry.profile.clone()))
+                (
+                    entry.capabilities(&profile),
+                    Some(entry.profile.clone()),
+                    entry.device_link.over(&profile.device_link),
+                )
             }
         };
         Ok(BoardFacts {
             name: self.name(),
             capabilities,
             profile,
+            device_link,
         })
     }
 

@@ -131,6 +131,8 @@ pub struct FarmBoard {
     /// Its profile in `boards/` (`None`: a simulated board, which stands in for any).
     pub profile: Option<String>,
     pub choice: BoardChoice,
+    /// The firmware's SMP link facts (inventory entry over profile).
+    pub device_link: dfu_hil_board::DeviceLinkFacts,
 }
 
 impl FarmBoard {
@@ -142,6 +144,7 @@ impl FarmBoard {
             capabilities: Capability::ALL.iter().copied().collect(),
             profile: None,
             choice: BoardChoice::Sim,
+            device_link: Default::default(),
         }
     }
 
@@ -373,6 +376,7 @@ pub fn farm_boards(args: &FarmArgs, root: &Path) -> Result<Vec<FarmBoard>, Strin
                     inventory: inv_path.clone(),
                     id: entry.id.clone(),
                 },
+                device_link: entry.device_link.over(&profile.device_link),
             });
         }
     }
@@ -732,6 +736,12 @@ impl Worker<'_> {
         let mut attempts = Vec::new();
         for attempt in 0..=self.reruns {
             let mut opts = self.opts.clone();
+            // Checked when the inventory and profile were loaded.
+            if let Ok(d) =
+                run::DeviceLinkOptions::from_facts(&b.device_link, &format!("board {}", b.id))
+            {
+                opts.board_device = d;
+            }
             opts.evidence_dir = if attempt == 0 {
                 self.evidence_base.join(&b.id)
             } else {

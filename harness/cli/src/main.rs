@@ -426,7 +426,15 @@ fn run_paths(
         root,
     );
     let jobs = if choice.parallel() { jobs } else { 1 };
-    let opts = options(root, Some(out));
+    let mut opts = options(root, Some(out));
+    // Read once: capabilities and profile for skipping, the board's device-link facts.
+    let facts = choice.facts(root);
+    if let Ok(f) = &facts {
+        match run::DeviceLinkOptions::from_facts(&f.device_link, &format!("board {}", f.name)) {
+            Ok(d) => opts.board_device = d,
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
     let flag = opts.interrupt.clone();
     // Ctrl-C and SIGTERM finish the current step, then reports and evidence are written.
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
@@ -468,7 +476,7 @@ fn run_paths(
     // What the board cannot do is known before it is opened: such scenarios are skipped with
     // the step that needs it (an unreadable inventory is reported when the board is opened).
     let board_name = choice.name();
-    let lacking: Vec<Option<String>> = match choice.facts(root) {
+    let lacking: Vec<Option<String>> = match &facts {
         Ok(f) => prepared
             .iter()
             .map(|(l, layout, _)| {

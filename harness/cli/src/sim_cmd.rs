@@ -106,6 +106,11 @@ pub struct ServeArgs {
     /// Exit status after an `os reset` with --app-only (native_sim builds differ: 0 or 1).
     #[arg(long, default_value_t = 0, value_name = "N", requires = "app_only")]
     pub reset_exit_status: u8,
+    /// Take this chip's flash erase/write time (nrf52840, nrf5340; from the product
+    /// specifications): the CPU stalls while the NVMC works, so answers and boots come that
+    /// much later. Without it flash operations take no time.
+    #[arg(long, value_name = "CHIP")]
+    pub chip: Option<String>,
 }
 
 fn parse_mode(s: &str) -> Result<UpgradeMode, String> {
@@ -132,6 +137,7 @@ impl ServeArgs {
             rx_line_max: None,
             app_only: false,
             reset_exit_status: 0,
+            chip: None,
         }
     }
 
@@ -218,6 +224,15 @@ pub fn load_board(args: &ServeArgs, root: &Path) -> anyhow::Result<SimBoard> {
             .with_context(|| format!("program {} into {}", args.app, pair.primary))?;
     }
     board.set_uart_faults(args.uart_faults());
+    if let Some(chip) = &args.chip {
+        let timing = dfu_hil_sim::flash_timing::for_chip(chip).with_context(|| {
+            format!(
+                "--chip {chip}: no flash timing for it (have: {})",
+                dfu_hil_sim::flash_timing::chip_names().join(", ")
+            )
+        })?;
+        board.flash.set_internal_timing(timing);
+    }
     Ok(board)
 }
 

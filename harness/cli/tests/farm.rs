@@ -306,6 +306,7 @@ fn capabilities_and_layouts_decide_who_runs_what() {
         capabilities: [Capability::Serial].into_iter().collect(),
         profile: Some("nrf52840dk".into()),
         choice: board_open::BoardChoice::Sim,
+        device_link: Default::default(),
     };
     // A scenario written for nRF5340 boards is not sent to a 52840 DK.
     let why = dk

@@ -39,6 +39,9 @@ pub const READY_PREFIX: &str = "uart connected to pseudotty: ";
 /// How long the UART must be quiet after flash changed before the flash file is saved.
 pub const SAVE_IDLE: Duration = Duration::from_millis(100);
 
+/// Longest single flash stall modelled (a whole-slot erase is a few seconds on nRF52840).
+const MAX_STALL: Duration = Duration::from_secs(60);
+
 /// Device output kept while nobody reads it; older bytes are lost, as on an unread UART.
 const OUT_CAP: usize = 1 << 20;
 
@@ -339,6 +342,14 @@ impl Pacer {
         }
     }
 
+    /// Nothing wanted to move: a real UART does not bank the idle time, so the next byte
+    /// starts a fresh character time instead of a burst.
+    fn idle(&mut self) {
+        if self.rate.is_some() {
+            self.budget = self.budget.min(1.0);
+        }
+    }
+
     /// How long until one more byte may move.
     fn wait(&self) -> Duration {
         match self.rate {
@@ -430,6 +441,12 @@ fn serve_loop(
             timeout = timeout.min(tx.wait());
         }
         let (readable, writable, hangup) = pty.poll(can_in, can_out, timeout);
+        if !readable {
+            rx.idle();
+        }
+        if out.is_empty() {
+            tx.idle();
+        }
 
         if readable {
             let n = rx.allow(buf.len());
@@ -444,7 +461,10 @@ fn serve_loop(
                         w.before_call(board);
                     }
                     board.uart_write(&buf[..n]);
-                    take_output(board, &mut out);
+                    if take_output(board, &mut out) {
+                        rx.idle();
+                        tx.idle();
+                    }
                     if let Some(w) = reboot.as_mut() {
                         if w.after_call(board, &mut out, mark) {
                             report.reset = true;
@@ -730,12 +750,23 @@ fn quiesce(flash: &mut FlashMap) -> Result<(), crate::flash_map::MapError> {
     Ok(())
 }
 
-fn take_output(board: &mut SimBoard, out: &mut Vec<u8>) {
+/// The board runs (decodes, answers, maybe reboots) and its output is collected. With a chip's
+/// flash timing set, the flash time this took is spent before anything more happens: on
+/// nRF52/nRF53 the CPU stalls while the NVMC erases or writes, so the answer leaves that much
+/// later (and a boot that swaps takes its time).
+/// Returns whether it stalled: the UART did not become faster meanwhile, so the caller's
+/// pacers must not bank the stalled time.
+fn take_output(board: &mut SimBoard, out: &mut Vec<u8>) -> bool {
     out.extend(board.uart_read());
+    let stall = board.flash.take_busy_time();
+    if !stall.is_zero() {
+        std::thread::sleep(stall.min(MAX_STALL));
+    }
     if out.len() > OUT_CAP {
         let drop = out.len() - OUT_CAP;
         out.drain(..drop);
     }
+    !stall.is_zero()
 }
 
 fn is_transient(e: &io::Error) -> bool {

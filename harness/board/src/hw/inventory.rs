@@ -193,6 +193,10 @@ pub struct BoardEntry {
     /// Free labels for CI selection (`nightly`, `external-flash`).
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The firmware's SMP link where it differs from Zephyr's defaults (serial receive lines,
+    /// reset delay, boot time); wins over the profile's, loses to the scenario's.
+    #[serde(default)]
+    pub device_link: crate::DeviceLinkFacts,
 }
 
 impl BoardEntry {
@@ -322,6 +326,7 @@ impl Inventory {
                 ));
             }
             selectors.push((&b.probe, &b.id));
+            b.device_link.check().map_err(|m| invalid(&b.id, m))?;
             let smp = b
                 .serial
                 .iter()

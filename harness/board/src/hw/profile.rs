@@ -147,6 +147,10 @@ pub struct BoardProfile {
     /// Zephyr board target for building fixtures (`nrf52840dk/nrf52840`).
     #[serde(default)]
     pub zephyr_board: Option<String>,
+    /// The usual firmware's SMP link on this board where it differs from Zephyr's defaults
+    /// (an inventory entry or the scenario can say otherwise).
+    #[serde(default)]
+    pub device_link: crate::DeviceLinkFacts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +271,7 @@ impl BoardProfile {
         if self.name.trim().is_empty() {
             return Err("`name` is empty".into());
         }
+        self.device_link.check()?;
         if self.chip.trim().is_empty() {
             return Err("`chip` is empty (a probe-rs target name, e.g. nRF52840_xxAA)".into());
         }

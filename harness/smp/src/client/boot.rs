@@ -111,6 +111,14 @@ impl std::fmt::Display for ReadyReport {
     }
 }
 
+/// `start + d`, or a year on when that would overflow (a user's huge timeout means "wait").
+fn after(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(start)
+}
+
 fn banner_in(text: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(text);
     text.lines()
@@ -126,7 +134,7 @@ impl<T: Transport> Client<T> {
     pub fn await_reboot(&mut self, w: &BootWait) -> Result<RebootSign, SmpError> {
         let start = Instant::now();
         let gen0 = self.transport.link_generation();
-        let assume_at = start + w.reset_delay + w.reset_margin;
+        let assume_at = after(after(start, w.reset_delay), w.reset_margin);
         let seen_from = self.noise.len();
         loop {
             let generation = self.transport.link_generation();
@@ -160,8 +168,8 @@ impl<T: Transport> Client<T> {
     /// being re-created) counts as an unanswered probe.
     pub fn wait_ready(&mut self, w: &BootWait) -> Result<ReadyReport, SmpError> {
         let start = Instant::now();
-        let give_up = start + w.boot_timeout;
-        let settle_until = start + w.settle;
+        let give_up = after(start, w.boot_timeout);
+        let settle_until = after(start, w.settle);
         while Instant::now() < settle_until {
             let step = self.clip(settle_until.saturating_duration_since(Instant::now()))?;
             match self.transport.recv(step) {
