@@ -477,22 +477,32 @@ fn pump(
     log: Arc<Mutex<Vec<String>>>,
     ready: Option<mpsc::Sender<PathBuf>>,
     eof: Option<Arc<Mutex<Option<Instant>>>>,
-) {
+) -> mpsc::Receiver<()> {
+    // Dropped (disconnecting the receiver) when the pipe reached its end and every line is in
+    // the log.
+    let (done, drained) = mpsc::channel::<()>();
     std::thread::spawn(move || {
+        let _done = done;
         let mut ready = ready;
         for line in BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
-            if let Some(path) = line.strip_prefix(READY_PREFIX) {
+            // Logged before it is announced, so whoever waits for the PTY finds the line in
+            // the log too.
+            let pty = line
+                .strip_prefix(READY_PREFIX)
+                .map(|p| PathBuf::from(p.trim()));
+            lock_log(&log).push(line);
+            if let Some(path) = pty {
                 if let Some(tx) = ready.take() {
-                    let _ = tx.send(PathBuf::from(path.trim()));
+                    let _ = tx.send(path);
                 }
             }
-            lock_log(&log).push(line);
         }
         if let Some(eof) = eof {
             *eof.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         }
     });
+    drained
 }
 
 /// Signal a child's whole process group (it was started as the leader of its own group).
@@ -634,17 +644,30 @@ impl Inner {
             })?;
         self.bootloader_pid = Some(child.id());
         self.bootloader_runs += 1;
+        let mut drained = Vec::new();
         if let Some(o) = child.stdout.take() {
-            pump(o, self.log.clone(), None, None);
+            drained.push(pump(o, self.log.clone(), None, None));
         }
         if let Some(e) = child.stderr.take() {
-            pump(e, self.log.clone(), None, None);
+            drained.push(pump(e, self.log.clone(), None, None));
         }
+        // The bootloader's last lines ("handing over …") belong in the log before the app's
+        // first: wait briefly for its pipes to drain (a grandchild holding them open does
+        // not hold the boot up for long).
+        let flush = |drained: &[mpsc::Receiver<()>]| {
+            for d in drained {
+                let _ = d.recv_timeout(Duration::from_millis(500));
+            }
+        };
         let deadline = Instant::now() + self.cfg.bootloader_timeout;
         loop {
             match child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) if status.success() => {
+                    flush(&drained);
+                    return Ok(());
+                }
                 Ok(Some(status)) => {
+                    flush(&drained);
                     return Err(NativeSimError::Bootloader {
                         program,
                         what: format!("exited with {status} (no app is started)"),

@@ -612,6 +612,20 @@ pub fn run_scenario(
         .set_line_limits(device.lines.limits(), &device.lines_source);
     ctx.client
         .set_discover_lines(matches!(device.lines, LineSetting::Discover(_)));
+    // A board that already runs (a lab board between scenarios) may have booted a moment ago
+    // or have a port just opened: make sure it answers before the first step talks to it.
+    // Not fatal here: a step that needs SMP reports what goes wrong.
+    if matches!(ctx.probe.core_state(), Ok(CoreState::Running)) {
+        let wait = BootWait {
+            boot_timeout: ctx.boot.boot_timeout.min(Duration::from_secs(5)),
+            ..ctx.boot
+        };
+        if let Err(e) = ctx.client.wait_ready(&wait) {
+            ctx.device_log.push(format!(
+                "[dfu-hil] warning: the board runs but did not answer SMP before the first step: {e}"
+            ));
+        }
+    }
     if let Err(e) = load_elfs(s, ctx.probe.as_mut()) {
         ctx.device_log
             .push(format!("[dfu-hil] warning: ELF files not used: {e}"));
