@@ -224,3 +224,51 @@ fn smp_reset_wait_sees_the_new_boot_on_a_pty() {
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("allows 182"), "{}", text(&o));
 }
+
+/// Every bundled scenario through the native-sim backend, with the MCUboot and app stand-ins
+/// as two processes on one flash file (as real native_sim builds run): the update flows pass
+/// there too — line limits, reboot waits, a power cut during an upload (SIGKILL) — and what a
+/// native_sim pair cannot do is skipped with the step that needs it, never failed.
+#[test]
+fn bundled_scenarios_pass_or_skip_on_a_native_sim_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_dfu-hil");
+    let bootloader = format!("{bin} sim boot --layout {{layout}} --flash {{flash}}");
+    let app = format!(
+        "{bin} sim serve --app-only --reset-exit-status 1 --layout {{layout}} --flash {{flash}}"
+    );
+    let o = dfu_hil(
+        &[
+            "run",
+            "--board",
+            "native-sim",
+            "--native-sim-bootloader",
+            &bootloader,
+            "--native-sim-app",
+            &app,
+        ],
+        tmp.path(),
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    for name in [
+        "internal-swap-revert[move]",
+        "internal-swap-revert[scratch]",
+        "internal-swap-confirm[move]",
+        "bad-signature",
+        "wrong-key",
+        "too-large",
+        "power-cut-during-upload",
+    ] {
+        assert!(
+            out.contains(&format!("PASSED: {name} on native-sim")),
+            "{name}: {out}"
+        );
+    }
+    assert!(
+        out.contains(
+            "SKIPPED: header-size-mismatch on native-sim: board `native-sim` lacks executes-image"
+        ),
+        "{out}"
+    );
+}

@@ -150,6 +150,10 @@ fn walk(step: &Step, layout: &Layout, out: &mut Vec<(Capability, String)>) {
             }
             out.push((Capability::BootChain, "`expect-boot-chain`".into()));
         }
+        Step::ExpectFault(_) => out.push((
+            Capability::ExecutesImage,
+            "`expect-fault` (the CPU must run the slot's image)".into(),
+        )),
         Step::Upload(u) if u.image_number > 0 => {
             let primary = layout
                 .images

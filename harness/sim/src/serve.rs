@@ -12,9 +12,10 @@
 //!   Device output while nobody listens waits in the PTY (as on a USB CDC ACM port).
 //! * **Flash file.** One raw file holding every flash device of the layout, concatenated in
 //!   the layout's `flash:` order, each exactly its size (for a single-device layout this is the
-//!   same file native_sim's `--flash=FILE` keeps). Loaded at start when it exists, saved
-//!   (write to `FILE.tmp`, then rename) once the UART has been idle for [`SAVE_IDLE`] after a
-//!   request that changed flash, and at exit.
+//!   same file native_sim's `--flash=FILE` keeps). Loaded at start when it exists, written
+//!   whole at start, then kept in step after every request that changed flash
+//!   ([`FlashFileWriter`]: the changed blocks, at once — native_sim maps the file shared, so a
+//!   SIGKILL, the power cut, loses nothing already written), and at exit.
 //! * **Bootloader and app as two processes** (as real native_sim builds run): [`boot_once`] is
 //!   the bootloader stand-in (`dfu-hil sim boot`: the MCUboot model once on the flash file),
 //!   [`start_app_as_left`] starts the app on flash as the bootloader left it, without running
@@ -35,9 +36,6 @@ use std::time::{Duration, Instant};
 
 /// The line native_sim prints; tools look for it to find the port.
 pub const READY_PREFIX: &str = "uart connected to pseudotty: ";
-
-/// How long the UART must be quiet after flash changed before the flash file is saved.
-pub const SAVE_IDLE: Duration = Duration::from_millis(100);
 
 /// Longest single flash stall modelled (a whole-slot erase is a few seconds on nRF52840).
 const MAX_STALL: Duration = Duration::from_secs(60);
@@ -299,6 +297,74 @@ pub fn save_flash(board: &SimBoard, path: &Path) -> Result<(), ServeError> {
     write().map_err(io_err(format!("write {}", path.display())))
 }
 
+/// Keeps a flash file in step with the board as native_sim does: native_sim maps its flash
+/// file shared (`MAP_SHARED`), so every write is in the file at once and survives the process
+/// being killed (a power cut is SIGKILL). Only the 4 KiB blocks that changed since the last
+/// call are written, without fsync (the page cache outlives the process, as with the map).
+pub struct FlashFileWriter {
+    path: PathBuf,
+    /// What the file holds, per device in layout order.
+    last: Vec<Vec<u8>>,
+}
+
+impl FlashFileWriter {
+    const BLOCK: usize = 4096;
+
+    /// Write the whole file now (atomically) and remember it.
+    pub fn new(board: &SimBoard, path: &Path) -> Result<Self, ServeError> {
+        save_flash(board, path)?;
+        Ok(FlashFileWriter {
+            path: path.to_owned(),
+            last: board
+                .flash
+                .devices()
+                .iter()
+                .map(|d| d.contents().to_vec())
+                .collect(),
+        })
+    }
+
+    /// Write the blocks that differ from the file; returns how many were written.
+    pub fn sync(&mut self, board: &SimBoard) -> Result<usize, ServeError> {
+        use std::os::unix::fs::FileExt;
+        let mut file: Option<std::fs::File> = None;
+        let mut written = 0;
+        let mut base = 0u64;
+        for (i, d) in board.flash.devices().iter().enumerate() {
+            let now = d.contents();
+            let Some(last) = self.last.get_mut(i).filter(|l| l.len() == now.len()) else {
+                // The layout changed under us: write it all again.
+                *self = Self::new(board, &self.path)?;
+                return Ok(usize::MAX);
+            };
+            for (k, (a, b)) in now
+                .chunks(Self::BLOCK)
+                .zip(last.chunks_mut(Self::BLOCK))
+                .enumerate()
+            {
+                if a == b {
+                    continue;
+                }
+                if file.is_none() {
+                    file = Some(
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(&self.path)
+                            .map_err(io_err(format!("open {}", self.path.display())))?,
+                    );
+                }
+                let f = file.as_ref().expect("opened above");
+                f.write_all_at(a, base + (k * Self::BLOCK) as u64)
+                    .map_err(io_err(format!("write {}", self.path.display())))?;
+                b.copy_from_slice(a);
+                written += 1;
+            }
+            base += now.len() as u64;
+        }
+        Ok(written)
+    }
+}
+
 /// Print the native_sim line announcing the port on stdout (flushed: tools read it from a pipe).
 pub fn announce(path: &Path) {
     let mut out = io::stdout().lock();
@@ -415,9 +481,12 @@ fn serve_loop(
     let mut out: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 4096];
     let mut saved_ops = board.flash.op_count();
-    let mut last_in = Instant::now();
     let idle_tick = Duration::from_millis(10);
     let mut reboot = exit_on_reset.then(|| RebootWatch::new(board));
+    let mut writer = match &cfg.flash_file {
+        Some(path) => Some(FlashFileWriter::new(board, path)?),
+        None => None,
+    };
 
     while !stop.load(Ordering::Relaxed) {
         let mark = out.len();
@@ -455,7 +524,6 @@ fn serve_loop(
                 Ok(n) => {
                     rx.spend(n);
                     report.bytes_in += n as u64;
-                    last_in = Instant::now();
                     let mark = out.len();
                     if let Some(w) = reboot.as_mut() {
                         w.before_call(board);
@@ -495,10 +563,10 @@ fn serve_loop(
             }
         }
 
-        if let Some(path) = &cfg.flash_file {
+        if let Some(w) = writer.as_mut() {
             let ops = board.flash.op_count();
-            if ops != saved_ops && last_in.elapsed() >= SAVE_IDLE {
-                save_flash(board, path)?;
+            if ops != saved_ops {
+                w.sync(board)?;
                 saved_ops = ops;
                 report.saves += 1;
             }

@@ -45,6 +45,11 @@ pub enum Capability {
     /// monotonic counter; the network core's firmware version) for `expect-boot-chain`. The
     /// simulated board does; the probe-rs backend does not read these yet.
     BootChain,
+    /// The CPU executes the image in the primary slot (MCUboot jumps to its vector table at
+    /// `hdr_size`), so a wrong header size faults: `expect-fault`. Real boards and the
+    /// simulated board do; a native_sim pair does not (its app is a host executable, whatever
+    /// the slot holds).
+    ExecutesImage,
 }
 
 impl Capability {
@@ -59,6 +64,7 @@ impl Capability {
         Capability::PcSampling,
         Capability::FlashOpCut,
         Capability::BootChain,
+        Capability::ExecutesImage,
     ];
 
     /// The YAML spelling.
@@ -74,6 +80,7 @@ impl Capability {
             Capability::PcSampling => "pc-sampling",
             Capability::FlashOpCut => "flash-op-cut",
             Capability::BootChain => "boot-chain",
+            Capability::ExecutesImage => "executes-image",
         }
     }
 }
