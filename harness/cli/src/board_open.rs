@@ -304,8 +304,10 @@ fn hw_link(entry: &BoardEntry, transport: TransportKind, inventory: &Path) -> Re
                     inventory.display()
                 )
             })?;
-            let link = dfu_hil_board::transports::serial::open(&port.port, port.baud)
-                .map_err(|e| format!("board `{id}`: {}: {e}", port.port))?;
+            // A reset may take the port away for a moment (USB CDC of the app): reopen it.
+            let link =
+                dfu_hil_board::transports::serial::ReopeningSerial::open(&port.port, port.baud)
+                    .map_err(|e| format!("board `{id}`: {}: {e}", port.port))?;
             Ok(Link(Box::new(link)))
         }
         TransportKind::Udp => {

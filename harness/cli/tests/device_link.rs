@@ -183,10 +183,15 @@ impl Drop for Served {
 }
 
 fn serve() -> Served {
+    serve_with(&[])
+}
+
+fn serve_with(extra: &[&str]) -> Served {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
         .args(["sim", "serve", "--root"])
         .arg(root())
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -270,5 +275,43 @@ fn bundled_scenarios_pass_or_skip_on_a_native_sim_pair() {
             "SKIPPED: header-size-mismatch on native-sim: board `native-sim` lacks executes-image"
         ),
         "{out}"
+    );
+}
+
+/// A port that goes away at a reset and comes back under the same name (USB CDC ACM of the app,
+/// as on a Thingy:53): the lab board's link reopens it, and the reboot wait sees the link drop.
+/// Stood in by a symlink to `sim serve`'s PTY, re-pointed to a second server on the same flash.
+#[test]
+fn a_port_that_vanishes_at_reset_is_reopened() {
+    use dfu_hil_board::transports::serial::ReopeningSerial;
+    use dfu_hil_smp::{BootWait, Client, RebootSign, Transport};
+    let tmp = tempfile::tempdir().unwrap();
+    let flash = tmp.path().join("flash.bin");
+    let port = tmp.path().join("usb-Nordic_Thingy_53-if01");
+    let first = serve_with(&["--flash", flash.to_str().unwrap()]);
+    std::os::unix::fs::symlink(&first.pty, &port).unwrap();
+    let link = ReopeningSerial::open(port.to_str().unwrap(), 115_200).unwrap();
+    let mut c = Client::new(link);
+    c.set_timeout(std::time::Duration::from_secs(2));
+    let w = BootWait::default();
+    c.wait_ready(&w).unwrap();
+    assert_eq!(c.image_state().unwrap()[0].version, "1.0.0");
+    assert_eq!(c.transport_mut().link_generation(), Some(1));
+
+    // The device goes away and comes back under the same name.
+    drop(first);
+    let second = serve_with(&["--flash", flash.to_str().unwrap()]);
+    std::fs::remove_file(&port).unwrap();
+    std::os::unix::fs::symlink(&second.pty, &port).unwrap();
+
+    let sign = c.await_reboot(&w).unwrap();
+    assert_eq!(sign, RebootSign::LinkDropped);
+    c.wait_ready(&w).unwrap();
+    assert_eq!(c.image_state().unwrap()[0].version, "1.0.0");
+    assert_eq!(c.transport_mut().link_generation(), Some(2));
+    assert!(
+        c.transport_mut().describe().contains("opened 2 time(s)"),
+        "{}",
+        c.transport_mut().describe()
     );
 }
