@@ -453,7 +453,7 @@ steps:
     );
     assert!(out.contains("skipped: an earlier step failed"), "{out}");
     let junit = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
-    assert!(junit.contains("type=\"infrastructure\""), "{junit}");
+    assert!(junit.contains("type=\"timeout\""), "{junit}");
     assert!(junit.contains("step timeout 1 s"), "{junit}");
 }
 

@@ -1,19 +1,33 @@
-//! Console reporter: one line per step as it finishes, and for a failure the expected/actual
-//! table with the evidence, pointing at the step's YAML line.
+//! Console reporter, a sink of the run's event stream: one line per step as it finishes, and
+//! for a failure the expected/actual table with the evidence, pointing at the step's line in
+//! the file that holds it.
+//!
+//! It writes to stdout, or to any writer (a `Vec<u8>` in tests): the output is testable in
+//! memory. Colour and progress bars appear only on a terminal.
 
-use crate::run::{Observer, ScenarioResult, StepResult, StepStatus};
+use crate::event::{Event, EventSink, Progress};
+use crate::result::{ScenarioResult, StepResult, StepStatus};
 use crate::scenario::LoadedScenario;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+
+/// Where the console's lines go.
+#[derive(Clone)]
+enum Out {
+    Stdout,
+    /// A shared writer (tests read it back; no colour, no bars).
+    Writer(Arc<Mutex<dyn Write + Send>>),
+}
 
 pub struct Console {
     pub quiet: bool,
     pub verbose: bool,
-    path: String,
     /// The bar of the upload or flash in progress (terminal only).
     bar: Option<ProgressBar>,
     /// When scenarios run in parallel, each one's lines are kept and printed together at its end.
     buffer: Option<String>,
+    out: Out,
 }
 
 impl Console {
@@ -21,17 +35,38 @@ impl Console {
         Console {
             quiet,
             verbose,
-            path: String::new(),
             bar: None,
             buffer: None,
+            out: Out::Stdout,
         }
+    }
+
+    /// A console writing to `w` instead of stdout: plain text, no colour, no progress bars.
+    pub fn to_writer(quiet: bool, verbose: bool, w: Arc<Mutex<dyn Write + Send>>) -> Self {
+        Console {
+            out: Out::Writer(w),
+            ..Console::new(quiet, verbose)
+        }
+    }
+
+    /// A console like this one (same destination) for one of several scenarios running at
+    /// once: its lines are kept and printed together at the scenario's end.
+    pub fn buffered_like(&self) -> Self {
+        Console {
+            buffer: Some(String::new()),
+            out: self.out.clone(),
+            ..Console::new(self.quiet, self.verbose)
+        }
+    }
+
+    fn on_terminal(&self) -> bool {
+        matches!(self.out, Out::Stdout) && std::io::stdout().is_terminal()
     }
 
     /// ANSI colour only on a terminal, and never with NO_COLOR set (no-color.org).
     fn paint(&self, text: &str, code: &str) -> String {
-        let colour = self.buffer.is_none()
-            && std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none();
+        let colour =
+            self.buffer.is_none() && self.on_terminal() && std::env::var_os("NO_COLOR").is_none();
         if colour {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
@@ -53,10 +88,30 @@ impl Console {
                 b.push_str(&text);
                 b.push('\n');
             }
-            // A closed pipe (`| head`) must not kill the run: reports are still to be written.
-            None => {
-                let _ = writeln!(std::io::stdout().lock(), "{text}");
+            None => self.write(&format!("{text}\n")),
+        }
+    }
+
+    /// Write text as is. A closed pipe (`| head`) must not kill the run: reports are still
+    /// to be written.
+    fn write(&self, text: &str) {
+        match &self.out {
+            Out::Stdout => {
+                let _ = std::io::stdout().lock().write_all(text.as_bytes());
             }
+            Out::Writer(w) => {
+                if let Ok(mut w) = w.lock() {
+                    let _ = w.write_all(text.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// Print what a buffered console kept.
+    fn flush_buffer(&mut self) {
+        if let Some(b) = self.buffer.as_mut() {
+            let text = std::mem::take(b);
+            self.write(&text);
         }
     }
 }
@@ -66,7 +121,12 @@ impl Console {
     /// scenarios running in parallel (their lines are buffered) or with `--quiet`. One bar
     /// per operation: a new message (next region) starts a new bar.
     fn progress(&mut self, what: &str, done: u64, total: u64) {
-        if self.quiet || total == 0 || self.buffer.is_some() || !std::io::stderr().is_terminal() {
+        if self.quiet
+            || total == 0
+            || self.buffer.is_some()
+            || !matches!(self.out, Out::Stdout)
+            || !std::io::stderr().is_terminal()
+        {
             return;
         }
         let same = self
@@ -102,16 +162,37 @@ impl Console {
             r.board,
             r.skipped.as_deref().unwrap_or("")
         ));
-        if let Some(b) = self.buffer.as_mut() {
-            let text = std::mem::take(b);
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        self.flush_buffer();
+    }
+}
+
+impl EventSink for Console {
+    fn event(&mut self, event: &Event<'_>) {
+        match *event {
+            Event::ScenarioStarted { scenario, board } => self.scenario_start(scenario, board),
+            Event::ScenarioSkipped { result } => self.scenario_skipped(result),
+            Event::StepStarted {
+                index,
+                total,
+                summary,
+            } => self.step_start(index, total, summary),
+            Event::Progress(Progress::Upload { sent, total }) => {
+                self.progress("upload", sent, total)
+            }
+            Event::Progress(Progress::Flash {
+                region,
+                done,
+                total,
+            }) => self.progress(&format!("flash {region}"), done, total),
+            Event::StepFinished { result, total } => self.step_end(result, total),
+            Event::ScenarioFinished { result } => self.scenario_end(result),
+            Event::AttemptFinished { .. } => {}
         }
     }
 }
 
-impl Observer for Console {
+impl Console {
     fn scenario_start(&mut self, s: &LoadedScenario, board: &str) {
-        self.path = s.path.display().to_string();
         if !self.quiet {
             self.line(format!(
                 "scenario {} on {board} ({}, {})",
@@ -124,14 +205,6 @@ impl Observer for Console {
         if self.verbose {
             self.line(format!("  [{index:>2}/{total}] {summary} ..."));
         }
-    }
-
-    fn upload_progress(&mut self, sent: usize, total: usize) {
-        self.progress("upload", sent as u64, total as u64);
-    }
-
-    fn flash_progress(&mut self, region: &str, done: u64, total: u64) {
-        self.progress(&format!("flash {region}"), done, total);
     }
 
     fn step_end(&mut self, r: &StepResult, total: usize) {
@@ -155,7 +228,7 @@ impl Observer for Console {
         if matches!(r.status, StepStatus::Failed | StepStatus::Error) {
             let at = format!("          at {}:{}:{}", r.file.display(), r.line, r.column);
             self.line(at);
-            for line in r.detail.lines() {
+            for line in r.detail().lines() {
                 self.line(format!("        {line}"));
             }
         }
@@ -164,6 +237,8 @@ impl Observer for Console {
     fn scenario_end(&mut self, r: &ScenarioResult) {
         let verdict = if r.is_skipped() {
             self.paint("SKIPPED", "33;1")
+        } else if r.interrupted() {
+            self.paint("INTERRUPTED", "33;1")
         } else if r.passed() {
             self.paint("PASSED", "32;1")
         } else {
@@ -181,10 +256,6 @@ impl Observer for Console {
                     .unwrap_or_default()
             ));
         }
-        if let Some(b) = self.buffer.as_mut() {
-            let text = std::mem::take(b);
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
-        }
+        self.flush_buffer();
     }
 }

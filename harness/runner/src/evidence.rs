@@ -3,7 +3,8 @@
 
 use crate::expect;
 use crate::fixtures::Built;
-use crate::run::{RunOptions, ScenarioResult};
+use crate::options::RunOptions;
+use crate::result::ScenarioResult;
 use crate::scenario::BootloaderSpec;
 use dfu_hil_board::Probe;
 use dfu_hil_mcuboot::layout::Layout;
@@ -115,16 +116,16 @@ pub fn write(
     for s in &r.steps {
         let _ = writeln!(
             steps,
-            "[{:>2}] {}:{} {:<40} {:?} {}",
+            "[{:>2}] {} {:<40} {:?} {}",
             s.index,
-            r.path.display(),
-            s.line,
+            s.location(),
             s.summary,
             s.status,
             s.message
         );
-        if !s.detail.is_empty() {
-            steps.push_str(&s.detail);
+        let detail = s.detail();
+        if !detail.is_empty() {
+            steps.push_str(&detail);
             steps.push('\n');
         }
     }

@@ -19,12 +19,20 @@ pub struct Field {
 #[derive(Debug, Clone)]
 pub struct Mismatch {
     pub summary: String,
+    /// The expected/actual table, as printed under the step.
     pub detail: String,
+    /// The fields that differ (empty when the mismatch is not field by field, e.g. a sweep's
+    /// cut point that did not recover).
+    pub fields: Vec<Field>,
 }
 
 impl Mismatch {
     pub fn new(summary: String, detail: String) -> Self {
-        Mismatch { summary, detail }
+        Mismatch {
+            summary,
+            detail,
+            fields: Vec::new(),
+        }
     }
 
     pub fn from_fields(fields: &[Field]) -> Self {
@@ -46,7 +54,11 @@ impl Mismatch {
                 f.what, f.expected, f.actual
             ));
         }
-        Mismatch { summary, detail }
+        Mismatch {
+            summary,
+            detail,
+            fields: fields.to_vec(),
+        }
     }
 }
 

@@ -1,12 +1,18 @@
 //! The runner: scenario model and loader, fixtures, executor, assertions, evidence and reports.
 
 pub mod console;
+pub mod device_link;
 pub mod diagnosis;
+pub mod event;
 pub mod evidence;
+mod exec;
 pub mod expect;
 pub mod fixtures;
 pub mod needs;
+pub mod options;
+pub mod prepare;
 pub mod report;
+pub mod result;
 pub mod run;
 pub mod scenario;
 

@@ -3,8 +3,13 @@
 //! Mapping: one testsuite per scenario file, one testcase per scenario named
 //! `<board>/<scenario>` (unique per board), `failure` for device behaviour that did not match,
 //! `error` for infrastructure (board, probe, link), evidence paths in system-out.
+//!
+//! Both are built from the typed results alone: a failed step's location is the file that
+//! holds it (an included file's path, not the scenario's), its `type` is the failure's kind
+//! (expectation, device-error, probe, link, timeout, interrupted …) and the diagnosis is a
+//! field of its own.
 
-use crate::run::{ScenarioResult, StepStatus};
+use crate::result::{Failure, ScenarioResult, StepStatus};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 use std::path::Path;
@@ -39,25 +44,19 @@ pub fn junit(results: &[ScenarioResult]) -> Report {
                 };
                 let mut st = TestCaseStatus::non_success(kind);
                 let diagnosis = s
-                    .detail
-                    .lines()
-                    .find_map(|l| l.trim_start().strip_prefix("diagnosis: "))
+                    .diagnosis
+                    .as_deref()
                     .map(|d| format!(" — {d}"))
                     .unwrap_or_default();
                 st.set_message(format!(
-                    "step {} ({}) at {}:{}: {}{diagnosis}",
+                    "step {} ({}) at {}: {}{diagnosis}",
                     s.index,
                     s.summary,
-                    r.path.display(),
-                    s.line,
+                    s.location(),
                     s.message
                 ));
-                st.set_type(if s.status == StepStatus::Error {
-                    "infrastructure"
-                } else {
-                    "expectation"
-                });
-                st.set_description(s.detail.clone());
+                st.set_type(s.failure.as_ref().map_or("infrastructure", Failure::kind));
+                st.set_description(s.detail());
                 st
             }
         };
@@ -65,10 +64,18 @@ pub fn junit(results: &[ScenarioResult]) -> Report {
         case.set_classname(format!("{}/{}", r.board, r.layout));
         case.set_time(r.elapsed);
         case.set_assertions(r.steps.len());
-        case.extra
-            .insert("file".into(), r.path.display().to_string().into());
-        if let Some(s) = r.failed_step() {
-            case.extra.insert("line".into(), s.line.to_string().into());
+        // The file and line of the failed step, in the file that holds it (an included
+        // file's own path), else the scenario file.
+        match r.failed_step() {
+            Some(s) => {
+                case.extra
+                    .insert("file".into(), s.file.display().to_string().into());
+                case.extra.insert("line".into(), s.line.to_string().into());
+            }
+            None => {
+                case.extra
+                    .insert("file".into(), r.path.display().to_string().into());
+            }
         }
         let mut out = String::new();
         for s in &r.steps {
@@ -76,7 +83,7 @@ pub fn junit(results: &[ScenarioResult]) -> Report {
                 "[{:>2}] {:<44} {:<7} {}\n",
                 s.index,
                 s.summary,
-                format!("{:?}", s.status).to_lowercase(),
+                s.status.as_str(),
                 s.message
             ));
         }
@@ -104,12 +111,54 @@ pub fn write_junit(results: &[ScenarioResult], path: &Path) -> std::io::Result<(
 #[derive(Serialize)]
 struct JsonStep<'a> {
     index: usize,
+    /// The file that holds the step (the scenario or an included file) and its line:column.
+    file: String,
     line: u64,
+    column: u64,
     step: &'a str,
-    status: String,
+    status: &'static str,
     message: &'a str,
-    detail: &'a str,
+    failure: Option<JsonFailure<'a>>,
+    diagnosis: Option<&'a str>,
+    detail: String,
     seconds: f64,
+}
+
+#[derive(Serialize)]
+struct JsonFailure<'a> {
+    /// expectation, device-error, probe, link, unsupported, unavailable, scenario, timeout,
+    /// interrupted.
+    kind: &'static str,
+    /// Fields that differ, for an expectation.
+    fields: Vec<JsonField<'a>>,
+    /// The device's error, for device-error.
+    device_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonField<'a> {
+    field: &'a str,
+    expected: &'a str,
+    actual: &'a str,
+}
+
+fn json_failure(f: &Failure) -> JsonFailure<'_> {
+    JsonFailure {
+        kind: f.kind(),
+        fields: f
+            .fields()
+            .iter()
+            .map(|x| JsonField {
+                field: &x.what,
+                expected: &x.expected,
+                actual: &x.actual,
+            })
+            .collect(),
+        device_error: match f {
+            Failure::Device(d) => Some(d.name()),
+            _ => None,
+        },
+    }
 }
 
 #[derive(Serialize)]
@@ -152,11 +201,15 @@ pub fn write_json(results: &[ScenarioResult], path: &Path) -> std::io::Result<()
                 .iter()
                 .map(|s| JsonStep {
                     index: s.index,
+                    file: s.file.display().to_string(),
                     line: s.line,
+                    column: s.column,
                     step: &s.summary,
-                    status: format!("{:?}", s.status).to_lowercase(),
+                    status: s.status.as_str(),
                     message: &s.message,
-                    detail: &s.detail,
+                    failure: s.failure.as_ref().map(json_failure),
+                    diagnosis: s.diagnosis.as_deref(),
+                    detail: s.detail(),
                     seconds: s.elapsed.as_secs_f64(),
                 })
                 .collect(),

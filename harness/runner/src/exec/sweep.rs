@@ -1,0 +1,171 @@
+//! Sweeps: a block run once per parameter value, or once per flash operation with the power
+//! cut there (MCUboot's own power-fail test idea, on the board), and uploads cut at a percentage.
+
+use super::Ctx;
+use crate::event::{Event, EventSink, Progress};
+use crate::expect::Mismatch;
+use crate::result::{BoardFailureKind, Failure};
+use crate::scenario::Step;
+use dfu_hil_board::PowerCutAt;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+impl Ctx<'_> {
+    fn run_block(&mut self, steps: &[Step], events: &mut dyn EventSink) -> Result<(), Failure> {
+        for s in steps {
+            self.step(s, events)?;
+        }
+        Ok(())
+    }
+
+    /// Run the sweep's block once per parameter value, in order; the first value whose block
+    /// fails stops the sweep and names the value.
+    pub(super) fn sweep_values(
+        &mut self,
+        w: &crate::scenario::SweepStep,
+        events: &mut dyn EventSink,
+    ) -> Result<String, Failure> {
+        let t0 = Instant::now();
+        let mut done = Vec::new();
+        for (label, block) in &w.instances {
+            if self.interrupt.load(Ordering::SeqCst) {
+                return Err(Failure::Interrupted {
+                    message: format!(
+                        "interrupted during the sweep before {label} (passed: {})",
+                        done.join(", ")
+                    ),
+                });
+            }
+            self.past_deadline()?;
+            if let Err(e) = self.run_block(block, events) {
+                let passed = if done.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (passed before it: {})", done.join(", "))
+                };
+                return Err(e.context(&format!("with {label}: "), &passed));
+            }
+            done.push(label.clone());
+        }
+        Ok(format!(
+            "{} values passed in {:.2} s: {}",
+            done.len(),
+            t0.elapsed().as_secs_f64(),
+            done.join(", ")
+        ))
+    }
+
+    /// Count the block's flash operations, then for every cut point: restore, cut there, run
+    /// the block (it dies with the board), power on through `then` and require it to pass.
+    pub(super) fn sweep(
+        &mut self,
+        w: &crate::scenario::SweepStep,
+        events: &mut dyn EventSink,
+    ) -> Result<String, Failure> {
+        let t0 = Instant::now();
+        let start = self.probe.snapshot()?;
+        let before = self.probe.flash_op_count().ok_or_else(|| {
+            Failure::board(
+                BoardFailureKind::Unsupported,
+                "this board does not count flash operations",
+            )
+        })?;
+        self.run_block(&w.cut_during, events)?;
+        let total = self.probe.flash_op_count().unwrap_or(before) - before;
+        let clean = self.probe.snapshot()?;
+        let timeout = Duration::from_millis(300);
+        let mut checked = 0u64;
+        let mut k = 1;
+        while k <= total {
+            if let Some(why) = self.must_stop() {
+                self.probe.restore(&clean)?;
+                let message =
+                    format!("{why} during the sweep after {checked} of {total} cut points");
+                return Err(if self.interrupt.load(Ordering::SeqCst) {
+                    Failure::Interrupted { message }
+                } else {
+                    Failure::Timeout { message }
+                });
+            }
+            self.probe.restore(&start)?;
+            self.probe.power_cut(PowerCutAt::FlashOp(k))?;
+            // Nothing answers once the power is gone: do not wait long for it.
+            self.client.set_timeout(timeout);
+            let _ = self.run_block(&w.cut_during, events);
+            let cut_op = self.probe.last_flash_op().unwrap_or_default();
+            self.client.set_timeout(self.request_timeout);
+            if let Err(e) = self.run_block(&w.then, events) {
+                if let Some(why) = self.deadline_passed() {
+                    self.probe.restore(&clean)?;
+                    return Err(Failure::Timeout {
+                        message: format!(
+                            "{why} during the sweep after {checked} of {total} cut points"
+                        ),
+                    });
+                }
+                let what = e.summary();
+                return Err(Failure::Mismatch(Mismatch::new(
+                    format!("after a power cut at flash operation {k}/{total} ({cut_op}): {what}"),
+                    format!(
+                        "  {checked} earlier cut points recovered; this one did not\n  cut at: {cut_op}\n"
+                    ),
+                )));
+            }
+            checked += 1;
+            k += w.every.max(1);
+        }
+        // Later steps continue from the uninterrupted outcome.
+        self.probe.restore(&clean)?;
+        self.collect_log();
+        Ok(format!(
+            "{checked} cut points of {total} flash operations checked in {:.2} s, all recovered",
+            t0.elapsed().as_secs_f64()
+        ))
+    }
+
+    /// Upload until `pct` percent is acknowledged, then cut power: the rest of the upload
+    /// goes unanswered. Passing means the cut happened; the device's state is for later steps.
+    pub(super) fn upload_with_cut(
+        &mut self,
+        fixture: &str,
+        image: u32,
+        pct: usize,
+        events: &mut dyn EventSink,
+    ) -> Result<String, Failure> {
+        let data = self.fixture(fixture).bytes.clone();
+        let threshold = data.len() * pct / 100;
+        let mut cut_at = None;
+        let probe = &mut self.probe;
+        // Nothing answers after the cut: do not wait the normal timeouts for it.
+        self.client.set_timeout(Duration::from_millis(200));
+        self.client.set_upload_tries(1);
+        let request_timeout = self.request_timeout;
+        let r = self.client.upload(image, &data, &mut |sent, total| {
+            events.event(&Event::Progress(Progress::Upload {
+                sent: sent as u64,
+                total: total as u64,
+            }));
+            if cut_at.is_none() && sent >= threshold {
+                cut_at = Some(sent);
+                let _ = probe.power_cut(PowerCutAt::Now);
+            }
+        });
+        self.client.set_timeout(request_timeout);
+        self.client
+            .set_upload_tries(dfu_hil_smp::client::DEFAULT_UPLOAD_TRIES);
+        match (cut_at, r) {
+            (Some(at), Err(_)) => Ok(format!(
+                "power cut after {at}/{} bytes were acknowledged; upload interrupted",
+                data.len()
+            )),
+            (Some(at), Ok(_)) => Ok(format!(
+                "power cut after the last chunk ({at}/{} bytes)",
+                data.len()
+            )),
+            (None, r) => {
+                r?;
+                Ok("upload finished before the cut point".into())
+            }
+        }
+    }
+}
