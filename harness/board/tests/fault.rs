@@ -39,10 +39,11 @@ fn ev(status: RawStatus, pcs: &[u32], fault: Option<FaultRegisters>) -> CoreEvid
     }
 }
 
-/// The `--header-size 32` vs ROM_START_OFFSET 0x200 failure (mcuboot.md §1.6): MCUboot jumps to
-/// slot + 0x20, finds SP = 0 and reset vector = 0, the branch to an even address faults with
-/// INVSTATE, escalates to HardFault (FORCED), and MCUboot's fatal handler spins in
-/// arch_system_halt. The core reports *running*; only the PC samples show the loop.
+/// The `--header-size 32` vs ROM_START_OFFSET 0x200 failure (docs/protocol-facts.md, "Header size
+/// smaller than the link offset"): MCUboot jumps to slot + 0x20, finds SP = 0 and reset vector = 0,
+/// the branch to an even address faults with INVSTATE, escalates to HardFault (FORCED), and
+/// MCUboot's fatal handler spins in arch_system_halt. The core reports *running*; only the PC
+/// samples show the loop.
 #[test]
 fn hdr_size_mismatch_is_a_fault_loop_in_arch_system_halt() {
     let dump = regs(0x0002_0000, 0x4000_0000);

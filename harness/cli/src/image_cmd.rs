@@ -1,5 +1,7 @@
 //! `dfu-hil image inspect|derive|sign` and `dfu-hil trailer inspect`: the MCUboot format tools,
-//! usable on their own before anything is flashed (mcuboot.md §1, §2, §1.6).
+//! usable on their own before anything is flashed (MCUboot `boot/bootutil/include/bootutil/image.h`
+//! and the trailer helpers in `boot/bootutil/src/bootutil_misc.h`; docs/protocol-facts.md, "Header
+//! size smaller than the link offset").
 //!
 //! Exit codes: 0 ok; 100 an error-severity finding (inspect diagnosis, failed verification, BAD
 //! trailer magic); 96 invalid input (unreadable file, bad key, bad option) — printed to stderr

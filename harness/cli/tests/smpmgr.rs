@@ -41,7 +41,7 @@ fn find_smpmgr() -> Option<PathBuf> {
 fn smpmgr(exe: &Path, port: &Path, args: &[&str]) -> String {
     let mut cmd = Command::new(exe);
     // Default line length (128) and line buffers (2): what a stock Zephyr device has
-    // (smp.md §8: never a serial --mtu above 127).
+    // (never a serial --mtu above 127: docs/protocol-facts.md, "smpmgr's `--mtu` on serial").
     cmd.arg("--port")
         .arg(port)
         .args(["--timeout", "10"])

@@ -1,10 +1,11 @@
 //! MCUboot image header and TLV area: parsing, hashing and validation.
 //!
-//! The layout follows MCUboot's `image.h` (see `shared/reference/mcuboot.md` §1). Parsing is
-//! strict about the parts MCUboot itself checks (header magic, TLV info magics, the protected
-//! block length) because an image that MCUboot would refuse must not look fine to the harness.
-//! Everything after the unprotected TLV block (erased padding, the trailer) is ignored, so a
-//! whole slot read back from flash parses the same as the signed file.
+//! The layout follows MCUboot's `boot/bootutil/include/bootutil/image.h` (TLV blocks as imgtool's
+//! `Image.create` writes them, `scripts/imgtool/image.py`). Parsing is strict about the parts
+//! MCUboot itself checks (header magic, TLV info magics, the protected block length) because an
+//! image that MCUboot would refuse must not look fine to the harness. Everything after the
+//! unprotected TLV block (erased padding, the trailer) is ignored, so a whole slot read back from
+//! flash parses the same as the signed file.
 
 use std::cmp::Ordering;
 use std::fmt;

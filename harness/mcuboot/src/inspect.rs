@@ -1,9 +1,10 @@
 //! `image inspect`: everything the harness can tell about one signed image before it goes near a
 //! board — header, TLVs, hash and signature verdict, the trailer of a padded image — plus a
-//! diagnosis of the mistakes that otherwise only show up as a board that never boots:
-//! `hdr_size` not matching where the vector table is linked (mcuboot.md §1.6), an image that does
-//! not fit its slot together with the trailer (§2.3, §2.6), and a key that is not the one the
-//! image names (§1.4).
+//! diagnosis of the mistakes that otherwise only show up as a board that never boots: `hdr_size`
+//! not matching where the vector table is linked (docs/protocol-facts.md, "Header size smaller than
+//! the link offset"), an image that does not fit its slot together with the trailer (MCUboot
+//! `bootutil_misc.c`, `bootutil_max_image_size`), and a key that is not the one the image names
+//! (MCUboot `image_validate.c`: the KEYHASH TLV must match a built-in key).
 //!
 //! [`inspect`] never fails: a file that cannot even be parsed still yields a [`Report`] whose
 //! diagnoses say why, so the CLI has one code path for good and bad files.
@@ -293,7 +294,7 @@ fn plausible_vt(sp: u32, reset: u32) -> bool {
 }
 
 /// Largest image a mode accepts (`bootutil_max_image_size`): up to the status area in swap
-/// modes, up to `swap_info` in overwrite-only and direct-xip (mcuboot.md §2.6).
+/// modes, up to `swap_info` in overwrite-only and direct-xip (MCUboot `bootutil_misc.c`).
 pub fn max_image_size(layout: &TrailerLayout) -> u32 {
     match layout.mode {
         UpgradeMode::OverwriteOnly | UpgradeMode::DirectXip => layout.swap_info_off(),

@@ -1,12 +1,12 @@
 //! Import nRF Connect SDK Partition Manager maps (`pm_static.yml`, a build's `partitions.yml`)
 //! as harness [`Layout`]s, so a scenario can run against the exact partitioning a product ships.
 //!
-//! PM names are mapped to the harness's (mcuboot.md §6.4): `mcuboot_primary` → `slot0`,
-//! `mcuboot_secondary` → `slot1`, `mcuboot_scratch` → `scratch`; `mcuboot_primary_N` /
-//! `mcuboot_secondary_N` keep their names and form image pair N; `mcuboot`, `b0`, `provision`,
-//! `s0`, `s1` and other plain partitions keep theirs. Containers (`span`) other than the slots
-//! and NSIB's s0/s1, and parts nested inside a kept slot (`mcuboot_pad`, `mcuboot_primary_app`,
-//! `s0_pad`, `s0_image`, …) are dropped: the harness addresses whole slots.
+//! PM names (NCS `scripts/partition_manager/partition_manager.rst`) are mapped to the harness's:
+//! `mcuboot_primary` → `slot0`, `mcuboot_secondary` → `slot1`, `mcuboot_scratch` → `scratch`;
+//! `mcuboot_primary_N` / `mcuboot_secondary_N` keep their names and form image pair N; `mcuboot`,
+//! `b0`, `provision`, `s0`, `s1` and other plain partitions keep theirs. Containers (`span`) other
+//! than the slots and NSIB's s0/s1, and parts nested inside a kept slot (`mcuboot_pad`,
+//! `mcuboot_primary_app`, `s0_pad`, `s0_image`, …) are dropped: the harness addresses whole slots.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,6 +1,7 @@
-//! Build signed MCUboot images the way `imgtool sign` does, so fixtures can be made in-process
-//! (no Python in the test loop) and still be byte-compatible with what imgtool produces and
-//! accepts. Behaviour follows imgtool 2.5.0 (see `shared/reference/mcuboot.md` §1.5).
+//! Build signed MCUboot images the way `imgtool sign` does, so fixtures can be made in-process (no
+//! Python in the test loop) and still be byte-compatible with what imgtool produces and accepts.
+//! Behaviour follows imgtool 2.5.0 (MCUboot `scripts/imgtool/main.py`, `sign`;
+//! `scripts/imgtool/image.py`, `Image.create`).
 
 use crate::image::{
     flags, tlv, BootRecord, Dependency, HashAlg, ImageHeader, Version, BOOT_RECORD_MAX_SW_TYPE,
@@ -180,8 +181,9 @@ fn align_up(v: u32, a: u32) -> u32 {
     v.div_ceil(a) * a
 }
 
-/// The trailer magic bytes for a max-align (mcuboot.md §2.2): the classic pattern for 8,
-/// otherwise `max_align` as LE u16 followed by a fixed 14-byte pattern.
+/// The trailer magic bytes for a max-align (imgtool `image.py`, `Image.__init__`; MCUboot
+/// `bootutil_public.c`, `boot_img_magic`): the classic pattern for 8, otherwise `max_align` as LE
+/// u16 followed by a fixed 14-byte pattern.
 pub fn boot_magic(max_align: u32) -> [u8; 16] {
     if max_align == 8 {
         return [

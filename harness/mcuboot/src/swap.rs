@@ -24,7 +24,8 @@ impl SlotSwapState {
     };
 }
 
-/// `boot_swap_type_multi`: rows evaluated in order, first match wins (mcuboot.md §3.1).
+/// `boot_swap_type_multi`: rows evaluated in order, first match wins (MCUboot
+/// `boot/bootutil/src/bootutil_public.c`, `boot_swap_tables`).
 ///
 /// `secondary` is `None` when the secondary trailer cannot be read (flash error, e.g. external
 /// flash without a driver): MCUboot then treats the slot as empty ("Treat it as empty") and
@@ -68,7 +69,8 @@ pub struct SlotFlags {
 }
 
 /// `img_mgmt_state_flags` for one slot of a single-image pair: the flags follow the swap type
-/// computed from both trailers, not the raw image_ok byte (mcuboot.md §3.3).
+/// computed from both trailers, not the raw image_ok byte (Zephyr
+/// `subsys/mgmt/mcumgr/grp/img_mgmt/src/img_mgmt_state.c`, `img_mgmt_state_flags`).
 pub fn img_mgmt_flags(swap: SwapType, slot: u32, active_slot: u32) -> SlotFlags {
     let is_active = slot == active_slot;
     let mut f = SlotFlags {
@@ -214,7 +216,7 @@ mod tests {
             pending,
             permanent,
         };
-        // mcuboot.md §3.3, rows in order.
+        // As `img_mgmt_state_flags` derives them: none, test, perm, revert.
         assert_eq!(
             img_mgmt_flags(SwapType::None, 0, 0),
             f(true, true, false, false)

@@ -1,10 +1,12 @@
 //! The MCUboot image trailer at the end of every slot: field offsets, the bytes MCUboot and the
 //! application write, and decoding of what a probe reads back.
 //!
-//! Offsets follow `reference/mcuboot.md` §2: fields are laid out downwards from the slot end, each
-//! in its own `max_align` cell, so a bootloader and an application built with different
-//! `BOOT_MAX_ALIGN` disagree about every field — which is exactly the class of bug a harness must
-//! be able to show byte by byte.
+//! Offsets follow MCUboot's `boot/bootutil/src/bootutil_misc.h` (`boot_magic_off`,
+//! `boot_image_ok_off`, `boot_copy_done_off`, `boot_swap_size_off`), `bootutil_public.c`
+//! (`boot_swap_info_off`) and `bootutil_area.c` (`boot_trailer_sz`, `boot_status_sz`): fields are
+//! laid out downwards from the slot end, each in its own `max_align` cell, so a bootloader and an
+//! application built with different `BOOT_MAX_ALIGN` disagree about every field — which is exactly
+//! the class of bug a harness must be able to show byte by byte.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -141,8 +143,9 @@ impl fmt::Display for SwapType {
     }
 }
 
-/// The 16 magic bytes for a `BOOT_MAX_ALIGN` (mcuboot.md §2.2): the classic pattern for 8, and for
-/// 16/32 the alignment as a little-endian u16 followed by a fixed 14-byte pattern.
+/// The 16 magic bytes for a `BOOT_MAX_ALIGN` (MCUboot `bootutil_public.c`, `boot_img_magic`;
+/// imgtool `image.py`, `Image.__init__`): the classic pattern for 8, and for 16/32 the alignment as
+/// a little-endian u16 followed by a fixed 14-byte pattern.
 pub fn magic_for(max_align: u32) -> [u8; 16] {
     if max_align <= 8 {
         [
@@ -480,12 +483,13 @@ pub enum TrailerError {
 
 #[cfg(test)]
 mod tests {
-    // rstest's generated case functions take one argument per column of the §2.3 table.
+    // rstest's generated case functions take one argument per column of the offset table below.
     #![allow(clippy::too_many_arguments)]
     use super::*;
     use rstest::rstest;
 
-    /// Distances back from the slot end, from the table in mcuboot.md §2.3.
+    /// Distances back from the slot end, worked out from MCUboot's offset helpers
+    /// (`bootutil_misc.h`) and `boot_trailer_sz` / `boot_status_sz` (`bootutil_area.c`).
     #[rstest]
     #[case(8, 4, UpgradeMode::SwapMove, 0x18, 0x20, 0x28, 0x30, 0x600, 0x630)]
     #[case(8, 4, UpgradeMode::SwapScratch, 0x18, 0x20, 0x28, 0x30, 0x600, 0x630)]
@@ -549,7 +553,8 @@ mod tests {
 
     #[test]
     fn ncs_worked_example_absolute_offsets() {
-        // mcuboot_secondary at 0x86000, size 0x7A000 (mcuboot.md §2.3 worked example).
+        // mcuboot_secondary at 0x86000, size 0x7A000 (docs/protocol-facts.md, "Trailer offsets:
+        // the NCS nRF52840 example").
         let l = TrailerLayout::new(0x7a000, UpgradeMode::SwapMove);
         let base = 0x86000;
         assert_eq!(base + l.magic_off(), 0xFFFF0);

@@ -1,5 +1,6 @@
 //! img_mgmt's per-slot flags follow the swap type, for every one of the 27 x 27 combinations of
-//! primary and secondary trailer states (mcuboot.md §3.1, §3.3).
+//! primary and secondary trailer states (MCUboot `boot_swap_type_multi`; Zephyr
+//! `img_mgmt_state_flags`).
 
 use dfu_hil_mcuboot::swap::{img_mgmt_flags, swap_type, SlotSwapState};
 use dfu_hil_mcuboot::trailer::{Flag, MagicState, SwapType, UpgradeMode};

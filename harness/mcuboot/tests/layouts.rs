@@ -44,7 +44,8 @@ fn every_layout_loads_and_names_itself() {
 
 #[test]
 fn ncs_worked_example_trailer_offsets() {
-    // mcuboot.md §2.3: mcuboot_primary 0xC000 size 0x7A000 → magic 0x85FF0 … swap_size 0x85FD0.
+    // docs/protocol-facts.md, "Trailer offsets: the NCS nRF52840 example": mcuboot_primary 0xC000
+    // size 0x7A000 → magic 0x85FF0 … swap_size 0x85FD0.
     let l = load("nrf52840-internal");
     for (slot, magic) in [("slot0", 0x85ff0), ("slot1", 0xffff0)] {
         let p = l.partition(slot).unwrap();
@@ -67,7 +68,8 @@ fn external_qspi_secondary_is_external() {
     assert_eq!(dev.base, 0x1200_0000);
     assert_eq!(dev.size, 8 << 20);
     assert_eq!(l.address(s1), 0x1200_0000);
-    // The sector count that breaks MCUboot's default BOOT_MAX_IMG_SECTORS (mcuboot.md §4.7).
+    // The sector count that breaks MCUboot's default BOOT_MAX_IMG_SECTORS (128, MCUboot
+    // `boot/zephyr/Kconfig`; `loader.c` logs "Failed reading sectors").
     assert_eq!(s1.size / dev.sector_size, 244);
     let s0 = l.partition("slot0").unwrap();
     assert_eq!(l.device_of(s0).kind, DeviceKind::Internal);

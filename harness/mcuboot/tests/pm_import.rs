@@ -5,8 +5,9 @@ use std::path::Path;
 use dfu_hil_mcuboot::layout::{DeviceKind, Layout};
 use dfu_hil_mcuboot::pm::{import, to_yaml, PmOptions};
 
-/// mcuboot.md §6.4: nRF52840 + NSIB + MCUboot, written the way a build's partitions.yml is
-/// (containers with `span`, pads and images inside the slots, sram and EMPTY entries).
+/// An NCS nRF52840 + NSIB + MCUboot map (names as in NCS `partition_manager.rst`), written the way
+/// a build's partitions.yml is (containers with `span`, pads and images inside the slots, sram and
+/// EMPTY entries).
 const NSIB_PARTITIONS_YML: &str = r#"
 EMPTY_0:
   address: 0xff000

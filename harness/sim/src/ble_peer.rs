@@ -1,4 +1,5 @@
-//! The simulated board as a BLE GATT SMP peripheral (smp.md §5.1), built like Zephyr's SMP
+//! The simulated board as a BLE GATT SMP peripheral (Zephyr
+//! `subsys/mgmt/mcumgr/transport/src/smp_bt.c`, `smp_reassembly.c`), built like Zephyr's SMP
 //! Bluetooth transport with `CONFIG_MCUMGR_TRANSPORT_BT_REASSEMBLY=y`:
 //!
 //! * requests arrive as Write Commands (write without response) of at most ATT_MTU − 3 bytes;
@@ -28,8 +29,8 @@ use crate::board::{CoreState, SimBoard};
 
 /// Default ATT MTU of the simulated connection: nRF Connect SDK's DFU-over-BLE configuration
 /// (`samples/common/mcumgr_bt_ota_dfu/Kconfig`) sets `CONFIG_BT_L2CAP_TX_MTU=498` (two full
-/// 251-byte LL PDUs per 495-byte write), so a central that asks for more ends up at 498
-/// (smp.md §3.6, §5.1).
+/// 251-byte LL PDUs per 495-byte write; set with `NCS_SAMPLE_MCUMGR_BT_OTA_DFU_SPEEDUP`), so a
+/// central that asks for more ends up at 498.
 pub const DEFAULT_ATT_MTU: usize = 498;
 /// Largest ATT MTU accepted: a 512-byte attribute value plus 5 bytes of header, the most any
 /// common stack negotiates (Android's limit).

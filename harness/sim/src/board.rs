@@ -47,8 +47,9 @@ pub struct BootReport {
     pub outcome: Option<BootOutcome>,
 }
 
-/// Faults of the SMP UART (smp.md §4.2, §4.3), off by default. Deterministic: the same seed and
-/// the same traffic give the same bytes on the wire.
+/// Faults of the SMP UART (docs/protocol-facts.md, "Serial line pacing", "Logs on the SMP UART"),
+/// off by default. Deterministic: the same seed and the same traffic give the same bytes on the
+/// wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct UartFaults {

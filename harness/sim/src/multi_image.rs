@@ -1,4 +1,5 @@
-//! MCUboot's NCS extensions for more than one image (mcuboot.md §6.2, §6.3;
+//! MCUboot's NCS extensions for more than one image (NCS doc `ug_nrf5340_multi_image_dfu`,
+//! "Simultaneous multi-image DFU with nRF5340 DK";
 //! `nrfconnect/sdk-mcuboot:boot/bootutil/src/loader.c`, `swap_nsib.c`):
 //!
 //! * the nRF5340 network core image, whose primary `mcuboot_primary_1` is RAM-emulated flash:

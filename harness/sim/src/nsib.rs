@@ -1,6 +1,6 @@
-//! The nRF Secure Immutable Bootloader (NSIB, "b0") in front of an upgradable MCUboot
-//! (mcuboot.md §6.3; NCS `samples/bootloader`, `subsys/bootloader/bl_validation.c`,
-//! `bl_storage.c`, `include/fw_info.h`, `scripts/bootloader/provision.py`).
+//! The nRF Secure Immutable Bootloader (NSIB, "b0") in front of an upgradable MCUboot (NCS
+//! `samples/bootloader/src/main.c`, `subsys/bootloader/bl_validation/bl_validation.c`,
+//! `bl_storage/bl_storage.c`, `include/fw_info.h`, `scripts/bootloader/provision.py`).
 //!
 //! b0 owns two slots, `s0` and `s1`, each `s*_pad` (0x200, where an MCUboot update image keeps
 //! its MCUboot header) + an MCUboot build linked for that slot. Each build carries a binary

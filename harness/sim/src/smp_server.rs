@@ -1,6 +1,7 @@
-//! The simulated application's SMP server: os_mgmt and img_mgmt answering as Zephyr's do
-//! (reference/smp.md §1.2–§3, mcuboot.md §3.2–§3.3), byte for byte where documented —
-//! indefinite-length maps, key order, v1 translation of group errors.
+//! The simulated application's SMP server: os_mgmt and img_mgmt answering as Zephyr's do (Zephyr
+//! `subsys/mgmt/mcumgr/smp/src/smp.c`, `grp/os_mgmt/src/os_mgmt.c`, `grp/img_mgmt/src/img_mgmt.c`,
+//! `img_mgmt_state.c`, `zephyr_img_mgmt.c`), byte for byte where documented — indefinite-length
+//! maps, key order, v1 translation of group errors.
 //!
 //! The server keeps only what Zephyr keeps in RAM (the upload session); everything else is read
 //! from flash on each request, as img_mgmt does, so what it reports is always what MCUboot will
@@ -26,7 +27,7 @@ mod mgmt {
     pub const UNSUPPORTED_TOO_NEW: u32 = 13;
 }
 
-/// `IMG_MGMT_ERR_*` (smp.md §2.3).
+/// `IMG_MGMT_ERR_*` (Zephyr `include/zephyr/mgmt/mcumgr/grp/img_mgmt/img_mgmt.h`).
 pub mod img_err {
     pub const UNKNOWN: u32 = 1;
     pub const HASH_NOT_FOUND: u32 = 8;

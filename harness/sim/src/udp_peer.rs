@@ -1,5 +1,5 @@
-//! The simulated board as Zephyr's SMP UDP server (smp.md §5.2): one datagram is one SMP
-//! packet, with no framing, and every response goes back as one datagram.
+//! The simulated board as Zephyr's SMP UDP server (`subsys/mgmt/mcumgr/transport/src/smp_udp.c`):
+//! one datagram is one SMP packet, with no framing, and every response goes back as one datagram.
 //!
 //! [`SimUdp`] is the host's socket, a [`Transport`] straight away (UDP needs no framing
 //! code on the host either). The device side follows `smp_udp.c`: the receive thread reads
@@ -19,7 +19,7 @@ use crate::board::{CoreState, SimBoard};
 
 /// Default `CONFIG_MCUMGR_TRANSPORT_UDP_MTU`: 1500 in Zephyr's
 /// `subsys/mgmt/mcumgr/transport/Kconfig.udp` ("maximum size of SMP frames sent and received
-/// over UDP"; smp.md §5.2). It is the SMP packet size, not an IP MTU.
+/// over UDP"). It is the SMP packet size, not an IP MTU.
 pub const DEFAULT_UDP_MTU: usize = 1500;
 /// Smallest accepted: an SMP header.
 pub const MIN_UDP_MTU: usize = dfu_hil_smp::HEADER_LEN;

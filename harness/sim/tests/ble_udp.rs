@@ -18,7 +18,8 @@ use std::time::Duration;
 
 type Shared = Arc<Mutex<SimBoard>>;
 
-/// NCS's DFU-over-BLE net_buf (smp.md §3.6): five 495-byte writes.
+/// NCS's DFU-over-BLE net_buf (`samples/common/mcumgr_bt_ota_dfu/Kconfig`,
+/// `MCUMGR_TRANSPORT_NETBUF_SIZE` with reassembly): five 495-byte writes.
 const NCS_BUF: u32 = 2475;
 
 fn desc(ver: &str, buf_size: u32) -> AppDescriptor {
@@ -335,7 +336,8 @@ fn ble_request_larger_than_the_netbuf_is_dropped_silently() {
 
 #[test]
 fn udp_echo_list_and_upload() {
-    // Zephyr's UDP defaults: UDP_MTU 1500 with a 2048-byte net_buf (smp.md §3.4).
+    // Zephyr's UDP defaults: UDP_MTU 1500 (`Kconfig.udp`) with a 2048-byte net_buf
+    // (`subsys/mgmt/mcumgr/transport/Kconfig`, NETBUF_SIZE when UDP is on).
     for (mtu, buf) in [(1500usize, 2048u32), (1024, 384)] {
         let board = shared_board(buf);
         let mut c = udp(&board, mtu);

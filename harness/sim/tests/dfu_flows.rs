@@ -1,5 +1,6 @@
 //! The DFU flows a HIL run exercises, end to end through SMP packets and resets: factory boot,
-//! upload, test, swap, revert, confirm, permanent (mcuboot.md §3.1–§3.3).
+//! upload, test, swap, revert, confirm, permanent (MCUboot `bootutil_public.c`: swap table,
+//! `boot_set_pending_multi`, `boot_set_confirmed_multi`; Zephyr `img_mgmt_state.c`).
 
 mod common;
 
@@ -51,7 +52,7 @@ fn test_swap_then_revert() {
     let (s0, s1) = (&l[0], &l[1]);
     assert!(s0.active && !s0.confirmed && s0.version == "2.0.0");
     assert!(s1.confirmed && !s1.active && !s1.pending && s1.version == "1.0.0");
-    // mcuboot.md §3.1 "after the swap", TEST row.
+    // The primary's trailer after a test swap, as MCUboot's simulator checks it.
     let p = trailer(&b, "slot0");
     assert_eq!(p.magic, MagicState::Good);
     assert_eq!(p.swap_info, Some(0x02));
@@ -210,7 +211,7 @@ fn serial_path_round_trip() {
         })
         .collect();
     assert_eq!(packets.len(), 1, "{out:?}");
-    // smp.md §1.6: Zephyr v2 echo response.
+    // Zephyr v2 echo response (docs/protocol-facts.md, "Byte vectors used in tests").
     assert_eq!(
         packets[0],
         hex::decode("0b00000a000042 00bf617265 68656c6c6f ff".replace(' ', "")).unwrap()

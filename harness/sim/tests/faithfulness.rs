@@ -1,4 +1,7 @@
-//! Cases from MCUboot's own simulator (mcuboot.md §5.3) and the field failures of §1.6, §4.7, §4.8.
+//! Cases from MCUboot's own simulator (MCUboot `sim/tests/core.rs`, runners in `sim/src/image.rs`)
+//! and field failures: a header size smaller than the link offset (docs/protocol-facts.md), too few
+//! `BOOT_MAX_IMG_SECTORS` (`loader.c`: "Failed reading sectors") and an external-flash secondary
+//! MCUboot cannot read (`bootutil_public.c`: "Treat it as empty").
 
 mod common;
 

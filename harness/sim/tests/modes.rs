@@ -1,7 +1,9 @@
-//! The other upgrade modes end to end (mcuboot.md §4.1, §4.3–§4.5): swap-using-scratch,
-//! overwrite-only, swap-using-offset and direct-xip — happy-path flows checked against the
-//! post-swap trailer table (§3.1), power-cut sweeps as in `power_cut.rs` (every cut point must
-//! resume to the clean outcome), and swap-move/scratch on max-align 16/32 and erased-0x00 flash.
+//! The other upgrade modes end to end (MCUboot `swap_scratch.c`, `swap_offset.c`, `loader.c`
+//! `boot_copy_image`, `docs/design.md` "Equal slots (direct-xip)"): swap-using-scratch,
+//! overwrite-only, swap-using-offset and direct-xip — happy-path flows checked against the trailers
+//! MCUboot leaves after each kind of swap (what its simulator checks, `sim/src/image.rs`
+//! `verify_trailers`), power-cut sweeps as in `power_cut.rs` (every cut point must resume to the
+//! clean outcome), and swap-move/scratch on max-align 16/32 and erased-0x00 flash.
 
 mod common;
 

@@ -1,6 +1,7 @@
-//! nRF5340 multi-image (mcuboot.md §6.1, §6.2): image 0 = app core, image 1 = network core
-//! whose primary is RAM-emulated; updates go through PCD to the netcore flash; dependency TLVs
-//! hold all images back when unmet; a build without the netcore partition panics.
+//! nRF5340 multi-image (MCUboot `loader.c`, `boot_verify_dependencies`; NCS doc
+//! `ug_nrf5340_multi_image_dfu`): image 0 = app core, image 1 = network core whose primary is
+//! RAM-emulated; updates go through PCD to the netcore flash; dependency TLVs hold all images back
+//! when unmet; a build without the netcore partition panics.
 
 mod common;
 

@@ -1,6 +1,7 @@
-//! NSIB (b0) in front of an upgradable MCUboot (mcuboot.md §6.3): slot choice by fw_info
-//! version, the monotonic counter in the provision partition, MCUboot updated over SMP by
-//! uploading the s0 or s1 variant, wrong-variant clean-up, counter exhaustion.
+//! NSIB (b0) in front of an upgradable MCUboot (NCS `samples/bootloader/src/main.c`,
+//! `subsys/bootloader/bl_validation/bl_validation.c`): slot choice by fw_info version, the
+//! monotonic counter in the provision partition, MCUboot updated over SMP by uploading the s0 or s1
+//! variant, wrong-variant clean-up, counter exhaustion.
 
 mod common;
 

@@ -1,7 +1,8 @@
 //! Power-cut sweeps for swap-using-move, as MCUboot's `revert_with_fails` / `perm_with_fails`
-//! (mcuboot.md §5.2–§5.3): one clean boot counts the flash operations, then for every cut point
-//! k the pre-swap flash is restored, power is cut before operation k, and the next boot must
-//! resume to exactly the clean outcome — same image running, same trailer states, never a mix.
+//! (MCUboot `sim/src/image.rs`; the cut counter is in `sim/mcuboot-sys/csupport/run.c`): one clean
+//! boot counts the flash operations, then for every cut point k the pre-swap flash is restored,
+//! power is cut before operation k, and the next boot must resume to exactly the clean outcome —
+//! same image running, same trailer states, never a mix.
 
 mod common;
 

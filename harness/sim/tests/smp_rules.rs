@@ -1,4 +1,5 @@
-//! img_mgmt / os_mgmt server rules (smp.md §1.2, §1.6, §2, §3; mcuboot.md §3.3).
+//! img_mgmt / os_mgmt server rules (Zephyr `smp/src/smp.c`, `os_mgmt.c`, `img_mgmt.c`,
+//! `img_mgmt_state.c`, `zephyr_img_mgmt.c`; byte vectors: docs/protocol-facts.md).
 
 mod common;
 
@@ -294,7 +295,7 @@ fn image_group_missing_is_enotsup() {
 #[test]
 fn zephyr_byte_forms() {
     let mut b = factory_board("1.0.0");
-    // smp.md §1.6: v2 echo response.
+    // v2 echo response (docs/protocol-facts.md, "Byte vectors used in tests").
     let req = Packet::request(
         Version::V2,
         Op::Write,

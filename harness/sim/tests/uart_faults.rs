@@ -1,5 +1,6 @@
-//! UART fault switches of the simulated board (smp.md §4.2, §4.3): Zephyr log lines between
-//! or inside SMP frames, and a smaller receive line buffer.
+//! UART fault switches of the simulated board (docs/protocol-facts.md, "Logs on the SMP UART";
+//! docs/device-model.md, "Serial receive lines"): Zephyr log lines between or inside SMP frames,
+//! and a smaller receive line buffer.
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! SMP over BLE GATT (smp.md §5.1), independent of any Bluetooth stack.
+//! SMP over BLE GATT as Zephyr's transport speaks it (`subsys/mgmt/mcumgr/transport/src/smp_bt.c`,
+//! `smp_reassembly.c`), independent of any Bluetooth stack.
 //!
 //! The GATT side is the small [`GattLink`] trait so the framing rules — split requests into
 //! ATT_MTU − 3 writes, rebuild responses from notifications by the SMP header's length — are
@@ -89,7 +90,8 @@ impl<G: GattLink> BleTransport<G> {
     }
 
     /// Without reassembly on the device, a request must fit one write (`MTU − 3`): a
-    /// fragmented one gets ECORRUPT (smp.md §5.1).
+    /// fragmented one gets ECORRUPT (Zephyr `smp.c`, `smp_process_request_packet`: the header
+    /// claims more payload than the write holds).
     pub fn set_device_reassembly(&mut self, on: bool) {
         self.reassembly = on;
     }

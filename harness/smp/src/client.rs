@@ -1,10 +1,10 @@
 //! Stop-and-wait SMP client with a transcript of every exchange.
 //!
-//! The upload follows what the robust peer clients converged on (smp.md §6.1, §9.3): send the
-//! full SHA-256 of the file on the first chunk (so a retried first chunk resumes instead of
-//! re-erasing), always continue from the offset the device returns, resend the first-chunk
-//! fields when the device says `off: 0` (session lost after a reset or erase), use a long
-//! timeout for the first chunk (the device erases the slot before answering), and retry a
+//! The upload follows what the robust peer clients converged on (docs/protocol-facts.md, "The
+//! upload recipe"): send the full SHA-256 of the file on the first chunk (so a retried first chunk
+//! resumes instead of re-erasing), always continue from the offset the device returns, resend the
+//! first-chunk fields when the device says `off: 0` (session lost after a reset or erase), use a
+//! long timeout for the first chunk (the device erases the slot before answering), and retry a
 //! chunk that got no answer (the device drops bad frames silently).
 
 use std::time::{Duration, Instant};
@@ -445,8 +445,9 @@ impl<T: Transport> Client<T> {
         parse_image_state(&rsp)
     }
 
-    /// Confirm the image with this hash, or the running image when `None`. The hash key is
-    /// omitted rather than sent as null: Zephyr rejects a null hash with EINVAL (smp.md §3.2).
+    /// Confirm the image with this hash, or the running image when `None`. The hash key is omitted
+    /// rather than sent as null: Zephyr rejects a null hash with EINVAL (`img_mgmt_state.c`,
+    /// `img_mgmt_state_write`: `zcbor_map_decode_bulk` fails on a value of the wrong type).
     pub fn image_confirm(&mut self, hash: Option<&[u8]>) -> Result<Vec<SlotState>, SmpError> {
         let mut entries = Vec::new();
         if let Some(h) = hash {
@@ -774,7 +775,8 @@ mod tests {
                 }
             }
         }
-        // First chunk overhead 69 + 32 bytes of header data: 101 is the minimum (smp.md §3.4).
+        // First chunk overhead 69 + 32 bytes of header data: 101 is the minimum (Zephyr
+        // `zephyr_img_mgmt.c`, `img_mgmt_upload_inspect`, wants the whole image header at once).
         let small = vec![0u8; 1000];
         let sha = Sha256::digest(&small).to_vec();
         // 8 + map 1 + off 5 + image 7 + len 7 + sha 38 + data key 5 + head 2 + 32 = 105.

@@ -1,15 +1,17 @@
-//! Error tables (smp.md §2) and this crate's error type.
+//! Error tables (Zephyr `include/zephyr/mgmt/mcumgr/mgmt/mgmt_defines.h`,
+//! `grp/img_mgmt/img_mgmt.h`, `grp/os_mgmt/os_mgmt.h`) and this crate's error type.
 //!
 //! Devices report failures as bare numbers ("Error: 3"), which is the most common user complaint
-//! about mcumgr tools (smp.md §7 item 10). Every code therefore carries a name *and* a one-line
-//! explanation, and the common field failures carry a hint at the likely cause.
+//! about mcumgr tools (docs/protocol-facts.md, "Numeric errors"). Every code therefore carries a
+//! name *and* a one-line explanation, and the common field failures carry a hint at the likely
+//! cause.
 
 use ciborium::value::Value;
 
 use crate::header::group;
 use crate::packet::{map_get, map_uint};
 
-/// SMP v1 `MGMT_ERR_*` short name as in Zephyr's `enum mcumgr_err_t` (smp.md §2.1),
+/// SMP v1 `MGMT_ERR_*` short name as in Zephyr's `enum mcumgr_err_t` (`mgmt_defines.h`),
 /// e.g. 8 → "ENOTSUP". See [`mgmt_err_human`] for the spelled-out name.
 pub fn mgmt_err_name(rc: u32) -> &'static str {
     mgmt_entry(rc).0
@@ -193,7 +195,8 @@ fn img_entry(rc: u32) -> Option<(&'static str, &'static str)> {
 }
 
 /// IMAGE group code → the v1 `rc` Zephyr sends when the request was v1
-/// (`img_mgmt_translate_error_code`, smp.md §2.3). Unknown codes map to EUNKNOWN (1).
+/// (Zephyr `grp/img_mgmt/src/img_mgmt.c`, `img_mgmt_translate_error_code`). Unknown codes map to
+/// EUNKNOWN (1).
 pub fn img_err_to_v1(rc: u32) -> u32 {
     match rc {
         0 => 0,
@@ -205,8 +208,9 @@ pub fn img_err_to_v1(rc: u32) -> u32 {
     }
 }
 
-/// OS group code → v1 `rc`, newest Zephyr behaviour (smp.md §2.4): INVALID_FORMAT → EINVAL,
-/// everything else → EUNKNOWN.
+/// OS group code → v1 `rc`, newest Zephyr behaviour (`grp/os_mgmt/src/os_mgmt.c`,
+/// `os_mgmt_translate_error_code`; older trees map two more codes to ENOENT): INVALID_FORMAT →
+/// EINVAL, everything else → EUNKNOWN.
 pub fn os_err_to_v1(rc: u32) -> u32 {
     match rc {
         0 => 0,
@@ -303,7 +307,9 @@ impl std::fmt::Display for DeviceError {
 impl std::error::Error for DeviceError {}
 
 /// Extract an error from a response body: top-level "rc" != 0, or "err": {"group","rc"} with
-/// rc != 0. A v2 client must look for both (smp.md §2.2: SMP-level failures stay v1-shaped).
+/// rc != 0. A v2 client must look for both: in Zephyr's `smp.c` a handler's group error goes in
+/// `err` (`smp_add_cmd_err`), but a dispatch failure is answered `{"rc"}` whatever the request's
+/// version (`smp_build_err_rsp`).
 pub fn response_error(body: &Value) -> Option<DeviceError> {
     if let Some(v) = map_get(body, "rc") {
         if let Some(rc) = any_int_as_u32(v) {

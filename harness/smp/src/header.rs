@@ -1,4 +1,5 @@
-//! The 8-byte SMP header (smp.md §1.1) and the group / command id tables (§1.3, §1.4).
+//! The 8-byte SMP header (Zephyr `struct smp_hdr` in the transport's `smp_internal.h`) and the
+//! group / command id tables (`mgmt_defines.h`, `os_mgmt.h`, `img_mgmt.h`).
 //!
 //! All multi-byte fields are big-endian. Byte 0 packs the op (bits 2..0) and the protocol
 //! version (bits 4..3); bits 7..5 are reserved and ignored on decode, as Zephyr does.
@@ -30,7 +31,7 @@ impl Op {
     }
 
     /// The op a server answers with: a read gets read-rsp, *everything else* gets write-rsp
-    /// (Zephyr `smp_make_rsp_hdr`, smp.md §1.2).
+    /// (Zephyr `subsys/mgmt/mcumgr/smp/src/smp.c`, `smp_make_rsp_hdr`).
     pub fn response(self) -> Op {
         match self {
             Op::Read => Op::ReadRsp,
@@ -125,9 +126,9 @@ impl Header {
     }
 }
 
-/// Header fields exactly as on the wire, without validation. Exists so a simulated server can
-/// still echo seq/group/id when the version bits are reserved (smp.md §1.2: version > 1 gets
-/// `MGMT_ERR_UNSUPPORTED_TOO_NEW`, which needs a response header).
+/// Header fields exactly as on the wire, without validation. Exists so a simulated server can still
+/// echo seq/group/id when the version bits are reserved (Zephyr `smp.c`, `smp_handle_single_req`:
+/// version > 1 gets `MGMT_ERR_UNSUPPORTED_TOO_NEW`, which needs a response header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawHeader {
     pub op_bits: u8,
@@ -173,7 +174,7 @@ impl RawHeader {
     }
 }
 
-/// Management group ids (`enum mcumgr_group_t`, smp.md §1.3).
+/// Management group ids (`enum mcumgr_group_t`, Zephyr `mgmt_defines.h`).
 pub mod group {
     pub const OS: u16 = 0;
     pub const IMAGE: u16 = 1;
@@ -192,7 +193,8 @@ pub mod group {
     pub const PERUSER: u16 = 64;
 }
 
-/// OS group command ids (smp.md §1.4).
+/// OS group command ids (`OS_MGMT_ID_*`, Zephyr
+/// `include/zephyr/mgmt/mcumgr/grp/os_mgmt/os_mgmt.h`).
 pub mod os_cmd {
     pub const ECHO: u8 = 0;
     pub const CONSOLE_ECHO_CTRL: u8 = 1;
@@ -205,7 +207,8 @@ pub mod os_cmd {
     pub const BOOTLOADER_INFO: u8 = 8;
 }
 
-/// Image group command ids (smp.md §1.4).
+/// Image group command ids (`IMG_MGMT_ID_*`, Zephyr `grp/img_mgmt/img_mgmt.h`; slot info, 6, is
+/// newer than erase).
 pub mod img_cmd {
     pub const STATE: u8 = 0;
     pub const UPLOAD: u8 = 1;
@@ -299,7 +302,8 @@ mod tests {
 
     #[test]
     fn echo_request_header_vector() {
-        // smp.md §1.6: v2 echo request, seq 0x42, 9-byte body.
+        // v2 echo request, seq 0x42, 9-byte body (docs/protocol-facts.md, "Byte vectors used in
+        // tests").
         let h = Header {
             op: Op::Write,
             version: Version::V2,
@@ -314,7 +318,7 @@ mod tests {
 
     #[test]
     fn upload_error_header_vector() {
-        // smp.md §1.6: Zephyr v1 error reply to an upload.
+        // Zephyr v1 error reply to an upload, as captured in vouch-opensource/mcumgr-client#38.
         let h =
             Header::decode(&hex::decode("0300000600 01a301".replace(' ', "")).unwrap()).unwrap();
         assert_eq!(h.op, Op::WriteRsp);

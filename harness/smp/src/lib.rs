@@ -6,7 +6,9 @@
 //! the client byte-for-byte like a Zephyr device: the device-side encoders
 //! ([`Packet::encode_zephyr`], [`serial::encode_zephyr`]) and decoder
 //! ([`serial::DeviceLineDecoder`]) are the simulator's, the rest is the host's.
-//! Protocol facts come from `shared/reference/smp.md`; section numbers in comments refer to it.
+//! Comments cite where each protocol fact comes from upstream (mostly Zephyr's
+//! `subsys/mgmt/mcumgr`, by file and function); facts that are not one upstream line are in
+//! `docs/protocol-facts.md`.
 
 pub mod bench;
 pub mod ble;

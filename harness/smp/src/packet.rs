@@ -1,8 +1,9 @@
-//! One SMP packet: header + CBOR body, with the two encodings that matter (smp.md §1.5).
+//! One SMP packet: header + CBOR body, with the two encodings that matter.
 //!
-//! Clients (and this crate's [`crate::Client`]) send definite-length maps; Zephyr's zcbor
-//! encoder answers with *indefinite*-length maps and arrays. The simulated board must match
-//! Zephyr byte for byte, so the encoder is written here rather than delegated to a serde
+//! Clients (and this crate's [`crate::Client`]) send definite-length maps; Zephyr's zcbor encoder
+//! answers with *indefinite*-length maps and arrays (zcbor `src/zcbor_encode.c`,
+//! `list_map_start_encode`, unless `ZCBOR_CANONICAL`, which Zephyr leaves off). The simulated board
+//! must match Zephyr byte for byte, so the encoder is written here rather than delegated to a serde
 //! serialiser whose container style we do not control.
 
 use ciborium::value::Value;
@@ -38,7 +39,8 @@ impl Packet {
         }
     }
 
-    /// The response a Zephyr server sends for `request` (header rule of smp.md §1.2).
+    /// The response a Zephyr server sends for `request` (header rule of Zephyr `smp.c`,
+    /// `smp_make_rsp_hdr`).
     pub fn response_to(request: &Header, body: Value) -> Packet {
         Packet {
             header: request.response_header(),
@@ -85,7 +87,8 @@ impl Packet {
     }
 
     /// Decode the first packet in `bytes` and return it with the number of bytes it used.
-    /// Zephyr allows several requests concatenated in one transport packet (smp.md §1.2);
+    /// Zephyr allows several requests concatenated in one transport packet (`smp.c`,
+    /// `smp_process_request_packet`);
     /// a server walks them with this.
     pub fn decode_prefix(bytes: &[u8]) -> Result<(Packet, usize), SmpError> {
         let raw = RawHeader::decode(bytes)?;

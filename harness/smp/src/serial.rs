@@ -1,4 +1,6 @@
-//! "SMP over console" line framing (smp.md §4.1), byte-exact with Zephyr on the device side.
+//! "SMP over console" line framing (Zephyr `subsys/mgmt/mcumgr/transport/src/serial_util.c`:
+//! `mcumgr_serial_tx_pkt`, `mcumgr_serial_process_frag`), byte-exact with Zephyr on the device
+//! side.
 //!
 //! Frame F = `len_be16 (= |P| + 2)` ‖ P ‖ `crc16_xmodem(P)_be16`, base64-encoded and cut into
 //! lines: the first starts with `06 09`, continuations with `04 14`, each ends with `\n`, and a
@@ -468,7 +470,8 @@ impl DeviceLineDecoder {
     }
 
     /// Limit the decoded frame (length prefix + packet + CRC) to `NETBUF_SIZE` bytes, which is
-    /// why a serial SMP message may be at most `buf_size - 4` (smp.md §3.4).
+    /// why a serial SMP message may be at most `buf_size - 4` (Zephyr `serial_util.c`,
+    /// `mcumgr_serial_process_frag`, decodes every line of a frame into one net_buf).
     pub fn set_netbuf_size(&mut self, size: Option<usize>) {
         self.netbuf_size = size;
     }

@@ -21,10 +21,11 @@ pub trait Transport: Send {
     fn take_noise(&mut self) -> Vec<u8> {
         Vec::new()
     }
-    /// Bytes of the device's receive buffer (`buf_size` from params) this link's framing uses
-    /// up besides the SMP packet. Serial decodes the 2-byte length and the 2-byte CRC into the
-    /// same net_buf, so it is 4 there (smp.md §3.4); BLE reassembly and UDP put the bare packet
-    /// in the buffer (0). The default is the cautious serial value.
+    /// Bytes of the device's receive buffer (`buf_size` from params) this link's framing uses up
+    /// besides the SMP packet. Serial decodes the 2-byte length and the 2-byte CRC into the same
+    /// net_buf, so it is 4 there (Zephyr `serial_util.c`, `mcumgr_serial_process_frag`); BLE
+    /// reassembly (`smp_reassembly.c`) and UDP put the bare packet in the buffer (0). The default
+    /// is the cautious serial value.
     fn device_buffer_overhead(&self) -> usize {
         4
     }
@@ -122,7 +123,7 @@ impl<S: ByteStream + ?Sized> ByteStream for Box<S> {
 /// the device's line buffers ([`LineLimits`]) and `buf_size - 4` are the real caps.
 pub const SERIAL_MAX_PACKET: usize = 8192;
 
-/// SMP over a byte stream with console framing (smp.md §4.1). Sends lines of at most 124
+/// SMP over a byte stream with console framing (Zephyr `serial_util.c`). Sends lines of at most 124
 /// base64 characters like every client (fewer when the device's receive lines are shorter),
 /// and never a request whose frame needs more lines than the device has line buffers
 /// ([`LineLimits`], Zephyr's defaults unless told otherwise); receives with the tolerant

@@ -1,4 +1,5 @@
-//! SMP over UDP (smp.md §5.2): one datagram is one SMP packet, no framing, port 1337.
+//! SMP over UDP (Zephyr `subsys/mgmt/mcumgr/transport/src/smp_udp.c`): one datagram is one SMP
+//! packet, no framing, port 1337 (`CONFIG_MCUMGR_TRANSPORT_UDP_PORT` default, `Kconfig.udp`).
 //!
 //! The socket is `connect`ed to the device so the kernel filters datagrams from anyone else
 //! and an ICMP "port unreachable" surfaces as an error instead of a silent timeout.

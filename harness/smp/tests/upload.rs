@@ -119,7 +119,8 @@ fn spawn_device(mut end: PipeEnd, f: Faults) -> JoinHandle<Seen> {
     })
 }
 
-/// Minimal img_mgmt upload semantics (smp.md §3.3).
+/// Minimal img_mgmt upload semantics (Zephyr `img_mgmt.c` `img_mgmt_upload`, `zephyr_img_mgmt.c`
+/// `img_mgmt_upload_inspect`).
 fn upload(body: &Value, session: &mut Option<Session>, seen: &mut Seen, f: &Faults) -> Value {
     let Some(off) = map_uint(body, "off") else {
         return group_err(20);

@@ -6,7 +6,8 @@
 //! so every rule here is tested with recorded register dumps. The probe-rs adapter only reads
 //! the registers and PCs and hands them to [`classify`].
 //!
-//! Why the classification needs more than one signal (hil.md §1.9):
+//! Why the classification needs more than one signal (docs/protocol-facts.md, "Telling a
+//! fatal-error spin from a hang"):
 //! * a double fault locks the core up (DHCSR `S_LOCKUP`) — unambiguous;
 //! * Zephyr's fatal path ends in `arch_system_halt()`, which spins with IRQs masked: the core
 //!   reports *running*, so only sampling the PC shows it is stuck;

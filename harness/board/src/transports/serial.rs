@@ -19,8 +19,8 @@ pub fn open(path: &str, baud: u32) -> Result<SerialLink, SmpError> {
     Ok(SerialTransport::new(stream))
 }
 
-/// [`open`], with a pause between console lines for devices whose two UART line buffers
-/// overflow while they write flash (Go mcumgr pauses 20 ms, smp.md §4.2).
+/// [`open`], with a pause between console lines for devices whose two UART line buffers overflow
+/// while they write flash (Go mcumgr pauses 20 ms: docs/protocol-facts.md, "Serial line pacing").
 pub fn open_paced(path: &str, baud: u32, line_delay: Duration) -> Result<SerialLink, SmpError> {
     let mut link = open(path, baud)?;
     link.set_line_delay(line_delay);

@@ -1,4 +1,6 @@
-//! The remaining DFU-relevant commands (smp.md §1.4, §3.5) and their typed answers.
+//! The remaining DFU-relevant commands (Zephyr's `os_mgmt.c` and `img_mgmt.c` handler tables;
+//! `doc/services/device_mgmt/smp_groups/smp_group_0.rst`, `smp_group_1.rst`) and their typed
+//! answers.
 //!
 //! Parsers accept what Zephyr sends today and keep working when a newer firmware adds keys:
 //! unknown keys are ignored and missing optional keys take neutral defaults, because a test
@@ -60,7 +62,8 @@ pub fn parse_taskstat(body: &Value) -> Result<Vec<TaskStat>, SmpError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BootloaderMode {
     /// −1 unknown, 0 single app, 1 swap using scratch, 2 overwrite-only, 3 swap without
-    /// scratch, 4 DirectXIP, 5 DirectXIP with revert, 6 RAM load (smp.md §1.4).
+    /// scratch, 4 DirectXIP, 5 DirectXIP with revert, 6 RAM load (Zephyr `smp_group_0.rst`,
+    /// bootloader information).
     pub mode: i64,
     pub no_downgrade: bool,
 }
@@ -99,7 +102,7 @@ pub struct ImageSlots {
     pub max_image_size: Option<u64>,
 }
 
-/// Parse a slot-info body (smp.md §3.5).
+/// Parse a slot-info body (Zephyr `img_mgmt.c`, `img_mgmt_slot_info`).
 pub fn parse_slot_info(body: &Value) -> Result<Vec<ImageSlots>, SmpError> {
     let images = map_array(body, "images")
         .ok_or_else(|| unexpected("slot info without an `images` list", body))?;
@@ -170,7 +173,7 @@ impl<T: Transport> Client<T> {
 
     /// Image state write in its general form: `confirm` false = test (needs a hash), true =
     /// confirm (without a hash: the running image). The hash is omitted rather than sent as
-    /// null, which Zephyr would reject with EINVAL (smp.md §3.2).
+    /// null, which Zephyr would reject with EINVAL (`img_mgmt_state.c`, `img_mgmt_state_write`).
     pub fn image_state_write(
         &mut self,
         hash: Option<&[u8]>,
@@ -200,7 +203,7 @@ impl<T: Transport> Client<T> {
     }
 
     /// The reset command with an arbitrary `force` value, for probing the device's decoder
-    /// (Zephyr decodes a bool and ignores other types, smp.md §1.4).
+    /// (Zephyr `os_mgmt.c`, `os_mgmt_reset`, decodes a bool and ignores a failed decode).
     pub fn reset_raw(&mut self, force: Option<Value>) -> Result<(), SmpError> {
         let body = match force {
             Some(v) => map([("force", v)]),

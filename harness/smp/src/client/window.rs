@@ -1,19 +1,20 @@
 //! Windowed (pipelined) upload.
 //!
-//! Stop-and-wait spends most of a BLE or fast-serial upload waiting for round trips (smp.md
-//! §6.3–6.4); keeping several requests in flight is what takes Nordic's apps from 2–4 kB/s to
-//! 20–70 kB/s. The device processes requests strictly in order and answers every accepted one
-//! with the offset it expects next, which gives the rules used here:
+//! Stop-and-wait spends most of a BLE or fast-serial upload waiting for round trips
+//! (docs/protocol-facts.md, "Throughput ceilings", "Pipelined uploads"); keeping several requests
+//! in flight is what takes Nordic's apps from 2–4 kB/s to 20–70 kB/s. The device processes requests
+//! strictly in order and answers every accepted one with the offset it expects next, which gives
+//! the rules used here:
 //!
 //! * The first chunk always goes alone: the device erases the slot before answering, may
 //!   resume an earlier session at another offset, or may reject the image outright.
 //! * Responses are matched to requests by sequence number. Because the device answers in
 //!   order, an answer to request *k* means every earlier request without an answer was lost
 //!   (or its answer was).
-//! * An answer whose `off` is not the end of its request means the device dropped something
-//!   (Zephyr discards a chunk whose offset is not the expected one and replies with the
-//!   expected offset, smp.md §3.3). The remaining answers are drained, and sending resumes
-//!   from the offset of the last answer, which is the device's current state.
+//! * An answer whose `off` is not the end of its request means the device dropped something (Zephyr
+//!   discards a chunk whose offset is not the expected one and replies with the expected offset:
+//!   `img_mgmt.c`, `img_mgmt_upload`). The remaining answers are drained, and sending resumes from
+//!   the offset of the last answer, which is the device's current state.
 //! * `off: 0` mid-upload means the session is gone (reset, erase): the first chunk is resent
 //!   with `len` and `sha`.
 //! * A timeout or EBUSY shrinks the window to 1 (stop-and-wait); it grows back by one after
@@ -93,13 +94,12 @@ struct InFlight {
 }
 
 impl<T: Transport> Client<T> {
-    /// Requests kept in flight during an upload. `None` (the default) derives it from the
-    /// device's `buf_count` (params): `buf_count − 1`, capped at [`MAX_WINDOW`], and 1
-    /// (stop-and-wait) when the count is unknown. One buffer is left free because Zephyr
-    /// allocates the *response* from the same net_buf pool as the requests: with every buffer
-    /// holding a request the device can have no room to answer and drops frames — the reason
-    /// nRF Device Manager uses buffers − 1 too (smp.md §6.1, §7 item 17). `Some(n)` forces n
-    /// (1 = stop-and-wait).
+    /// Requests kept in flight during an upload. `None` (the default) derives it from the device's
+    /// `buf_count` (params): `buf_count − 1`, capped at [`MAX_WINDOW`], and 1 (stop-and-wait) when
+    /// the count is unknown. One buffer is left free because Zephyr allocates the *response* from
+    /// the same net_buf pool as the requests: with every buffer holding a request the device can
+    /// have no room to answer and drops frames — the reason nRF Device Manager uses buffers − 1 too
+    /// (docs/protocol-facts.md, "Pipelined uploads"). `Some(n)` forces n (1 = stop-and-wait).
     pub fn set_upload_window(&mut self, window: Option<usize>) {
         self.window = window.map(|n| n.clamp(1, MAX_WINDOW));
     }
