@@ -97,7 +97,7 @@ fn failure_inside_an_include_names_the_included_file() {
         "{console_text}"
     );
 
-    let xml = report::junit(&[r.clone()]).to_string().unwrap();
+    let xml = report::junit(std::slice::from_ref(&r)).to_string().unwrap();
     assert!(
         xml.contains(&format!("at {}:4:5", shared.display())),
         "{xml}"
