@@ -99,13 +99,31 @@ pub fn junit(results: &[ScenarioResult]) -> Report {
 }
 
 pub fn write_junit(results: &[ScenarioResult], path: &Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let xml = junit(results)
         .to_string()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    std::fs::write(path, xml)
+    write_atomic(path, xml.as_bytes())
+}
+
+/// Write a report so that a reader never sees half of it: the text goes to a temporary file
+/// beside the target, which is then renamed over it (a rename within one directory is atomic
+/// on POSIX file systems). Reports are rewritten after every scenario, and CI dashboards or a
+/// `tail`-ing engineer may read them at any moment.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 #[derive(Serialize)]
@@ -179,9 +197,6 @@ struct JsonScenario<'a> {
 }
 
 pub fn write_json(results: &[ScenarioResult], path: &Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let doc: Vec<JsonScenario> = results
         .iter()
         .map(|r| JsonScenario {
@@ -216,5 +231,136 @@ pub fn write_json(results: &[ScenarioResult], path: &Path) -> std::io::Result<()
         })
         .collect();
     let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
-    std::fs::write(path, text)
+    write_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomic;
+
+    /// A reader polling a report while it is rewritten never sees a half-written file.
+    #[test]
+    fn a_polling_reader_never_sees_half_a_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.json");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut reads, mut bad) = (0, 0);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Ok(text) = std::fs::read_to_string(&path) {
+                        reads += 1;
+                        if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+                            bad += 1;
+                        }
+                    }
+                }
+                (reads, bad)
+            })
+        };
+        for n in 0..300 {
+            let doc: Vec<String> = (0..n * 20).map(|i| format!("step {i}")).collect();
+            write_atomic(&path, serde_json::to_string(&doc).unwrap().as_bytes()).unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (reads, bad) = reader.join().unwrap();
+        assert!(reads > 0);
+        assert_eq!(bad, 0, "{bad} of {reads} reads saw a partial report");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+    }
+}
+
+/// Marks an output folder as in use by this run, so a second run pointed at the same folder
+/// can warn that the two will overwrite each other's reports. The mark is a file holding the
+/// owner's process id; it is removed when the claim is dropped.
+pub struct OutputClaim {
+    mark: std::path::PathBuf,
+}
+
+/// The name of the mark file in an output folder.
+pub const OUTPUT_MARK: &str = ".dfu-hil-run";
+
+impl OutputClaim {
+    /// Claim `dir`. Returns the claim and, when another live run already holds the folder, a
+    /// warning naming it (the run goes on: refusing would lose a nightly's results).
+    pub fn take(dir: &Path) -> (Option<OutputClaim>, Option<String>) {
+        let mark = dir.join(OUTPUT_MARK);
+        let warning = std::fs::read_to_string(&mark).ok().and_then(|text| {
+            let pid: u32 = text.split_whitespace().next()?.parse().ok()?;
+            (pid != std::process::id() && process_alive(pid)).then(|| {
+                format!(
+                    "warning: another dfu-hil run (pid {pid}) writes to {} too: the two overwrite \
+                     each other's junit.xml, results.json and evidence; give each run its own \
+                     --output",
+                    dir.display()
+                )
+            })
+        });
+        let claim = std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(&mark, format!("{}\n", std::process::id())))
+            .ok()
+            .map(|_| OutputClaim { mark });
+        (claim, warning)
+    }
+}
+
+impl Drop for OutputClaim {
+    fn drop(&mut self) {
+        // Only our own mark: a later run may have claimed the folder since.
+        if std::fs::read_to_string(&self.mark)
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok())
+            == Some(std::process::id())
+        {
+            let _ = std::fs::remove_file(&self.mark);
+        }
+    }
+}
+
+/// Whether a process exists (Linux/Unix: its /proc entry; elsewhere assume it does).
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if proc.is_dir() {
+        proc.join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::*;
+
+    #[test]
+    fn a_second_live_run_on_the_same_folder_is_warned_and_a_dead_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        // A live process other than us.
+        let mut other = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        std::fs::write(dir.path().join(OUTPUT_MARK), format!("{}\n", other.id())).unwrap();
+        let (claim, warning) = OutputClaim::take(dir.path());
+        let w = warning.expect("a live owner is reported");
+        assert!(
+            w.contains(&other.id().to_string()) && w.contains("--output"),
+            "{w}"
+        );
+        drop(claim);
+        assert!(
+            !dir.path().join(OUTPUT_MARK).exists(),
+            "our mark is removed"
+        );
+        other.kill().unwrap();
+        other.wait().unwrap();
+        // A stale mark of a process that has ended is silently taken over.
+        std::fs::write(dir.path().join(OUTPUT_MARK), format!("{}\n", other.id())).unwrap();
+        let (_claim, warning) = OutputClaim::take(dir.path());
+        assert_eq!(warning, None);
+    }
 }
