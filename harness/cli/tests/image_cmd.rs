@@ -323,3 +323,43 @@ fn sign_with_imgtool_extras() {
     assert_eq!(code, 96);
     assert!(err.contains("P-384") && err.contains("SHA384"), "{err}");
 }
+
+/// A file that is not an MCUboot image at all (a zip, an Intel HEX, an ELF, anything without
+/// the image magic) is the wrong input (96), named with what it looks like; 100 stays for
+/// images with problems, and an erased slot dump is such a finding.
+#[test]
+fn inspect_of_a_non_image_is_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, bytes, looks) in [
+        (
+            "dfu_application.zip",
+            &b"PK\x03\x04\x14\x00\x00\x00manifest.json"[..],
+            "zip",
+        ),
+        (
+            "zephyr.hex",
+            &b":020000040000FA\n:10000000008000200D0C0000\n"[..],
+            "Intel HEX",
+        ),
+        (
+            "zephyr.elf",
+            &b"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00"[..],
+            "ELF",
+        ),
+        (
+            "random.bin",
+            &b"\x12\x34\x56\x78 not an image"[..],
+            "0x78563412",
+        ),
+    ] {
+        let f = d.join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let (code, out, err) = run(&["image", "inspect", f.to_str().unwrap()]);
+        assert_eq!(code, 96, "{name}: {out}{err}");
+        assert!(
+            err.contains(name) && err.contains("not an MCUboot image") && err.contains(looks),
+            "{name}: {err}"
+        );
+    }
+}
