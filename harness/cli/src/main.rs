@@ -45,7 +45,9 @@ fn exit_of<T: Into<u8>>(r: CliResult<T>) -> ExitCode {
     ExitCode::from(error::finish(r, &mut std::io::stderr()))
 }
 
-/// The farm still returns a bare table code (kept until it moves to its own crate).
+/// The farm still returns a bare `i32` from the table (kept until it moves to its own crate
+/// and returns `Exit`); a number outside the table, which it never returns, would be
+/// reported as infrastructure rather than passed through as a made-up code.
 fn farm_exit(r: anyhow::Result<i32>) -> ExitCode {
     exit_of(
         r.map_err(Into::into)
