@@ -5,10 +5,12 @@
 //!
 //! A benchmark prints figures; it asserts nothing about speed.
 
+use crate::error::CliResult;
 use crate::sim_cmd::{self, ServeArgs};
 use anyhow::{bail, Context};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::trailer::TrailerLayout;
+use dfu_hil_runner::exit::Exit;
 use dfu_hil_runner::fixtures::{self, AppFixture, Builder, FixtureSpec};
 use dfu_hil_runner::scenario::BootloaderSpec;
 use dfu_hil_sim::flash_timing::{
@@ -70,10 +72,12 @@ pub struct UploadArgs {
     pub chip: String,
 }
 
-pub fn run_bench(cmd: BenchCmd, root: &Path) -> anyhow::Result<i32> {
+/// Run a `bench` subcommand: figures, never a verdict, so success is always exit 0.
+pub fn run_bench(cmd: BenchCmd, root: &Path) -> CliResult {
     match cmd {
-        BenchCmd::Upload(a) => upload(&a, root),
+        BenchCmd::Upload(a) => upload(&a, root)?,
     }
+    Ok(Exit::Pass)
 }
 
 fn bench_image(root: &Path, layout_name: &str, size: u32) -> anyhow::Result<(PathBuf, Vec<u8>)> {
@@ -370,7 +374,7 @@ impl Prediction {
     }
 }
 
-fn upload(a: &UploadArgs, root: &Path) -> anyhow::Result<i32> {
+fn upload(a: &UploadArgs, root: &Path) -> anyhow::Result<()> {
     let (file, image) = bench_image(root, &a.layout, a.size)?;
     let layout = sim_cmd::resolve_layout(root, &a.layout)?;
     let (slot_size, trailer) = upload_slot(&layout, &BootloaderSpec::default())?;
@@ -391,7 +395,7 @@ fn upload(a: &UploadArgs, root: &Path) -> anyhow::Result<i32> {
     serve.chip = Some(a.chip.clone());
     let stop = AtomicBool::new(false);
     let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
-    let result = std::thread::scope(|s| -> anyhow::Result<i32> {
+    let result = std::thread::scope(|s| -> anyhow::Result<()> {
         let server = s.spawn(|| {
             sim_cmd::serve_with(&serve, root, &stop, |p| {
                 let _ = tx.send(p.to_owned());
@@ -423,7 +427,7 @@ fn measure(
     image: &[u8],
     file: &Path,
     root: &Path,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<()> {
     let baud = a.baud.unwrap_or(PREDICTION_BAUD);
     let link = dfu_hil_board::transports::serial::open(&pty.to_string_lossy(), baud)
         .with_context(|| format!("open {}", pty.display()))?;
@@ -511,7 +515,7 @@ fn measure(
     if let Some(arg) = &a.smpmgr {
         let Some(smpmgr) = find_smpmgr(root, arg) else {
             println!("smpmgr: not found (install with .venv/bin/pip install smpmgr)");
-            return Ok(0);
+            return Ok(());
         };
         let t0 = Instant::now();
         let out = std::process::Command::new(&smpmgr)
@@ -543,5 +547,5 @@ fn measure(
             );
         }
     }
-    Ok(0)
+    Ok(())
 }

@@ -645,7 +645,7 @@ pub fn run_farm(args: FarmArgs, root: &Path) -> anyhow::Result<i32> {
         outcomes.iter().any(|o| o.infrastructure) || states.iter().any(|s| s.dead.is_some());
     let failed = outcomes.iter().any(|o| o.verdict() == Verdict::Failed);
     Ok(if opts.interrupt.load(Ordering::SeqCst) {
-        130
+        exit::INTERRUPTED
     } else if infra {
         exit::INFRASTRUCTURE
     } else if failed {

@@ -3,9 +3,10 @@
 //! shows where the lab's inventory file and the desk disagree; the comparison itself is
 //! `dfu_hil_board::hw::inventory::diff` (tested there with fake discoveries).
 
-use anyhow::Context;
+use crate::error::{CliError, CliResult};
 use dfu_hil_board::hw::inventory::{self, Discovery, Finding, Inventory};
 use dfu_hil_board::hw::profile::{self, BoardProfile};
+use dfu_hil_runner::exit::Exit;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,8 @@ pub struct DiscoverArgs {
     /// Inventory file (default: $DFU_HIL_INVENTORY, else ci/lab.yaml under the root).
     #[arg(long)]
     pub inventory: Option<PathBuf>,
-    /// Exit 1 when the inventory and the attached hardware disagree (for a CI pre-flight).
+    /// Exit 98 (infrastructure) when the inventory and the attached hardware disagree (for a
+    /// CI pre-flight: the lab is not what the file says).
     #[arg(long)]
     pub check: bool,
 }
@@ -53,13 +55,15 @@ pub enum HwCmd {
     Probe(ProbeCmd),
 }
 
-/// Run a hardware command; returns the process exit code.
-pub fn run_hw(root: &Path, cmd: HwCmd) -> anyhow::Result<i32> {
+/// Run a hardware command. An inventory file that is missing, unreadable or malformed where
+/// one is needed is invalid input (96); `discover --check` finding the desk differs from the
+/// file is infrastructure (98).
+pub fn run_hw(root: &Path, cmd: HwCmd) -> CliResult {
     match cmd {
         HwCmd::Probe(ProbeCmd::List) => {
             let probes = dfu_hil_board::hw::probe_rs::list_probes();
             print!("{}", render_probes(&probes));
-            Ok(0)
+            Ok(Exit::Pass)
         }
         HwCmd::Inventory(InventoryCmd::Discover(a)) => {
             let found = Discovery {
@@ -68,30 +72,29 @@ pub fn run_hw(root: &Path, cmd: HwCmd) -> anyhow::Result<i32> {
             };
             let path = inventory_path(root, a.inventory.as_deref());
             let inv = if path.is_file() {
-                Some(Inventory::load(&path)?)
+                Some(Inventory::load(&path).map_err(inventory_error)?)
             } else {
                 None
             };
             let (text, problems) = render_discovery(&found, inv.as_ref(), &path);
             print!("{text}");
-            Ok(if a.check && problems > 0 { 1 } else { 0 })
+            Ok(if a.check && problems > 0 {
+                Exit::Infrastructure
+            } else {
+                Exit::Pass
+            })
         }
         HwCmd::Inventory(InventoryCmd::List(a)) => {
             let path = inventory_path(root, a.inventory.as_deref());
-            let inv = Inventory::load(&path).with_context(|| {
-                format!(
-                    "inventory {} (set --inventory or ${INVENTORY_ENV})",
-                    path.display()
-                )
-            })?;
+            let inv = Inventory::load(&path).map_err(inventory_error)?;
             let boards_dir = root.join("boards");
             let selected: Vec<_> = match &a.board {
-                Some(id) => vec![inv.select(id)?],
+                Some(id) => vec![inv.select(id).map_err(CliError::invalid)?],
                 None => inv.boards.iter().collect(),
             };
             let mut out = String::new();
             for b in selected {
-                let p = BoardProfile::find(&boards_dir, &b.profile)?;
+                let p = BoardProfile::find(&boards_dir, &b.profile).map_err(CliError::invalid)?;
                 out.push_str(&render_board(b, &p));
             }
             let problems = inv.check_profiles(&boards_dir);
@@ -99,9 +102,27 @@ pub fn run_hw(root: &Path, cmd: HwCmd) -> anyhow::Result<i32> {
                 let _ = writeln!(out, "warning: {p}");
             }
             print!("{out}");
-            Ok(0)
+            Ok(Exit::Pass)
         }
     }
+}
+
+/// An inventory that cannot be used: invalid input (the error names the file).
+fn inventory_error(e: inventory::InventoryError) -> CliError {
+    CliError::invalid(format!(
+        "inventory {e} (set --inventory or ${INVENTORY_ENV})"
+    ))
+}
+
+/// Check that `--board ID` can be found before anything runs: the inventory is readable and
+/// has that board. Both are input (a wrong path, a typo), so exit 96, not 98 as a board that
+/// is described but cannot be opened. Other boards (`sim`, `native-sim`) need no inventory.
+pub fn check_lab_board(choice: &crate::board_open::BoardChoice) -> CliResult<()> {
+    if let crate::board_open::BoardChoice::Hw { inventory, id } = choice {
+        let inv = Inventory::load(inventory).map_err(inventory_error)?;
+        inv.select(id).map_err(CliError::invalid)?;
+    }
+    Ok(())
 }
 
 /// `--inventory`, else `$DFU_HIL_INVENTORY`, else `ROOT/ci/lab.yaml`.

@@ -3,27 +3,28 @@
 //! and the trailer helpers in `boot/bootutil/src/bootutil_misc.h`; docs/protocol-facts.md, "Header
 //! size smaller than the link offset").
 //!
-//! Exit codes: 0 ok; 100 an error-severity finding (inspect diagnosis, failed verification, BAD
-//! trailer magic); 96 invalid input (unreadable file, bad key, bad option) — printed to stderr
-//! naming the file and, where it applies, the byte offset.
+//! Exit codes (`dfu_hil_runner::exit::Exit`): 0 ok; 100 an error-severity finding (inspect
+//! diagnosis, failed verification, BAD trailer magic); 96 invalid input (unreadable file, a file
+//! that is not an MCUboot image at all, bad key, bad option) — printed to stderr naming the file
+//! and, where it applies, the byte offset.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use dfu_hil_runner::exit::Exit;
+
+use crate::error::{CliError, CliResult};
+use crate::file_kind::FileKind;
 use clap::{Args, Subcommand, ValueEnum};
 use dfu_hil_mcuboot::derive::{self, Derivation, DeriveContext};
-use dfu_hil_mcuboot::image::{Dependency, HashAlg, Image, Version};
+use dfu_hil_mcuboot::image::{Dependency, HashAlg, Image, Version, IMAGE_MAGIC};
 use dfu_hil_mcuboot::inspect::{self, ElfInfo, InspectOptions};
 use dfu_hil_mcuboot::keys::{PublicKey, SigningKey};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::sign::{self, PublicKeyFormat, SignOptions};
 use dfu_hil_mcuboot::trailer::{MagicState, TrailerLayout, UpgradeMode};
-
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FINDING: i32 = 100;
-pub const EXIT_INVALID: i32 = 96;
 
 /// Numbers as imgtool takes them: decimal or 0x-hex.
 fn num(s: &str) -> Result<u32, String> {
@@ -198,8 +199,9 @@ pub struct SignArgs {
     /// BOOT_MAX_ALIGN: 8, 16 or 32 (default max(8, align)).
     #[arg(long, value_parser = num)]
     pub max_align: Option<u32>,
-    /// `major.minor.revision[+build]`.
-    #[arg(short = 'v', long, default_value = "0.0.0")]
+    /// `major.minor.revision[+build]`. Long form only: imgtool's `-v` is dfu-hil's global
+    /// `-v` (`--verbose`), so `imgtool sign -v 1.2.3` is `image sign --version 1.2.3` here.
+    #[arg(long, default_value = "0.0.0")]
     pub version: Version,
     /// Slot size (the secondary's when slots differ).
     #[arg(short = 'S', long, value_parser = num)]
@@ -288,76 +290,69 @@ pub struct TrailerArgs {
     pub json: bool,
 }
 
-/// Bad input: reported with exit code 96.
-#[derive(Debug)]
-struct Invalid(String);
-
-impl std::fmt::Display for Invalid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+fn invalid(msg: impl std::fmt::Display) -> CliError {
+    CliError::invalid(msg)
 }
 
-impl std::error::Error for Invalid {}
-
-fn invalid(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Invalid(msg.into()))
-}
-
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+fn read(path: &Path) -> CliResult<Vec<u8>> {
     std::fs::read(path).map_err(|e| invalid(format!("{}: cannot read: {e}", path.display())))
 }
 
-/// Map an error to an exit code: invalid input → 96 with the message on `err`.
-fn finish(r: anyhow::Result<i32>, err: &mut dyn Write) -> anyhow::Result<i32> {
-    match r {
-        Ok(c) => Ok(c),
-        Err(e) if e.downcast_ref::<Invalid>().is_some() => {
-            writeln!(err, "error: {e:#}")?;
-            Ok(EXIT_INVALID)
-        }
-        Err(e) => Err(e),
-    }
+/// `dfu-hil image …`; prints to stdout.
+pub fn run_image(cmd: ImageCmd) -> CliResult {
+    run_image_to(cmd, &mut std::io::stdout())
 }
 
-/// `dfu-hil image …`; prints to stdout/stderr.
-pub fn run_image(cmd: ImageCmd) -> anyhow::Result<i32> {
-    run_image_to(cmd, &mut std::io::stdout(), &mut std::io::stderr())
+/// `dfu-hil trailer …`; prints to stdout.
+pub fn run_trailer(cmd: TrailerCmd) -> CliResult {
+    run_trailer_to(cmd, &mut std::io::stdout())
 }
 
-/// `dfu-hil trailer …`; prints to stdout/stderr.
-pub fn run_trailer(cmd: TrailerCmd) -> anyhow::Result<i32> {
-    run_trailer_to(cmd, &mut std::io::stdout(), &mut std::io::stderr())
-}
-
-/// [`run_image`] with the output streams given (for tests and embedding).
-pub fn run_image_to(
-    cmd: ImageCmd,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> anyhow::Result<i32> {
-    let r = match cmd {
+/// [`run_image`] with the output stream given (for tests and embedding); errors are returned,
+/// for [`crate::error::finish`] to print.
+pub fn run_image_to(cmd: ImageCmd, out: &mut dyn Write) -> CliResult {
+    match cmd {
         ImageCmd::Inspect(a) => cmd_inspect(a, out),
         ImageCmd::Derive(a) => cmd_derive(a, out),
         ImageCmd::Sign(a) => cmd_sign(a, out),
-    };
-    finish(r, err)
+    }
 }
 
-/// [`run_trailer`] with the output streams given.
-pub fn run_trailer_to(
-    cmd: TrailerCmd,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> anyhow::Result<i32> {
-    let r = match cmd {
+/// [`run_trailer`] with the output stream given.
+pub fn run_trailer_to(cmd: TrailerCmd, out: &mut dyn Write) -> CliResult {
+    match cmd {
         TrailerCmd::Inspect(a) => cmd_trailer(a, out),
-    };
-    finish(r, err)
+    }
 }
 
-fn cmd_inspect(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+/// A file that does not start with MCUboot's image magic is not an image with problems but the
+/// wrong file (a zip, a hex, an ELF): invalid input, named. An erased start (0xff or 0x00
+/// bytes) is a slot dump with nothing in it, which inspection reports as a finding.
+fn check_is_image(path: &Path, bytes: &[u8]) -> CliResult<()> {
+    let Some(head) = bytes.first_chunk::<4>() else {
+        return Ok(());
+    };
+    let magic = u32::from_le_bytes(*head);
+    if magic == IMAGE_MAGIC || magic == 0xffff_ffff || magic == 0 {
+        return Ok(());
+    }
+    Err(match FileKind::sniff(bytes) {
+        Some(kind) => invalid(format!(
+            "{}: not an MCUboot image: it looks like {}",
+            path.display(),
+            kind.describe()
+        )),
+        None => invalid(format!(
+            "{}: not an MCUboot image: found {magic:#010x} at offset 0x0 where the image magic \
+             {IMAGE_MAGIC:#010x} belongs (sign it first with `dfu-hil image sign`)",
+            path.display()
+        )),
+    })
+}
+
+fn cmd_inspect(a: InspectArgs, out: &mut dyn Write) -> CliResult {
     let bytes = read(&a.file)?;
+    check_is_image(&a.file, &bytes)?;
     let key = match &a.key {
         Some(p) => Some(PublicKey::load(p).map_err(|e| invalid(e.to_string()))?),
         None => None,
@@ -394,17 +389,17 @@ fn cmd_inspect(a: InspectArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         write!(out, "{report}")?;
     }
     Ok(if report.has_errors() {
-        EXIT_FINDING
+        Exit::ScenarioFailed
     } else {
-        EXIT_OK
+        Exit::Pass
     })
 }
 
-fn load_signing_key(p: &Path) -> anyhow::Result<SigningKey> {
+fn load_signing_key(p: &Path) -> CliResult<SigningKey> {
     SigningKey::load(p).map_err(|e| invalid(e.to_string()))
 }
 
-fn cmd_derive(a: DeriveArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+fn cmd_derive(a: DeriveArgs, out: &mut dyn Write) -> CliResult {
     let bytes = read(&a.input)?;
     let mut keys = BTreeMap::new();
     for k in &a.keys {
@@ -418,7 +413,7 @@ fn cmd_derive(a: DeriveArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         .map(|(i, s)| {
             Derivation::parse(s, &format!("--spec #{}", i + 1)).map_err(|e| invalid(e.to_string()))
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<CliResult<Vec<_>>>()?;
     let ctx = DeriveContext {
         keys,
         slot_size: a.slot_size,
@@ -437,7 +432,7 @@ fn cmd_derive(a: DeriveArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         a.output.display(),
         derived.len()
     )?;
-    Ok(EXIT_OK)
+    Ok(Exit::Pass)
 }
 
 /// `(1,1.2.3+0),(2,0.1)` → dependencies.
@@ -469,7 +464,7 @@ fn parse_dependencies(s: &str) -> Result<Vec<Dependency>, String> {
     Ok(v)
 }
 
-fn cmd_sign(a: SignArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+fn cmd_sign(a: SignArgs, out: &mut dyn Write) -> CliResult {
     let payload = read(&a.input)?;
     let key = a.key.as_deref().map(load_signing_key).transpose()?;
     let security_counter = match a.security_counter.as_deref() {
@@ -507,7 +502,7 @@ fn cmd_sign(a: SignArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         .map_err(|e| invalid(format!("{}: {e}", a.input.display())))?;
     std::fs::write(&a.output, &signed)
         .with_context(|| format!("writing {}", a.output.display()))?;
-    let img = Image::parse(&signed)?;
+    let img = Image::parse(&signed).map_err(|e| invalid(format!("{}: {e}", a.output.display())))?;
     writeln!(
         out,
         "{}: version {} image {:#x} bytes, file {:#x} bytes, hash {}",
@@ -517,14 +512,14 @@ fn cmd_sign(a: SignArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         signed.len(),
         img.hash_tlv().map(hex_str).unwrap_or_default()
     )?;
-    Ok(EXIT_OK)
+    Ok(Exit::Pass)
 }
 
 fn hex_str(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn cmd_trailer(a: TrailerArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+fn cmd_trailer(a: TrailerArgs, out: &mut dyn Write) -> CliResult {
     let bytes = read(&a.file)?;
     let (mut slot_size, mut offset, mut write_size, mut erased) =
         (a.slot_size, a.offset, a.write_size, a.erased);
@@ -662,345 +657,15 @@ fn cmd_trailer(a: TrailerArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         }
     }
     Ok(if t.magic == MagicState::Bad {
-        EXIT_FINDING
+        Exit::ScenarioFailed
     } else {
-        EXIT_OK
+        Exit::Pass
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        cmd: Top,
-    }
-
-    #[derive(Subcommand)]
-    enum Top {
-        #[command(subcommand)]
-        Image(ImageCmd),
-        #[command(subcommand)]
-        Trailer(TrailerCmd),
-    }
-
-    /// Run like `dfu-hil ARGS…`; returns (exit code, stdout, stderr).
-    fn run(args: &[&str]) -> (i32, String, String) {
-        let cli = Cli::try_parse_from(std::iter::once("dfu-hil").chain(args.iter().copied()))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let code = match cli.cmd {
-            Top::Image(c) => run_image_to(c, &mut o, &mut e),
-            Top::Trailer(c) => run_trailer_to(c, &mut o, &mut e),
-        }
-        .unwrap();
-        (
-            code,
-            String::from_utf8(o).unwrap(),
-            String::from_utf8(e).unwrap(),
-        )
-    }
-
-    fn key_file(dir: &Path) -> PathBuf {
-        let p = dir.join("key.pem");
-        std::fs::write(&p, SigningKey::generate_p256_from_seed(b"cli").to_pem()).unwrap();
-        p
-    }
-
-    fn app_bin(dir: &Path) -> PathBuf {
-        let mut bin = vec![0u8; 0x200];
-        bin.extend_from_slice(&0x2000_8000u32.to_le_bytes());
-        bin.extend_from_slice(&0x0000_c301u32.to_le_bytes());
-        bin.extend((0..0x2000).map(|i| (i * 3 + 1) as u8));
-        let p = dir.join("app.bin");
-        std::fs::write(&p, bin).unwrap();
-        p
-    }
-
-    #[test]
-    fn sign_inspect_derive_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let key = key_file(d);
-        let bin = app_bin(d);
-        let signed = d.join("app.signed.bin");
-        let s = |p: &Path| p.to_str().unwrap().to_string();
-        let (code, out, err) = run(&[
-            "image",
-            "sign",
-            "-k",
-            &s(&key),
-            "-H",
-            "0x200",
-            "--align",
-            "4",
-            "-v",
-            "1.2.3",
-            "-S",
-            "0x20000",
-            "-s",
-            "auto",
-            "-d",
-            "(1,1.0.0)",
-            &s(&bin),
-            &s(&signed),
-        ]);
-        assert_eq!(code, 0, "{out}{err}");
-        let (code, out, _) = run(&[
-            "image",
-            "inspect",
-            &s(&signed),
-            "--key",
-            &s(&key),
-            "--slot-size",
-            "0x20000",
-        ]);
-        assert_eq!(code, 0, "{out}");
-        assert!(
-            out.contains("version 1.2.3") && out.contains("signature: valid"),
-            "{out}"
-        );
-        assert!(
-            out.contains("DEPENDENCY") && out.contains("SEC_CNT"),
-            "{out}"
-        );
-
-        // Corrupt the payload: inspect reports a hash mismatch and exits 100.
-        let bad = d.join("bad.bin");
-        let (code, ..) = run(&[
-            "image",
-            "derive",
-            &s(&signed),
-            "-o",
-            &s(&bad),
-            "--key",
-            &s(&key),
-            "--spec",
-            "{ corrupt-payload: { offset: 0x300 } }",
-        ]);
-        assert_eq!(code, 0);
-        let (code, out, _) = run(&["image", "inspect", &s(&bad), "--key", &s(&key)]);
-        assert_eq!(code, 100, "{out}");
-        assert!(out.contains("hash-mismatch"), "{out}");
-
-        // --header-size 32 re-sign: hash fine, vector table zero.
-        let h32 = d.join("h32.bin");
-        let (code, ..) = run(&[
-            "image",
-            "derive",
-            &s(&signed),
-            "-o",
-            &s(&h32),
-            "--key",
-            &s(&key),
-            "--spec",
-            "{ header-size: 32 }",
-        ]);
-        assert_eq!(code, 0);
-        let (code, out, _) = run(&["image", "inspect", &s(&h32), "--json"]);
-        assert_eq!(code, 100);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["hash"], "match");
-        assert_eq!(v["diagnoses"][0]["code"], "vector-table-zero");
-    }
-
-    #[test]
-    fn trailer_inspect_slot_and_layout() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let s = |p: &Path| p.to_str().unwrap().to_string();
-        let bin = app_bin(d);
-        let padded = d.join("confirmed.bin");
-        let (code, ..) = run(&[
-            "image",
-            "sign",
-            "-H",
-            "0x200",
-            "--align",
-            "4",
-            "-S",
-            "0x7a000",
-            "--confirm",
-            &s(&bin),
-            &s(&padded),
-        ]);
-        assert_eq!(code, 0);
-        let (code, out, _) = run(&["trailer", "inspect", &s(&padded), "--slot-size", "0x7a000"]);
-        assert_eq!(code, 0, "{out}");
-        assert!(
-            out.contains("magic=good") && out.contains("image_ok=set"),
-            "{out}"
-        );
-
-        // The same slot placed in a whole-device image at slot1 of the internal layout.
-        let mut dev = vec![0xffu8; 0x100000];
-        let slot = std::fs::read(&padded).unwrap();
-        dev[0x86000..0x86000 + slot.len()].copy_from_slice(&slot);
-        let devf = d.join("flash.bin");
-        std::fs::write(&devf, &dev).unwrap();
-        let layout =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../partitions/nrf52840-internal.yaml");
-        let (code, out, _) = run(&[
-            "trailer",
-            "inspect",
-            &s(&devf),
-            "--layout",
-            &s(&layout),
-            "--partition",
-            "slot1",
-            "--json",
-        ]);
-        assert_eq!(code, 0, "{out}");
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["fields"]["magic"], 0xffff0);
-        assert_eq!(v["trailer"]["image_ok"], "set");
-
-        // Wrong max-align: BAD magic, variant named, exit 100.
-        let (code, out, _) = run(&[
-            "trailer",
-            "inspect",
-            &s(&padded),
-            "--slot-size",
-            "0x7a000",
-            "--max-align",
-            "16",
-        ]);
-        assert_eq!(code, 100);
-        assert!(out.contains("max-align 8 variant"), "{out}");
-    }
-
-    #[test]
-    fn invalid_input_exits_96_naming_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope.bin");
-        let (code, _, err) = run(&["image", "inspect", missing.to_str().unwrap()]);
-        assert_eq!(code, 96);
-        assert!(err.contains("nope.bin"), "{err}");
-        // A bad image is not invalid input but an error finding naming the offset.
-        let f = dir.path().join("erased.bin");
-        std::fs::write(&f, [0xffu8; 64]).unwrap();
-        let (code, out, _) = run(&["image", "inspect", f.to_str().unwrap()]);
-        assert_eq!(code, 100);
-        assert!(out.contains("offset 0x0"), "{out}");
-        let (code, _, err) = run(&[
-            "trailer",
-            "inspect",
-            f.to_str().unwrap(),
-            "--slot-size",
-            "0x10000",
-            "--offset",
-            "0x100",
-        ]);
-        assert_eq!(code, 96);
-        assert!(err.contains("erased.bin") && err.contains("0x100"), "{err}");
-        let bin = app_bin(dir.path());
-        let (code, _, err) = run(&[
-            "image",
-            "sign",
-            "-H",
-            "0x200",
-            "-S",
-            "0x1000",
-            bin.to_str().unwrap(),
-            dir.path().join("o").to_str().unwrap(),
-        ]);
-        assert_eq!(code, 96);
-        assert!(err.contains("app.bin") && err.contains("exceeds"), "{err}");
-    }
-
-    #[test]
-    fn sign_with_imgtool_extras() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let s = |p: &Path| p.to_str().unwrap().to_string();
-        let key = d.join("p384.pem");
-        std::fs::write(
-            &key,
-            SigningKey::generate_p384_from_seed(b"cli384").to_pem(),
-        )
-        .unwrap();
-        let bin = app_bin(d);
-        let signed = d.join("p384.signed.bin");
-        let (code, out, err) = run(&[
-            "image",
-            "sign",
-            "-k",
-            &s(&key),
-            "-H",
-            "0x200",
-            "-v",
-            "2.1.0+3",
-            "-S",
-            "0x20000",
-            "--rom-fixed",
-            "0xc000",
-            "--public-key-format",
-            "full",
-            "--boot-record",
-            "CoFM",
-            "-s",
-            "auto",
-            &s(&bin),
-            &s(&signed),
-        ]);
-        assert_eq!(code, 0, "{out}{err}");
-        let (code, out, _) = run(&["image", "inspect", &s(&signed), "--key", &s(&key)]);
-        assert_eq!(code, 0, "{out}");
-        for want in [
-            "ROM_FIXED",
-            "load_addr 0xc000",
-            "SHA384",
-            "PUBKEY",
-            "BOOT_RECORD",
-            "sw_type \"CoFM\" version 2.1.0",
-            "signature: valid",
-        ] {
-            assert!(out.contains(want), "{want:?} missing:\n{out}");
-        }
-        let (code, out, _) = run(&["image", "inspect", &s(&signed), "--json"]);
-        assert_eq!(code, 0, "{out}");
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["boot_record"]["sw_type"], "CoFM");
-        assert_eq!(v["boot_record"]["measurement_type"], "SHA384");
-
-        // RAM load address, and a hash the key does not allow is invalid input.
-        let (code, out, err) = run(&[
-            "image",
-            "sign",
-            "-k",
-            &s(&key),
-            "-H",
-            "0x200",
-            "-S",
-            "0x20000",
-            "-L",
-            "0x20000000",
-            &s(&bin),
-            &s(&signed),
-        ]);
-        assert_eq!(code, 0, "{out}{err}");
-        let (_, out, _) = run(&["image", "inspect", &s(&signed)]);
-        assert!(out.contains("RAM_LOAD"), "{out}");
-        let (code, _, err) = run(&[
-            "image",
-            "sign",
-            "-k",
-            &s(&key),
-            "-H",
-            "0x200",
-            "-S",
-            "0x20000",
-            "--sha",
-            "256",
-            &s(&bin),
-            &s(&signed),
-        ]);
-        assert_eq!(code, 96);
-        assert!(err.contains("P-384") && err.contains("SHA384"), "{err}");
-    }
 
     #[test]
     fn dependency_list_parses() {

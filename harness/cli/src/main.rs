@@ -1,179 +1,24 @@
 //! `dfu-hil`: run MCUboot firmware-update scenarios on a simulated or real board.
+//!
+//! The binary parses the command line and maps each command's result to the process exit code
+//! (`dfu_hil_cli::error::finish`); the commands live in the `dfu_hil_cli` library.
 
-mod bench_cmd;
-mod board_open;
-mod farm_cmd;
-mod hw_cmd;
-mod image_cmd;
-mod link_args;
-mod sim_cmd;
-mod smp_cmd;
-
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use dfu_hil_cli::args::{Cli, Command, Outputs, PmCmd};
+use dfu_hil_cli::error::{self, CliResult};
+use dfu_hil_cli::{
+    bench_cmd, board_open, farm_cmd, hw_cmd, image_cmd, project_cmd, sim_cmd, smp_cmd,
+};
 use dfu_hil_runner::console::Console;
+use dfu_hil_runner::exit::Exit;
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult};
-use dfu_hil_runner::{exit, needs, report, scenario};
+use dfu_hil_runner::{needs, report, scenario};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-#[derive(Parser)]
-#[command(
-    name = "dfu-hil",
-    version,
-    about = "Hardware-in-the-loop tests for MCUboot firmware updates"
-)]
-struct Cli {
-    /// Project root holding scenarios/, partitions/ and firmware-fixtures/ (default: the
-    /// current directory if it has scenarios/, else this checkout).
-    #[arg(long, global = true)]
-    root: Option<PathBuf>,
-    /// Only print failures and the verdict.
-    #[arg(long, short, global = true)]
-    quiet: bool,
-    /// Print each step as it starts.
-    #[arg(long, short, global = true)]
-    verbose: bool,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run one scenario (a name from scenarios/ or a path to a YAML file).
-    Scenario {
-        name: String,
-        #[command(flatten)]
-        out: Outputs,
-    },
-    /// Run several scenarios (all of scenarios/ when no pattern is given).
-    Run {
-        /// Substrings of scenario names to select.
-        patterns: Vec<String>,
-        /// Only scenarios carrying this tag (repeatable: any of them).
-        #[arg(long = "tag", short = 't')]
-        tags: Vec<String>,
-        /// Scenarios run at once (the simulated board runs them in parallel).
-        #[arg(long, short = 'j', default_value_t = 1)]
-        jobs: usize,
-        #[command(flatten)]
-        out: Outputs,
-    },
-    /// MCUboot images: inspect (with diagnosis), sign like imgtool, derive bad variants.
-    #[command(subcommand)]
-    Image(image_cmd::ImageCmd),
-    /// MCUboot trailers: decode a slot dump or a raw flash image.
-    #[command(subcommand)]
-    Trailer(image_cmd::TrailerCmd),
-    /// Talk SMP to a device: image list/upload/test/confirm/erase, os echo/reset/params/info.
-    Smp(smp_cmd::SmpArgs),
-    /// The simulated board: `sim serve` runs it on a PTY for other tools (smpmgr, mcumgr);
-    /// `sim boot` runs its MCUboot once on a flash file (a native_sim MCUboot stand-in).
-    Sim {
-        #[command(subcommand)]
-        cmd: sim_cmd::SimCommand,
-    },
-    /// Benchmarks (figures, never pass/fail): `bench upload` through a paced PTY.
-    #[command(subcommand)]
-    Bench(bench_cmd::BenchCmd),
-    /// Run scenarios across this host's boards (inventory and/or --sim N): per-board locks,
-    /// reruns, per-board and merged JUnit.
-    Farm(farm_cmd::FarmArgs),
-    /// Lab inventory: discover attached probes/ports and compare with the file; list boards.
-    #[command(subcommand)]
-    Inventory(hw_cmd::InventoryCmd),
-    /// Debug probes attached to this host.
-    #[command(subcommand)]
-    Probe(hw_cmd::ProbeCmd),
-    /// nRF Connect SDK Partition Manager files.
-    #[command(subcommand)]
-    Pm(PmCmd),
-    /// Print the JSON Schema of scenario files (for editors: yaml-language-server).
-    Schema {
-        /// Write to this file instead of stdout.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// List the bundled scenarios.
-    List,
-    /// Check scenario files without running them (parse, layout, fixtures; with `--board`,
-    /// also the steps that board cannot do).
-    Lint {
-        patterns: Vec<String>,
-        /// Also check every step is possible on this board (`sim`, `native-sim`, or an
-        /// inventory id).
-        #[arg(long)]
-        board: Option<String>,
-        /// Lab inventory for `--board ID` (default: $DFU_HIL_INVENTORY, then ci/lab.yaml).
-        #[arg(long)]
-        inventory: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand)]
-enum PmCmd {
-    /// Convert a pm_static.yml or a build's partitions.yml into a dfu-hil layout (YAML).
-    Import {
-        file: PathBuf,
-        /// Layout name (default: the file stem).
-        #[arg(long)]
-        name: Option<String>,
-        /// Write the layout here instead of stdout (e.g. partitions/my-board.yaml).
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-}
-
-#[derive(clap::Args)]
-struct Outputs {
-    /// JUnit XML report (default target/dfu-hil/junit.xml).
-    #[arg(long)]
-    junit: Option<PathBuf>,
-    /// JSON results (default target/dfu-hil/results.json).
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Folder for per-scenario evidence (default target/dfu-hil/evidence).
-    #[arg(long)]
-    evidence: Option<PathBuf>,
-    /// Board to run on: `sim` (the built-in simulated board), `native-sim` (executables, see
-    /// --native-sim-app), or a board id from the lab inventory (a lab board or one of its
-    /// `native-sim:` entries).
-    #[arg(long, default_value = "sim")]
-    board: String,
-    /// Lab inventory for `--board ID` (default: $DFU_HIL_INVENTORY, then ci/lab.yaml).
-    #[arg(long)]
-    inventory: Option<PathBuf>,
-    /// The native_sim app command line for `--board native-sim` (`{flash}` = the flash file;
-    /// `--flash={flash}` is added when absent).
-    #[arg(long)]
-    native_sim_app: Option<String>,
-    /// The native_sim MCUboot command line for `--board native-sim`, run to completion before
-    /// every app start (`{flash}` as for the app). Without it the app runs on its own.
-    #[arg(long, value_name = "PROGRAM ARGS")]
-    native_sim_bootloader: Option<String>,
-    /// Seconds the native_sim bootloader may run before it is killed (SIGKILL) and the reset
-    /// fails with "bootloader did not hand over".
-    #[arg(long, value_name = "S", default_value_t = board_open::DEFAULT_BOOT_TIMEOUT_S,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    native_sim_boot_timeout_s: u64,
-    /// Timeout of one SMP request, in milliseconds.
-    #[arg(long, default_value_t = 2500)]
-    request_timeout_ms: u64,
-    /// Deadline for each step, in seconds (a scenario's `step-timeout-s` wins) [default: 300].
-    #[arg(long)]
-    step_timeout_s: Option<u64>,
-    /// Deadline for each scenario, in seconds (a scenario's `timeout-s` wins) [default: 1800].
-    #[arg(long)]
-    scenario_timeout_s: Option<u64>,
-    /// Deadline for the whole run, in seconds: scenarios not started by then are not run.
-    #[arg(long)]
-    run_timeout_s: Option<u64>,
-    #[command(flatten)]
-    device: link_args::DeviceLinkArgs,
-}
 
 fn project_root(arg: Option<PathBuf>) -> PathBuf {
     if let Some(r) = arg {
@@ -191,18 +36,23 @@ fn project_root(arg: Option<PathBuf>) -> PathBuf {
     cwd
 }
 
-fn code(c: i32) -> ExitCode {
-    ExitCode::from(c as u8)
+fn code(c: Exit) -> ExitCode {
+    c.into()
 }
 
-fn exit_of(r: anyhow::Result<i32>) -> ExitCode {
-    match r {
-        Ok(c) => code(c),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            code(exit::INVALID_INPUT)
-        }
-    }
+/// The one place a command's result becomes the process exit code.
+fn exit_of<T: Into<u8>>(r: CliResult<T>) -> ExitCode {
+    ExitCode::from(error::finish(r, &mut std::io::stderr()))
+}
+
+/// The farm still returns a bare `i32` from the table (kept until it moves to its own crate
+/// and returns `Exit`); a number outside the table, which it never returns, would be
+/// reported as infrastructure rather than passed through as a made-up code.
+fn farm_exit(r: anyhow::Result<i32>) -> ExitCode {
+    exit_of(
+        r.map_err(Into::into)
+            .map(|c| Exit::from_code(c).map_or(Exit::Infrastructure.code(), Exit::code)),
+    )
 }
 
 fn main() -> ExitCode {
@@ -217,7 +67,7 @@ fn main() -> ExitCode {
                         .join(format!("{name}.yaml"))
                         .display()
                 );
-                return code(exit::INVALID_INPUT);
+                return code(Exit::InvalidInput);
             };
             run_paths(&root, &[path], &out, 1, cli.quiet, cli.verbose)
         }
@@ -237,7 +87,7 @@ fn main() -> ExitCode {
             }
             if paths.is_empty() {
                 eprintln!("error: no scenario matches {patterns:?} (tags {tags:?})");
-                return code(exit::NOTHING_SELECTED);
+                return code(Exit::NothingSelected);
             }
             run_paths(&root, &paths, &out, jobs, cli.quiet, cli.verbose)
         }
@@ -245,63 +95,15 @@ fn main() -> ExitCode {
         Command::Smp(args) => exit_of(smp_cmd::run_smp(args)),
         Command::Sim { cmd } => exit_of(sim_cmd::run_sim(cmd, &root)),
         Command::Bench(cmd) => exit_of(bench_cmd::run_bench(cmd, &root)),
-        Command::Farm(args) => exit_of(farm_cmd::run_farm(args, &root)),
+        Command::Farm(args) => farm_exit(farm_cmd::run_farm(args, &root)),
         Command::Inventory(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Inventory(c))),
         Command::Probe(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Probe(c))),
         Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),
         Command::Pm(PmCmd::Import { file, name, out }) => {
-            let opts = dfu_hil_mcuboot::pm::PmOptions {
-                name,
-                ..Default::default()
-            };
-            match dfu_hil_mcuboot::pm::import_file(&file, &opts) {
-                Ok(layout) => {
-                    let yaml = dfu_hil_mcuboot::pm::to_yaml(&layout);
-                    match out {
-                        Some(p) => {
-                            if let Err(e) = std::fs::write(&p, yaml) {
-                                eprintln!("error: {}: {e}", p.display());
-                                return code(exit::INVALID_INPUT);
-                            }
-                        }
-                        None => print!("{yaml}"),
-                    }
-                    code(exit::PASS)
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    code(exit::INVALID_INPUT)
-                }
-            }
+            exit_of(project_cmd::pm_import(&file, name, out.as_deref()))
         }
-        Command::Schema { out } => {
-            let text =
-                serde_json::to_string_pretty(&scenario::json_schema()).expect("schema serialises");
-            match out {
-                Some(p) => {
-                    if let Err(e) = std::fs::write(&p, text + "\n") {
-                        eprintln!("error: {}: {e}", p.display());
-                        return code(exit::INVALID_INPUT);
-                    }
-                }
-                None => println!("{text}"),
-            }
-            code(exit::PASS)
-        }
-        Command::List => {
-            for p in scenario::all_scenarios(&root) {
-                match scenario::load(&p) {
-                    Ok(s) => println!(
-                        "{:<36} {:<28} {}",
-                        p.file_stem().unwrap_or_default().to_string_lossy(),
-                        s.scenario.layout,
-                        s.scenario.description.lines().next().unwrap_or("")
-                    ),
-                    Err(e) => println!("{}  (invalid: {e})", p.display()),
-                }
-            }
-            code(exit::PASS)
-        }
+        Command::Schema { out } => exit_of(project_cmd::schema(out.as_ref())),
+        Command::List => exit_of(project_cmd::list(&root)),
         Command::Lint {
             patterns,
             board,
@@ -320,7 +122,7 @@ fn lint(
 ) -> ExitCode {
     let paths = scenario::select(root, patterns);
     if paths.is_empty() {
-        return code(exit::NOTHING_SELECTED);
+        return code(Exit::NothingSelected);
     }
     let facts = match board {
         None => None,
@@ -331,11 +133,12 @@ fn lint(
                 &board_open::NativeSimArgs::default(),
                 root,
             );
+            // Lint opens nothing: a board it cannot describe (inventory, id, profile) is input.
             match choice.facts(root) {
                 Ok(f) => Some(f),
                 Err(e) => {
                     eprintln!("error: board `{b}`: {e}");
-                    return code(exit::INFRASTRUCTURE);
+                    return code(Exit::InvalidInput);
                 }
             }
         }
@@ -379,9 +182,9 @@ fn lint(
         }
     }
     code(if bad > 0 {
-        exit::INVALID_INPUT
+        Exit::InvalidInput
     } else {
-        exit::PASS
+        Exit::Pass
     })
 }
 
@@ -404,9 +207,6 @@ fn options(root: &Path, out: Option<&Outputs>) -> RunOptions {
     o
 }
 
-/// Exit code when a run was interrupted (128 + SIGINT, as shells report it).
-const INTERRUPTED: i32 = 130;
-
 fn run_paths(
     root: &Path,
     paths: &[PathBuf],
@@ -425,6 +225,9 @@ fn run_paths(
         },
         root,
     );
+    if let Err(e) = hw_cmd::check_lab_board(&choice) {
+        return exit_of::<Exit>(Err(e));
+    }
     let jobs = if choice.parallel() { jobs } else { 1 };
     let mut opts = options(root, Some(out));
     // Read once: capabilities and profile for skipping, the board's device-link facts.
@@ -581,18 +384,18 @@ fn run_paths(
         let _ = writeln!(out, "junit: {}", junit.display());
     }
     if opts.interrupt.load(Ordering::SeqCst) {
-        code(INTERRUPTED)
+        code(Exit::Interrupted)
     } else if infra.load(Ordering::SeqCst) > 0 {
-        code(exit::INFRASTRUCTURE)
+        code(Exit::Infrastructure)
     } else if invalid > 0 {
-        code(exit::INVALID_INPUT)
+        code(Exit::InvalidInput)
     } else if failed > 0 || not_started > 0 {
-        code(exit::SCENARIO_FAILED)
+        code(Exit::ScenarioFailed)
     } else if !results.is_empty() && skipped_n == results.len() {
         // Nothing this board can run was selected.
-        code(exit::NOTHING_SELECTED)
+        code(Exit::NothingSelected)
     } else {
-        code(exit::PASS)
+        code(Exit::Pass)
     }
 }
 

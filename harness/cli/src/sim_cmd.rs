@@ -23,6 +23,7 @@
 // all by the binary.
 #![allow(dead_code)]
 
+use crate::error::CliResult;
 use anyhow::{bail, Context};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::trailer::UpgradeMode;
@@ -308,9 +309,9 @@ pub fn serve_board(
     Ok((board, report.reset))
 }
 
-/// `sim boot`: the MCUboot model once on the flash file. Returns the exit code when it hands
-/// over (0) or finds no MCUboot build (2); never returns when nothing is bootable.
-pub fn run_boot(args: &BootArgs, root: &Path) -> anyhow::Result<i32> {
+/// `sim boot`: the MCUboot model once on the flash file. Returns the process status when it
+/// hands over (0) or finds no MCUboot build (2); never returns when nothing is bootable.
+pub fn run_boot(args: &BootArgs, root: &Path) -> anyhow::Result<u8> {
     use std::io::Write;
     let layout = resolve_layout(root, &args.layout)?;
     let mut board = SimBoard::new(layout);
@@ -362,8 +363,9 @@ fn spin_forever(message: &str) -> ! {
     }
 }
 
-/// Run a `sim` subcommand; returns the process exit code.
-pub fn run_sim(cmd: SimCommand, root: &Path) -> anyhow::Result<i32> {
+/// Run a `sim` subcommand; returns the process status. These stand in for native_sim
+/// executables, whose statuses are theirs (`--reset-exit-status`), not the exit-code table's.
+pub fn run_sim(cmd: SimCommand, root: &Path) -> CliResult<u8> {
     match cmd {
         SimCommand::Serve(SimCmd::Serve(args)) => {
             let stop = Arc::new(AtomicBool::new(false));
@@ -371,12 +373,8 @@ pub fn run_sim(cmd: SimCommand, root: &Path) -> anyhow::Result<i32> {
             ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
                 .context("install the SIGINT/SIGTERM handler")?;
             let (_, rebooted) = serve_board(&args, root, &stop, serve::announce)?;
-            Ok(if rebooted {
-                i32::from(args.reset_exit_status)
-            } else {
-                0
-            })
+            Ok(if rebooted { args.reset_exit_status } else { 0 })
         }
-        SimCommand::Boot(args) => run_boot(&args, root),
+        SimCommand::Boot(args) => Ok(run_boot(&args, root)?),
     }
 }

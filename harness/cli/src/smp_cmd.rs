@@ -1,8 +1,8 @@
 //! `dfu-hil smp …`: talk SMP to a board on the desk — list, upload, test, confirm, erase,
 //! echo, reset, params, info — over a serial port, UDP or (with the `ble` feature) BLE.
 //!
-//! Exit codes: 0 ok, 100 the device reported an error, 98 the port or link is unavailable
-//! (including no answer), 96 bad input. Device errors are printed with their name and
+//! Exit codes (`dfu_hil_runner::exit::Exit`): 0 ok, 100 the device reported an error, 98 the
+//! port or link is unavailable (including no answer), 96 bad input. Device errors are printed with their name and
 //! explanation, never as a bare number (the most common complaint about mcumgr tools).
 
 use std::io::{IsTerminal, Write};
@@ -10,16 +10,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
+use dfu_hil_runner::exit::Exit;
 use dfu_hil_smp::{Client, DeviceError, SlotState, SmpError, Transport, UploadProgress, Version};
 
-/// Exit code: success.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: the device answered with an error.
-pub const EXIT_DEVICE: i32 = 100;
-/// Exit code: the port or link could not be opened, or the device did not answer.
-pub const EXIT_LINK: i32 = 98;
-/// Exit code: bad command-line input (file, hash).
-pub const EXIT_INPUT: i32 = 96;
+use crate::error::{CliError, CliResult};
 
 /// Where the device is and how to talk to it.
 #[derive(Args, Debug)]
@@ -114,8 +108,8 @@ pub enum OsCmd {
     },
 }
 
-/// Run one `smp` command against a device, printing to stdout/stderr; returns the exit code.
-pub fn run_smp(args: SmpArgs) -> anyhow::Result<i32> {
+/// Run one `smp` command against a device, printing to stdout/stderr.
+pub fn run_smp(args: SmpArgs) -> CliResult {
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr();
     let fancy = err.is_terminal();
@@ -123,33 +117,24 @@ pub fn run_smp(args: SmpArgs) -> anyhow::Result<i32> {
 }
 
 /// [`run_smp`] with explicit output streams; `fancy` draws a progress bar on the terminal,
-/// otherwise progress is plain lines on `err`.
+/// otherwise progress is plain lines on `err`. Failures are returned, for
+/// [`crate::error::finish`] to print.
 pub fn run_smp_to(
     args: SmpArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
     fancy: bool,
-) -> anyhow::Result<i32> {
+) -> CliResult {
     // Input first, so a typo costs no connection.
-    let input = match Input::check(&args.cmd) {
-        Ok(i) => i,
-        Err(msg) => {
-            writeln!(err, "error: {msg}")?;
-            return Ok(EXIT_INPUT);
-        }
-    };
+    let input = Input::check(&args.cmd).map_err(CliError::invalid)?;
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        writeln!(err, "error: --timeout must be a positive number of seconds")?;
-        return Ok(EXIT_INPUT);
+        return Err(CliError::invalid(
+            "--timeout must be a positive number of seconds",
+        ));
     }
     let timeout = Duration::from_secs_f64(args.timeout);
-    let link = match open_link(&args, timeout) {
-        Ok(l) => l,
-        Err(e) => {
-            writeln!(err, "error: cannot open the link: {e}")?;
-            return Ok(EXIT_LINK);
-        }
-    };
+    let link = open_link(&args, timeout)
+        .map_err(|e| CliError::infrastructure(format!("cannot open the link: {e}")))?;
     let mut client = Client::new(link);
     client.set_timeout(timeout);
     if args.smp_v1 {
@@ -171,20 +156,13 @@ pub fn run_smp_to(
             boot_timeout: timeout,
             ..dfu_hil_smp::BootWait::default()
         };
-        if let Err(e) = client.wait_ready(&ready) {
-            let (code, text) = describe(&e, &args.cmd, timeout);
-            writeln!(err, "error: {text}")?;
-            return Ok(code);
-        }
+        client
+            .wait_ready(&ready)
+            .map_err(|e| describe(&e, &args.cmd, timeout))?;
     }
-    match execute(&mut client, &args.cmd, input, out, err, fancy) {
-        Ok(()) => Ok(EXIT_OK),
-        Err(e) => {
-            let (code, text) = describe(&e, &args.cmd, timeout);
-            writeln!(err, "error: {text}")?;
-            Ok(code)
-        }
-    }
+    execute(&mut client, &args.cmd, input, out, err, fancy)
+        .map_err(|e| describe(&e, &args.cmd, timeout))?;
+    Ok(Exit::Pass)
 }
 
 /// Parsed arguments that need checking before any I/O.
@@ -409,20 +387,18 @@ fn upload_with_bar(
     })
 }
 
-/// Exit code and readable text for a failure.
-fn describe(e: &SmpError, cmd: &SmpCmd, timeout: Duration) -> (i32, String) {
+/// A failure as readable text with its exit code: the device's own error is a verdict (100),
+/// silence or a broken link is infrastructure (98).
+fn describe(e: &SmpError, cmd: &SmpCmd, timeout: Duration) -> CliError {
     match e {
-        SmpError::Device(d) => (EXIT_DEVICE, device_text(d, cmd)),
-        SmpError::Timeout | SmpError::NotReady { .. } => (
-            EXIT_LINK,
-            format!(
-                "no answer within {:.1} s: wrong port or baud, SMP not enabled on this link, \
+        SmpError::Device(d) => CliError::failed(device_text(d, cmd)),
+        SmpError::Timeout | SmpError::NotReady { .. } => CliError::infrastructure(format!(
+            "no answer within {:.1} s: wrong port or baud, SMP not enabled on this link, \
                  a console/log sharing the UART, or a request larger than the device buffer",
-                timeout.as_secs_f64()
-            ),
-        ),
-        SmpError::Transport(_) | SmpError::Io(_) => (EXIT_LINK, format!("link: {e}")),
-        other => (EXIT_DEVICE, other.to_string()),
+            timeout.as_secs_f64()
+        )),
+        SmpError::Transport(_) | SmpError::Io(_) => CliError::infrastructure(format!("link: {e}")),
+        other => CliError::failed(other),
     }
 }
 

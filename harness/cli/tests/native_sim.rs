@@ -108,14 +108,8 @@ fn native_sim_backend_runs_sim_serve() {
     );
 }
 
-#[path = "../src/sim_cmd.rs"]
-mod sim_cmd;
-
-// The hardware commands (not wired into main.rs by this file's author; included here so they
-// are compiled and exercised).
-#[allow(dead_code)]
-#[path = "../src/hw_cmd.rs"]
-mod hw_cmd;
+use dfu_hil_cli::{hw_cmd, sim_cmd};
+use dfu_hil_runner::exit::Exit;
 
 #[derive(clap::Parser)]
 struct HwCli {
@@ -140,7 +134,7 @@ fn hw_commands_parse_and_run_without_hardware() {
     .unwrap();
     assert_eq!(
         hw_cmd::run_hw(&root(), hw_cmd::HwCmd::Inventory(cli.cmd)).unwrap(),
-        0
+        Exit::Pass
     );
     let cli = HwCli::try_parse_from([
         "inventory",
@@ -159,11 +153,11 @@ fn hw_commands_parse_and_run_without_hardware() {
         .unwrap();
     assert_eq!(
         hw_cmd::run_hw(&root(), hw_cmd::HwCmd::Inventory(cli.cmd)).unwrap(),
-        0
+        Exit::Pass
     );
     assert_eq!(
         hw_cmd::run_hw(&root(), hw_cmd::HwCmd::Probe(hw_cmd::ProbeCmd::List)).unwrap(),
-        0
+        Exit::Pass
     );
 
     // Rendering with a made-up desk: one known probe, one stranger.

@@ -1,18 +1,16 @@
 //! `smp` desk commands against a tiny SMP responder on loopback UDP (127.0.0.1 only).
 
-#[allow(dead_code)]
-#[path = "../src/smp_cmd.rs"]
-mod smp_cmd;
-
 use std::net::UdpSocket;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use clap::Parser;
+use dfu_hil_cli::error::finish;
+use dfu_hil_cli::smp_cmd::{run_smp_to, SmpArgs};
+use dfu_hil_runner::exit::Exit;
 use dfu_hil_smp::{
     group, img_cmd, map, map_bytes, map_text, map_uint, os_cmd, uint, Packet, Value,
 };
-use smp_cmd::{run_smp_to, SmpArgs, EXIT_DEVICE, EXIT_INPUT, EXIT_LINK, EXIT_OK};
 
 #[derive(Parser)]
 struct Cli {
@@ -92,11 +90,12 @@ fn stop(addr: &str, h: JoinHandle<()>) {
     h.join().unwrap();
 }
 
-fn run(args: &[&str]) -> (i32, String, String) {
+fn run(args: &[&str]) -> (Exit, String, String) {
     let cli = Cli::try_parse_from(std::iter::once("smp").chain(args.iter().copied())).unwrap();
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = run_smp_to(cli.smp, &mut out, &mut err, false).unwrap();
+    let r = run_smp_to(cli.smp, &mut out, &mut err, false);
+    let code = Exit::from_code(finish(r, &mut err).into()).expect("a code of the table");
     (
         code,
         String::from_utf8(out).unwrap(),
@@ -110,23 +109,23 @@ fn desk_commands_over_udp() {
     let a = addr.as_str();
 
     let (code, out, _) = run(&["--udp", a, "os", "echo", "hello board"]);
-    assert_eq!((code, out.as_str()), (EXIT_OK, "hello board\n"));
+    assert_eq!((code, out.as_str()), (Exit::Pass, "hello board\n"));
 
     let (code, out, _) = run(&["--udp", a, "os", "params"]);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Pass);
     assert_eq!(out, "buf_size 1024  buf_count 4\n");
 
     let (code, out, _) = run(&["--udp", a, "os", "info", "--format", "s"]);
-    assert_eq!((code, out.trim()), (EXIT_OK, "Zephyr"));
+    assert_eq!((code, out.trim()), (Exit::Pass, "Zephyr"));
 
     let (code, out, _) = run(&["--udp", a, "image", "list"]);
-    assert_eq!(code, EXIT_OK);
+    assert_eq!(code, Exit::Pass);
     assert!(out.contains("slot 0  version 1.0.0"), "{out}");
     assert!(out.contains(&"ab".repeat(32)), "{out}");
     assert!(out.contains("[active confirmed bootable]"), "{out}");
 
     let (code, out, _) = run(&["--udp", a, "os", "reset", "--force"]);
-    assert_eq!((code, out.trim()), (EXIT_OK, "reset requested"));
+    assert_eq!((code, out.trim()), (Exit::Pass, "reset requested"));
 
     // Upload a fake signed image (MCUboot magic first): windowed, with plain progress lines.
     let dir = tempfile::tempdir().unwrap();
@@ -135,7 +134,7 @@ fn desk_commands_over_udp() {
     img[..4].copy_from_slice(&[0x3d, 0xb8, 0xf3, 0x96]);
     std::fs::write(&file, &img).unwrap();
     let (code, out, err) = run(&["--udp", a, "image", "upload", file.to_str().unwrap()]);
-    assert_eq!(code, EXIT_OK, "{err}");
+    assert_eq!(code, Exit::Pass, "{err}");
     assert!(out.starts_with("uploaded 20000 B"), "{out}");
     assert!(out.contains("window 3"), "{out}");
     assert!(err.contains("upload 100% 20000/20000 B"), "{err}");
@@ -144,18 +143,18 @@ fn desk_commands_over_udp() {
     // The device answers state write with NOT_SUPPORTED: exit 100 with the name.
     let hash = "ab".repeat(32);
     let (code, _, err) = run(&["--udp", a, "image", "test", &hash]);
-    assert_eq!(code, EXIT_DEVICE);
+    assert_eq!(code, Exit::ScenarioFailed);
     assert!(err.contains("NOT_SUPPORTED"), "{err}");
 
     // Bad input never reaches the device.
     let before = dev.lock().unwrap().uploads;
     let (code, _, err) = run(&["--udp", a, "image", "test", "abcd"]);
-    assert_eq!(code, EXIT_INPUT);
+    assert_eq!(code, Exit::InvalidInput);
     assert!(err.contains("32 bytes"), "{err}");
     let raw = dir.path().join("app.bin");
     std::fs::write(&raw, [0u8; 100]).unwrap();
     let (code, _, err) = run(&["--udp", a, "image", "upload", raw.to_str().unwrap()]);
-    assert_eq!(code, EXIT_INPUT);
+    assert_eq!(code, Exit::InvalidInput);
     assert!(err.contains("not a signed MCUboot image"), "{err}");
     assert_eq!(dev.lock().unwrap().uploads, before);
 
@@ -165,20 +164,20 @@ fn desk_commands_over_udp() {
 #[test]
 fn unavailable_links() {
     let (code, _, err) = run(&["--port", "/dev/serial/by-id/no-such-board", "os", "params"]);
-    assert_eq!(code, EXIT_LINK);
+    assert_eq!(code, Exit::Infrastructure);
     assert!(err.contains("no-such-board"), "{err}");
 
     // A UDP port nobody answers on: no answer → link unavailable.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let target = silent.local_addr().unwrap().to_string();
     let (code, _, err) = run(&["--udp", &target, "--timeout", "0.3", "os", "echo", "x"]);
-    assert_eq!(code, EXIT_LINK);
+    assert_eq!(code, Exit::Infrastructure);
     assert!(err.contains("no answer within 0.3 s"), "{err}");
 
     #[cfg(not(feature = "ble"))]
     {
         let (code, _, err) = run(&["--ble", "my-board", "os", "params"]);
-        assert_eq!(code, EXIT_LINK);
+        assert_eq!(code, Exit::Infrastructure);
         assert!(err.contains("no BLE support"), "{err}");
     }
 }

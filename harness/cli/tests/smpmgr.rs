@@ -4,8 +4,7 @@
 //! same PTY. smpmgr is found via `$SMPMGR`, `PATH`, or `.venv/bin/smpmgr`; when it is missing
 //! the test fails with an install hint unless `DFU_HIL_SKIP_SMPMGR=1`.
 
-#[path = "../src/sim_cmd.rs"]
-mod sim_cmd;
+use dfu_hil_cli::sim_cmd;
 
 use dfu_hil_mcuboot::trailer::UpgradeMode;
 use dfu_hil_sim::serve;
