@@ -348,34 +348,27 @@ impl<T: Transport> Client<T> {
         id: u8,
         body: Value,
     ) -> Result<Value, SmpError> {
-        let mut retries = 0;
-        self.request_retrying(
-            options,
-            DEFAULT_BUSY_BACKOFF,
+        let request = Request {
             op,
             group,
             id,
             body,
-            &mut retries,
-        )
+        };
+        self.request_retrying(&request, options, DEFAULT_BUSY_BACKOFF, &mut 0)
     }
 
     /// The retry policy shared by single requests and upload requests: a timeout resends at
     /// once, EBUSY after `backoff`; `retries` counts the resends.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn request_retrying(
         &mut self,
+        request: &Request,
         options: &RequestOptions,
         backoff: Duration,
-        op: Op,
-        group: u16,
-        id: u8,
-        body: Value,
         retries: &mut usize,
     ) -> Result<Value, SmpError> {
         let mut attempt = 1;
         loop {
-            match self.request_once(op, group, id, body.clone(), options.timeout) {
+            match self.request_once(request, options.timeout) {
                 Err(e) if e.is_retryable() && attempt < options.tries => {
                     if !matches!(e, SmpError::Timeout) {
                         std::thread::sleep(backoff);
@@ -390,16 +383,15 @@ impl<T: Transport> Client<T> {
 
     /// Send one request and wait for the answer with the same group, command and sequence
     /// number; the exchange is recorded in the transcript whatever happens.
-    fn request_once(
-        &mut self,
-        op: Op,
-        group: u16,
-        id: u8,
-        body: Value,
-        timeout: Duration,
-    ) -> Result<Value, SmpError> {
+    fn request_once(&mut self, request: &Request, timeout: Duration) -> Result<Value, SmpError> {
+        let Request {
+            op,
+            group,
+            id,
+            ref body,
+        } = *request;
         let timeout = self.clip(timeout)?;
-        let (seq, idx) = self.send_tracked(op, group, id, body)?;
+        let (seq, idx) = self.send_tracked(op, group, id, body.clone())?;
         let deadline = Instant::now() + timeout;
         let answer = self.recv_answer(deadline, Some(idx), |h| {
             (h.seq == seq && h.group == group && h.id == id && h.op.is_response()).then_some(())
@@ -412,7 +404,9 @@ impl<T: Transport> Client<T> {
                         pkt.header.op.short(),
                         op.short()
                     );
-                    self.transcript[idx].discarded.push(note);
+                    if let Some(ex) = self.transcript.get_mut(idx) {
+                        ex.discarded.push(note);
+                    }
                 }
                 let body = pkt.body.clone();
                 self.record_answer(idx, pkt);
@@ -663,6 +657,14 @@ impl<T: Transport> Client<T> {
     }
 }
 
+/// One SMP request: what is asked of which group and command.
+pub(crate) struct Request {
+    pub(crate) op: Op,
+    pub(crate) group: u16,
+    pub(crate) id: u8,
+    pub(crate) body: Value,
+}
+
 /// One upload under way: what is sent, how, and what happened so far.
 pub(crate) struct Upload<'a> {
     pub(crate) image: u32,
@@ -760,13 +762,16 @@ impl<T: Transport> Client<T> {
         } else {
             up.options.chunk_request()
         };
+        let request = Request {
+            op: Op::Write,
+            group: group::IMAGE,
+            id: img_cmd::UPLOAD,
+            body,
+        };
         let rsp = self.request_retrying(
+            &request,
             &options,
             up.options.busy_backoff,
-            Op::Write,
-            group::IMAGE,
-            img_cmd::UPLOAD,
-            body,
             &mut up.report.retries,
         )?;
         up.report.chunks += 1;
