@@ -9,7 +9,7 @@ use dfu_hil_mcuboot::keys::SigningKey;
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::sign::{sign, SignOptions};
 use dfu_hil_sim::firmware::{build_app, build_bootloader, AppDescriptor, BootloaderBuild};
-use dfu_hil_smp::{BleTransport, Client, SmpError};
+use dfu_hil_smp::{BleTransport, Client, RequestOptions, SmpError, UploadOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -74,9 +74,7 @@ fn factory(transport: SimTransport, buf_size: u32) -> (Board, Shared) {
 /// Split the board: the probe stays, the link goes into a client.
 fn client(board: &mut Board, timeout: Duration) -> Client<Link> {
     let link = std::mem::replace(&mut board.link, Link(Box::new(Dead)));
-    let mut c = Client::new(link);
-    c.set_timeout(timeout);
-    c
+    Client::with_request_options(link, RequestOptions::timeout(timeout))
 }
 
 /// Placeholder link left in the board while a client owns the real one.
@@ -202,11 +200,14 @@ fn lost_notification_recovered_with_default_timeouts() {
 
     // An upload whose third answer is lost: stop-and-wait resends that chunk once.
     c.params().unwrap();
-    c.set_upload_window(Some(1));
-    c.set_timeout(Duration::from_millis(300));
+    let options = UploadOptions {
+        timeout: Duration::from_millis(300),
+        window: Some(1),
+        ..UploadOptions::default()
+    };
     let v2 = app("2.0.0", 384);
     peer.lock().unwrap().drop_notification(3);
-    let report = c.upload(0, &v2, &mut |_, _| {}).unwrap();
+    let report = c.upload_with(0, &v2, &options, &mut |_| {}).unwrap();
     assert_eq!(report.retries, 1);
     assert_eq!(peer.lock().unwrap().stats().dropped_notifications, 2);
     let slot1 = board.probe.read("slot1", 0, v2.len() as u32).unwrap();

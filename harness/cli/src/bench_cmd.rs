@@ -20,7 +20,7 @@ use dfu_hil_smp::bench::{
     go_mcumgr_serial, serial_ceiling, SerialCeiling, DEFAULT_BUF_SIZE, GO_LINE_GAP, GO_MCUMGR_MTU,
 };
 use dfu_hil_smp::limits::{DEFAULT_LINE_COUNT, DEFAULT_LINE_SIZE};
-use dfu_hil_smp::{Client, LineLimits, Transport};
+use dfu_hil_smp::{Client, LineLimits, RequestOptions, Transport, UploadOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -431,10 +431,14 @@ fn measure(
     let baud = a.baud.unwrap_or(PREDICTION_BAUD);
     let link = dfu_hil_board::transports::serial::open(&pty.to_string_lossy(), baud)
         .with_context(|| format!("open {}", pty.display()))?;
-    let mut client = Client::new(link);
-    client.set_first_chunk_timeout(Duration::from_secs(60));
-    client.set_timeout(Duration::from_secs(5));
-    client.set_upload_window(a.window);
+    let mut client =
+        Client::with_request_options(link, RequestOptions::timeout(Duration::from_secs(5)));
+    let options = UploadOptions {
+        timeout: Duration::from_secs(5),
+        first_chunk_timeout: Duration::from_secs(60),
+        window: a.window,
+        ..UploadOptions::default()
+    };
     // The board has just started: its SMP transport drains what arrives before it registers
     // (docs/device-model.md), so wait until it answers, as after any reset.
     client
@@ -444,7 +448,7 @@ fn measure(
     let described = client.transport_mut().describe();
     let t0 = Instant::now();
     let rep = client
-        .upload(0, image, &mut |_, _| {})
+        .upload_with(0, image, &options, &mut |_| {})
         .context("upload to the simulated board")?;
     let secs = t0.elapsed().as_secs_f64();
     let rate = image.len() as f64 / secs;

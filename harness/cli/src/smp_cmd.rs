@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
 use dfu_hil_runner::exit::Exit;
-use dfu_hil_smp::{Client, DeviceError, SlotState, SmpError, Transport, UploadProgress, Version};
+use dfu_hil_smp::{
+    Client, DeviceError, RequestOptions, SlotState, SmpError, Transport, UploadOptions,
+    UploadProgress, Version,
+};
 
 use crate::error::{CliError, CliResult};
 
@@ -135,8 +138,7 @@ pub fn run_smp_to(
     let timeout = Duration::from_secs_f64(args.timeout);
     let link = open_link(&args, timeout)
         .map_err(|e| CliError::infrastructure(format!("cannot open the link: {e}")))?;
-    let mut client = Client::new(link);
-    client.set_timeout(timeout);
+    let mut client = Client::with_request_options(link, RequestOptions::timeout(timeout));
     if args.smp_v1 {
         client.set_version(Version::V1);
     }
@@ -258,10 +260,13 @@ fn execute(
             let Input::File(data) = input else {
                 unreachable!("checked")
             };
-            if window.is_some() {
-                c.set_upload_window(*window);
-            }
-            let report = upload_with_bar(c, *image, &data, err, fancy)?;
+            // `--timeout` is every request's wait; the first chunk keeps its long erase wait.
+            let options = UploadOptions {
+                timeout: c.request_options().timeout,
+                window: *window,
+                ..UploadOptions::default()
+            };
+            let report = upload_with_bar(c, *image, &data, &options, err, fancy)?;
             let secs = report.elapsed.as_secs_f64().max(1e-6);
             writeln!(
                 out,
@@ -355,6 +360,7 @@ fn upload_with_bar(
     c: &mut Client<Box<dyn Transport>>,
     image: u32,
     data: &[u8],
+    options: &UploadOptions,
     err: &mut dyn Write,
     fancy: bool,
 ) -> Result<dfu_hil_smp::UploadReport, SmpError> {
@@ -366,13 +372,15 @@ fn upload_with_bar(
             )
             .expect("valid template"),
         );
-        let r = c.upload_with_progress(image, data, &mut |p| bar.set_position(p.sent as u64));
+        let r = c.upload_with(image, data, options, &mut |p| {
+            bar.set_position(p.sent as u64)
+        });
         bar.finish_and_clear();
         return r;
     }
     // Not a terminal (CI log, pipe): a line per 10 %.
     let mut next_decile = 1;
-    c.upload_with_progress(image, data, &mut |p: &UploadProgress| {
+    c.upload_with(image, data, options, &mut |p: &UploadProgress| {
         let pct = (p.fraction() * 100.0) as usize;
         if pct >= next_decile * 10 {
             next_decile = pct / 10 + 1;

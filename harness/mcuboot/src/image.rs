@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use ciborium_ll::{Encoder, Header as CborHead};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::keys::PublicKey;
@@ -232,26 +233,6 @@ mod claim {
 /// Longest `sw_type` imgtool accepts.
 pub const BOOT_RECORD_MAX_SW_TYPE: usize = 12;
 
-fn cbor_head(out: &mut Vec<u8>, major: u8, n: u64) {
-    let m = major << 5;
-    match n {
-        0..=23 => out.push(m | n as u8),
-        24..=0xff => out.extend_from_slice(&[m | 24, n as u8]),
-        0x100..=0xffff => {
-            out.push(m | 25);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(m | 26);
-            out.extend_from_slice(&(n as u32).to_be_bytes());
-        }
-        _ => {
-            out.push(m | 27);
-            out.extend_from_slice(&n.to_be_bytes());
-        }
-    }
-}
-
 /// One decoded CBOR item of the kinds a boot record uses.
 enum CborItem<'a> {
     Uint(u64),
@@ -308,27 +289,24 @@ impl BootRecord {
     /// measurement last, because the bootloader patches it in place).
     pub fn to_cbor(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        cbor_head(&mut out, 5, 5);
-        let text = |out: &mut Vec<u8>, k: u64, v: &str| {
-            cbor_head(out, 0, k);
-            cbor_head(out, 3, v.len() as u64);
-            out.extend_from_slice(v.as_bytes());
-        };
-        let bytes = |out: &mut Vec<u8>, k: u64, v: &[u8]| {
-            cbor_head(out, 0, k);
-            cbor_head(out, 2, v.len() as u64);
-            out.extend_from_slice(v);
-        };
-        text(&mut out, claim::TYPE, &self.sw_type);
-        text(&mut out, claim::VERSION, &self.version);
-        bytes(&mut out, claim::SIGNER_ID, &self.signer_id);
-        text(
-            &mut out,
-            claim::MEASUREMENT_DESCRIPTION,
-            &self.measurement_type,
-        );
-        bytes(&mut out, claim::MEASUREMENT_VALUE, &self.measurement);
+        // Writing into a Vec cannot fail.
+        let _ = self.write_cbor(&mut Encoder::from(&mut out));
         out
+    }
+
+    /// The heads are ciborium-ll's shortest-form encoding, the same one the SMP codec uses.
+    fn write_cbor<W: ciborium_io::Write>(&self, enc: &mut Encoder<W>) -> Result<(), W::Error> {
+        enc.push(CborHead::Map(Some(5)))?;
+        enc.push(CborHead::Positive(claim::TYPE))?;
+        enc.text(&self.sw_type, None)?;
+        enc.push(CborHead::Positive(claim::VERSION))?;
+        enc.text(&self.version, None)?;
+        enc.push(CborHead::Positive(claim::SIGNER_ID))?;
+        enc.bytes(&self.signer_id, None)?;
+        enc.push(CborHead::Positive(claim::MEASUREMENT_DESCRIPTION))?;
+        enc.text(&self.measurement_type, None)?;
+        enc.push(CborHead::Positive(claim::MEASUREMENT_VALUE))?;
+        enc.bytes(&self.measurement, None)
     }
 
     /// Decode a BOOT_RECORD TLV; `None` if it is not a CBOR map with all five claims.
@@ -1198,6 +1176,30 @@ mod tests {
         assert_eq!(BootRecord::from_cbor(&want[..want.len() - 1]), None);
         assert_eq!(BootRecord::from_cbor(&[0xa0, 0x00]), None, "trailing bytes");
         assert_eq!(BootRecord::from_cbor(b"garbage"), None);
+    }
+
+    /// The string heads at each width boundary (RFC 8949 §3), checked on the encoded record:
+    /// the measurement is last, so its head sits right before its bytes at the end.
+    #[test]
+    fn boot_record_heads_at_the_length_boundaries() {
+        for (n, head) in [
+            (23usize, "57"),
+            (24, "5818"),
+            (255, "58ff"),
+            (256, "590100"),
+            (65535, "59ffff"),
+            (65536, "5a00010000"),
+        ] {
+            let mut rec = BootRecord::new("x", &Version::new(1, 0, 0, 0), HashAlg::Sha256, vec![]);
+            rec.measurement = vec![0xa5; n];
+            let cbor = rec.to_cbor();
+            let head = hex::decode(head).unwrap();
+            let at = cbor.len() - n - head.len();
+            assert_eq!(&cbor[at..cbor.len() - n], &head[..], "length {n}");
+            // Key 2 (measurement value) just before it.
+            assert_eq!(cbor[at - 1], 0x02, "length {n}");
+            assert_eq!(BootRecord::from_cbor(&cbor), Some(rec), "length {n}");
+        }
     }
 
     #[test]

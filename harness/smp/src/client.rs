@@ -22,7 +22,9 @@ use crate::transport::Transport;
 
 mod boot;
 mod commands;
+mod exchange;
 mod lines;
+mod options;
 mod window;
 
 pub use boot::{BootWait, ReadyReport, RebootSign};
@@ -30,18 +32,16 @@ pub use commands::{
     parse_slot_info, parse_taskstat, BootloaderMode, ImageSlots, SlotInfo, TaskStat,
 };
 pub use lines::LineDiscovery;
+pub use options::{
+    RequestOptions, UploadOptions, DEFAULT_BUSY_BACKOFF, DEFAULT_FIRST_CHUNK_TIMEOUT,
+    DEFAULT_TIMEOUT, DEFAULT_UPLOAD_TRIES,
+};
 pub use window::{UploadProgress, DEFAULT_GROW_AFTER, MAX_WINDOW};
 
 /// Zephyr's default `CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE`, assumed when params is unanswered.
 pub const DEFAULT_BUF_SIZE: u32 = 384;
 /// Zephyr refuses a first upload chunk with less than the 32-byte MCUboot header.
 pub const MIN_FIRST_CHUNK: usize = 32;
-/// Default per-request timeout (smpclient's 2.5 s).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2500);
-/// Default first-chunk timeout: the device erases the slot before it answers.
-pub const DEFAULT_FIRST_CHUNK_TIMEOUT: Duration = Duration::from_secs(40);
-/// Attempts per upload chunk before giving up.
-pub const DEFAULT_UPLOAD_TRIES: u32 = 3;
 /// Consecutive upload responses without forward progress tolerated before giving up; guards
 /// against a device stuck answering the same offset (zephyrproject-rtos/zephyr#44219).
 pub const MAX_STALLS: u32 = 5;
@@ -137,23 +137,33 @@ pub struct Exchange {
 }
 
 /// Synchronous SMP client over any [`Transport`].
+///
+/// It keeps what belongs to the connection: the transport, the SMP version, the sequence
+/// number, what the device told about itself (params), the transcript, and the caller's
+/// deadline. How long one call waits and how often it retries travel with the call
+/// ([`RequestOptions`], [`UploadOptions`]).
 pub struct Client<T: Transport> {
     transport: T,
     version: Version,
     seq: u8,
-    timeout: Duration,
-    first_chunk_timeout: Duration,
-    upload_tries: u32,
-    busy_backoff: Duration,
+    /// Options of the requests made without options of their own ([`Client::request`] and
+    /// the command methods); fixed when the client is made ([`Client::with_request_options`]).
+    request_options: RequestOptions,
+    /// Options of [`Client::upload`] and [`Client::upload_with_progress`], changed only by
+    /// the setters kept until the runner passes options per call.
+    upload_options: UploadOptions,
+    /// The device's SMP buffer size from params (or the 384 fallback once params went
+    /// unanswered); `None` until asked.
     buf_size: Option<u32>,
     /// From params; `None` when unknown (no params asked, or not supported).
     buf_count: Option<u32>,
-    /// Upload window: `None` = derive from `buf_count` (see [`Client::set_upload_window`]).
-    window: Option<usize>,
     started: Instant,
     transcript: Vec<Exchange>,
     /// Overall deadline (a scenario step's timeout): no request starts after it and no wait
-    /// runs past it, so a stuck upload ends when the step's time is up.
+    /// runs past it, so a stuck upload ends when the step's time is up. It stays client state
+    /// because it bounds a *span* of calls — a step's upload, its `os reset`, the wait for the
+    /// reboot and readiness probes — not one call, and a forgotten deadline fails loudly
+    /// ([`SmpError::Deadline`]) instead of silently stretching or shortening later calls.
     deadline: Option<(Instant, String)>,
     /// Device text read while waiting for a boot, kept for [`Client::take_noise`].
     noise: Vec<u8>,
@@ -162,25 +172,40 @@ pub struct Client<T: Transport> {
 }
 
 impl<T: Transport> Client<T> {
-    /// SMP v2, default timeouts, sequence numbers starting at 0.
+    /// SMP v2, default options, sequence numbers starting at 0.
     pub fn new(transport: T) -> Self {
+        Self::with_request_options(transport, RequestOptions::default())
+    }
+
+    /// SMP v2, sequence numbers starting at 0; requests made without options of their own
+    /// (`echo`, `image_state`, `reset`, …) use `options` — e.g. a slow link's longer timeout.
+    pub fn with_request_options(transport: T, options: RequestOptions) -> Self {
+        let options = RequestOptions {
+            tries: options.tries.max(1),
+            ..options
+        };
         Client {
             transport,
             version: Version::V2,
             seq: 0,
-            timeout: DEFAULT_TIMEOUT,
-            first_chunk_timeout: DEFAULT_FIRST_CHUNK_TIMEOUT,
-            upload_tries: DEFAULT_UPLOAD_TRIES,
-            busy_backoff: Duration::from_millis(100),
+            request_options: options,
+            upload_options: UploadOptions {
+                timeout: options.timeout,
+                ..UploadOptions::default()
+            },
             buf_size: None,
             buf_count: None,
-            window: None,
             started: Instant::now(),
             transcript: Vec::new(),
             deadline: None,
             noise: Vec::new(),
             discover_lines: false,
         }
+    }
+
+    /// The options of requests made without options of their own.
+    pub fn request_options(&self) -> RequestOptions {
+        self.request_options
     }
 
     /// Device text (log, banners, prompts) seen on the link since the last call, including
@@ -220,23 +245,38 @@ impl<T: Transport> Client<T> {
         self.version
     }
 
-    /// Per-request timeout (default 2.5 s).
+    /// Per-request timeout (default 2.5 s) of the calls without options of their own, and
+    /// of [`Client::upload`]'s requests after the first chunk.
+    ///
+    /// Kept until the runner passes options per call: new code passes [`RequestOptions`] or
+    /// [`UploadOptions`] with the call, or makes the client with
+    /// [`Client::with_request_options`].
     pub fn set_timeout(&mut self, t: Duration) {
-        self.timeout = t;
+        self.request_options.timeout = t;
+        self.upload_options.timeout = t;
     }
 
-    /// Timeout of an upload's first chunk (default 40 s), which waits for the slot erase.
+    /// Timeout of [`Client::upload`]'s first chunk and of the slot and storage erases
+    /// (default 40 s), which wait for flash erases.
+    ///
+    /// Kept until the runner passes options per call: new code sets
+    /// [`UploadOptions::first_chunk_timeout`].
     pub fn set_first_chunk_timeout(&mut self, t: Duration) {
-        self.first_chunk_timeout = t;
+        self.upload_options.first_chunk_timeout = t;
     }
 
-    /// Attempts per upload chunk (default 3, minimum 1).
+    /// Attempts per request of [`Client::upload`] (default 3, minimum 1).
+    ///
+    /// Kept until the runner passes options per call: new code sets [`UploadOptions::tries`].
     pub fn set_upload_tries(&mut self, n: u32) {
-        self.upload_tries = n.max(1);
+        self.upload_options.tries = n.max(1);
     }
 
-    /// Use this buffer size instead of asking the device (`None`: ask with params on the next
-    /// upload, falling back to 384).
+    /// Stand in for the device's params answer: use this buffer size instead of asking
+    /// (`None`: ask with params on the next upload, falling back to 384).
+    ///
+    /// Kept until the runner passes options per call: new code sets
+    /// [`UploadOptions::buf_size`], which holds for that upload only.
     pub fn set_buf_size(&mut self, b: Option<u32>) {
         self.buf_size = b;
     }
@@ -279,14 +319,14 @@ impl<T: Transport> Client<T> {
             .join("\n")
     }
 
-    /// Raw request with the default timeout: returns the response body; device errors →
-    /// `Err(SmpError::Device(..))`; matches responses by seq, discarding stale ones.
+    /// Raw request with the client's request options: returns the response body; device
+    /// errors → `Err(SmpError::Device(..))`; matches responses by seq, discarding stale ones.
     pub fn request(&mut self, op: Op, group: u16, id: u8, body: Value) -> Result<Value, SmpError> {
-        let t = self.timeout;
-        self.request_with_timeout(op, group, id, body, t)
+        let o = self.request_options;
+        self.request_with(&o, op, group, id, body)
     }
 
-    /// [`Client::request`] with an explicit timeout.
+    /// [`Client::request`] with one attempt and an explicit timeout.
     pub fn request_with_timeout(
         &mut self,
         op: Op,
@@ -295,86 +335,96 @@ impl<T: Transport> Client<T> {
         body: Value,
         timeout: Duration,
     ) -> Result<Value, SmpError> {
-        let timeout = self.clip(timeout)?;
-        let seq = self.seq;
-        self.seq = self.seq.wrapping_add(1);
-        let mut request = Packet::request(self.version, op, group, id, seq, body);
-        let bytes = request.encode();
-        request.header.len = (bytes.len() - HEADER_LEN) as u16;
-        let mut ex = Exchange {
-            at: self.started.elapsed(),
-            request,
-            response: None,
-            error: None,
-            response_at: None,
-            discarded: Vec::new(),
-        };
-        let result = self.transact(&bytes, op, group, id, seq, timeout, &mut ex);
-        if let Err(e) = &result {
-            ex.error = Some(match e {
-                SmpError::Timeout => format!("timeout after {:.3}s", timeout.as_secs_f64()),
-                other => other.to_string(),
-            });
-        }
-        self.transcript.push(ex);
-        result
+        self.request_with(&RequestOptions::timeout(timeout), op, group, id, body)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn transact(
+    /// [`Client::request`] with these options: after a timeout or EBUSY the request is sent
+    /// again (with a new sequence number) until `options.tries` attempts were made.
+    pub fn request_with(
         &mut self,
-        bytes: &[u8],
+        options: &RequestOptions,
         op: Op,
         group: u16,
         id: u8,
-        seq: u8,
-        timeout: Duration,
-        ex: &mut Exchange,
+        body: Value,
     ) -> Result<Value, SmpError> {
-        let limit = self.transport.max_packet();
-        if bytes.len() > limit {
-            return Err(SmpError::BufferTooSmall {
-                max_packet: limit,
-                needed: bytes.len(),
-            });
-        }
-        self.transport.send(bytes)?;
-        let deadline = Instant::now() + timeout;
+        let request = Request {
+            op,
+            group,
+            id,
+            body,
+        };
+        self.request_retrying(&request, options, DEFAULT_BUSY_BACKOFF, &mut 0)
+    }
+
+    /// The retry policy shared by single requests and upload requests: a timeout resends at
+    /// once, EBUSY after `backoff`; `retries` counts the resends.
+    pub(crate) fn request_retrying(
+        &mut self,
+        request: &Request,
+        options: &RequestOptions,
+        backoff: Duration,
+        retries: &mut usize,
+    ) -> Result<Value, SmpError> {
+        let mut attempt = 1;
         loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(SmpError::Timeout);
-            }
-            let raw = self.transport.recv(deadline - now)?;
-            let pkt = match Packet::decode(&raw) {
-                Ok(p) => p,
-                Err(e) => {
-                    ex.discarded
-                        .push(format!("undecodable packet {} ({e})", hex::encode(&raw)));
-                    continue;
+            match self.request_once(request, options.timeout) {
+                Err(e) if e.is_retryable() && attempt < options.tries => {
+                    if !matches!(e, SmpError::Timeout) {
+                        std::thread::sleep(backoff);
+                    }
+                    attempt += 1;
+                    *retries += 1;
                 }
-            };
-            let h = &pkt.header;
-            if h.seq != seq || h.group != group || h.id != id || !h.op.is_response() {
-                ex.discarded
-                    .push(format!("stale/unmatched: {}", format_packet(&pkt)));
-                continue;
+                other => return other,
             }
-            if h.op != op.response() {
-                ex.discarded.push(format!(
-                    "note: response op {} for request op {}",
-                    h.op.short(),
-                    op.short()
-                ));
-            }
-            ex.response_at = Some(self.started.elapsed());
-            let body = pkt.body.clone();
-            ex.response = Some(pkt);
-            return match response_error(&body) {
-                Some(d) => Err(SmpError::Device(d)),
-                None => Ok(body),
-            };
         }
+    }
+
+    /// Send one request and wait for the answer with the same group, command and sequence
+    /// number; the exchange is recorded in the transcript whatever happens.
+    fn request_once(&mut self, request: &Request, timeout: Duration) -> Result<Value, SmpError> {
+        let Request {
+            op,
+            group,
+            id,
+            ref body,
+        } = *request;
+        let timeout = self.clip(timeout)?;
+        let (seq, idx) = self.send_tracked(op, group, id, body.clone())?;
+        let deadline = Instant::now() + timeout;
+        let answer = self.recv_answer(deadline, Some(idx), |h| {
+            (h.seq == seq && h.group == group && h.id == id && h.op.is_response()).then_some(())
+        });
+        let result = match answer {
+            Ok(((), pkt)) => {
+                if pkt.header.op != op.response() {
+                    let note = format!(
+                        "note: response op {} for request op {}",
+                        pkt.header.op.short(),
+                        op.short()
+                    );
+                    if let Some(ex) = self.transcript.get_mut(idx) {
+                        ex.discarded.push(note);
+                    }
+                }
+                let body = pkt.body.clone();
+                self.record_answer(idx, pkt);
+                match response_error(&body) {
+                    Some(d) => Err(SmpError::Device(d)),
+                    None => Ok(body),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            let text = match e {
+                SmpError::Timeout => format!("timeout after {:.3}s", timeout.as_secs_f64()),
+                other => other.to_string(),
+            };
+            self.record_error(idx, text);
+        }
+        result
     }
 
     /// OS echo: the device returns the text unchanged.
@@ -403,7 +453,13 @@ impl<T: Transport> Client<T> {
 
     /// mcumgr params; remembers `buf_size` for sizing uploads.
     pub fn params(&mut self) -> Result<Params, SmpError> {
-        let rsp = self.request(Op::Read, group::OS, os_cmd::PARAMS, map([]))?;
+        let o = self.request_options;
+        self.params_with(&o)
+    }
+
+    /// [`Client::params`] with these request options.
+    pub fn params_with(&mut self, options: &RequestOptions) -> Result<Params, SmpError> {
+        let rsp = self.request_with(options, Op::Read, group::OS, os_cmd::PARAMS, map([]))?;
         let buf_size = map_uint(&rsp, "buf_size")
             .ok_or_else(|| unexpected("params response without `buf_size`", &rsp))?;
         let buf_count = map_uint(&rsp, "buf_count").unwrap_or(0);
@@ -458,28 +514,41 @@ impl<T: Transport> Client<T> {
         parse_image_state(&rsp)
     }
 
-    /// Erase a slot (default: the one opposite the active image). Can take long, so it uses
-    /// the first-chunk timeout.
+    /// Erase a slot (default: the one opposite the active image). Can take long, so it waits
+    /// as long as an upload's first chunk ([`Client::erase_timeout`]).
     pub fn image_erase(&mut self, slot: Option<u32>) -> Result<(), SmpError> {
         let body = match slot {
             Some(s) => map([("slot", uint(s as u64))]),
             None => map([]),
         };
-        let t = self.first_chunk_timeout;
+        let t = self.erase_timeout();
         self.request_with_timeout(Op::Write, group::IMAGE, img_cmd::ERASE, body, t)?;
         Ok(())
     }
 
-    /// Largest request (header + CBOR) for uploads: min(transport limit, buf_size - overhead)
-    /// (overhead 4 on serial, where length and CRC share the buffer; 0 on BLE and UDP); on
-    /// serial the transport limit is what fits the device's receive lines
-    /// ([`crate::LineLimits`]: 182 bytes on Zephyr's defaults), with
-    /// buf_size from params when the device answers it, else 384. Only a device error or a
-    /// timeout falls back; a broken link is reported.
+    /// How long a slot or storage erase may take: the first-chunk timeout of
+    /// [`Client::upload`] (40 s unless [`Client::set_first_chunk_timeout`] changed it).
+    pub(crate) fn erase_timeout(&self) -> Duration {
+        self.upload_options.first_chunk_timeout
+    }
+
+    /// Largest request (header + CBOR) for [`Client::upload`]; see
+    /// [`Client::upload_packet_limit_with`].
     pub fn upload_packet_limit(&mut self) -> Result<usize, SmpError> {
-        let buf = match self.buf_size {
+        let o = self.upload_options;
+        self.upload_packet_limit_with(&o)
+    }
+
+    /// Largest request (header + CBOR) for an upload with `options`: min(transport limit,
+    /// buf_size - overhead) (overhead 4 on serial, where length and CRC share the buffer; 0 on
+    /// BLE and UDP); on serial the transport limit is what fits the device's receive lines
+    /// ([`crate::LineLimits`]: 182 bytes on Zephyr's defaults). buf_size is the options'
+    /// override, else params' answer (asked once per connection), else 384. Only a device
+    /// error or a timeout falls back; a broken link is reported.
+    pub fn upload_packet_limit_with(&mut self, options: &UploadOptions) -> Result<usize, SmpError> {
+        let buf = match options.buf_size.or(self.buf_size) {
             Some(b) => b,
-            None => match self.params() {
+            None => match self.params_with(&RequestOptions::timeout(options.timeout)) {
                 Ok(p) => p.buf_size,
                 Err(SmpError::Device(_)) | Err(SmpError::Timeout) => {
                     self.buf_size = Some(DEFAULT_BUF_SIZE);
@@ -492,16 +561,15 @@ impl<T: Transport> Client<T> {
         let device_max = (buf as usize).saturating_sub(overhead);
         if self.discover_lines {
             self.discover_lines = false;
-            let probe = self.timeout.min(Duration::from_millis(500));
+            let probe = options.timeout.min(Duration::from_millis(500));
             self.discover_line_count(device_max, probe)?;
         }
         Ok(self.transport.max_packet().min(device_max))
     }
 
-    /// Upload `data` (a whole signed image file) to image number `image`, calling
-    /// `progress(sent, total)` after each acknowledged request. See
-    /// [`Client::upload_with_progress`] for the behaviour and a progress callback that also
-    /// carries the elapsed time (for rate and ETA).
+    /// Upload `data` (a whole signed image file) to image number `image` with the client's
+    /// upload options, calling `progress(sent, total)` after each acknowledged request. See
+    /// [`Client::upload_with`] for the behaviour.
     pub fn upload(
         &mut self,
         image: u32,
@@ -511,72 +579,67 @@ impl<T: Transport> Client<T> {
         self.upload_with_progress(image, data, &mut |p| progress(p.sent, p.total))
     }
 
-    /// Upload `data` (a whole signed image file) to image number `image`.
-    ///
-    /// Sends len + full 32-byte sha (SHA-256 of data) on the first chunk, always continues
-    /// from the offset the device returns, resends first-chunk fields when the device answers
-    /// off 0 after a session loss, retries a chunk on timeout or EBUSY, and calls `progress`
-    /// after each acknowledged request. Every request fits [`Client::upload_packet_limit`],
-    /// computed from the exact encoded size.
-    ///
-    /// With an upload window above 1 ([`Client::upload_window`]) the requests after the first
-    /// chunk are pipelined; otherwise each waits for its answer (stop-and-wait).
+    /// [`Client::upload_with`] with the client's upload options (the defaults, or what the
+    /// setters kept until the runner passes options per call changed).
     pub fn upload_with_progress(
         &mut self,
         image: u32,
         data: &[u8],
         progress: &mut dyn FnMut(&UploadProgress),
     ) -> Result<UploadReport, SmpError> {
+        let o = self.upload_options;
+        self.upload_with(image, data, &o, progress)
+    }
+
+    /// Upload `data` (a whole signed image file) to image number `image` with `options`,
+    /// which hold for this upload only.
+    ///
+    /// Sends len + full 32-byte sha (SHA-256 of data) on the first chunk, always continues
+    /// from the offset the device returns, resends first-chunk fields when the device answers
+    /// off 0 after a session loss, retries a chunk on timeout or EBUSY, and calls `progress`
+    /// after each acknowledged request (with the elapsed time, for rate and ETA). Every
+    /// request fits [`Client::upload_packet_limit_with`], computed from the exact encoded size.
+    ///
+    /// With an upload window above 1 ([`UploadOptions::window`]) the requests after the first
+    /// chunk are pipelined; otherwise each waits for its answer (stop-and-wait).
+    pub fn upload_with(
+        &mut self,
+        image: u32,
+        data: &[u8],
+        options: &UploadOptions,
+        progress: &mut dyn FnMut(&UploadProgress),
+    ) -> Result<UploadReport, SmpError> {
         let start = Instant::now();
         if data.is_empty() {
             return Err(SmpError::Upload("refusing to upload an empty image".into()));
         }
-        let limit = self.upload_packet_limit()?;
+        let options = options.normalized();
+        let limit = self.upload_packet_limit_with(&options)?;
         // However many buffers the SMP pool has, the requests in flight must fit the device's
         // serial receive lines together (one 2-line request on Zephyr's defaults).
         let window = self
-            .upload_window()
+            .window_for(options.window)
             .min(self.transport.max_in_flight(limit))
             .max(1);
+        let mut upload = Upload::new(image, data, limit, &options, start);
         if window > 1 {
-            return self.upload_windowed(image, data, limit, window, start, progress);
+            return self.upload_windowed(&mut upload, window, progress);
         }
-        self.upload_stop_and_wait(image, data, limit, start, progress)
+        self.upload_stop_and_wait(&mut upload, progress)
     }
 
     fn upload_stop_and_wait(
         &mut self,
-        image: u32,
-        data: &[u8],
-        limit: usize,
-        start: Instant,
+        up: &mut Upload<'_>,
         progress: &mut dyn FnMut(&UploadProgress),
     ) -> Result<UploadReport, SmpError> {
-        let total = data.len();
-        let sha = Sha256::digest(data).to_vec();
+        let total = up.data.len();
         let mut off = 0usize;
-        let mut report = UploadReport {
-            bytes: total,
-            chunks: 0,
-            retries: 0,
-            elapsed: Duration::ZERO,
-            matched: None,
-            packet_limit: limit,
-            restarts: 0,
-            window: 1,
-        };
         let mut stalls = 0u32;
         while off < total {
-            let first = off == 0;
-            let body = upload_chunk(image, data, &sha, off, limit)?;
-            let timeout = if first {
-                self.first_chunk_timeout
-            } else {
-                self.timeout
-            };
-            let new_off = self.upload_request(body, timeout, total, &mut report)?;
+            let new_off = self.upload_request(up, off)?;
             if new_off == 0 && off != 0 {
-                report.restarts += 1;
+                up.report.restarts += 1;
             }
             if new_off <= off {
                 stalls += 1;
@@ -589,62 +652,131 @@ impl<T: Transport> Client<T> {
                 stalls = 0;
             }
             off = new_off;
-            progress(&UploadProgress::new(off, total, start.elapsed(), 1));
+            progress(&up.progress(off, 1));
         }
-        if report.matched == Some(false) {
-            return Err(SmpError::Upload(
-                "device reports the received image does not match its SHA-256".into(),
-            ));
-        }
-        report.elapsed = start.elapsed();
-        Ok(report)
+        up.finish()
     }
 }
 
-impl<T: Transport> Client<T> {
-    /// One upload request with the upload retry policy (EBUSY backs off, a timeout resends),
-    /// its answer checked: returns the device's `off` and records a final `match`. Shared by
-    /// the stop-and-wait loop and the windowed upload's first chunk.
-    pub(crate) fn upload_request(
-        &mut self,
-        body: Value,
-        timeout: Duration,
-        total: usize,
-        report: &mut UploadReport,
-    ) -> Result<usize, SmpError> {
-        let mut attempt = 1;
-        let rsp = loop {
-            match self.request_with_timeout(
-                Op::Write,
-                group::IMAGE,
-                img_cmd::UPLOAD,
-                body.clone(),
-                timeout,
-            ) {
-                Ok(v) => break v,
-                Err(e) if e.is_retryable() && attempt < self.upload_tries => {
-                    if !matches!(e, SmpError::Timeout) {
-                        std::thread::sleep(self.busy_backoff);
-                    }
-                    attempt += 1;
-                    report.retries += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        report.chunks += 1;
-        let off = map_uint(&rsp, "off")
-            .ok_or_else(|| unexpected("upload response without `off`", &rsp))?
+/// One SMP request: what is asked of which group and command.
+pub(crate) struct Request {
+    pub(crate) op: Op,
+    pub(crate) group: u16,
+    pub(crate) id: u8,
+    pub(crate) body: Value,
+}
+
+/// One upload under way: what is sent, how, and what happened so far.
+pub(crate) struct Upload<'a> {
+    pub(crate) image: u32,
+    pub(crate) data: &'a [u8],
+    /// SHA-256 of the whole file, sent with the first chunk.
+    pub(crate) sha: Vec<u8>,
+    /// Largest request (header + CBOR).
+    pub(crate) limit: usize,
+    pub(crate) options: UploadOptions,
+    pub(crate) start: Instant,
+    pub(crate) report: UploadReport,
+}
+
+impl<'a> Upload<'a> {
+    fn new(
+        image: u32,
+        data: &'a [u8],
+        limit: usize,
+        options: &UploadOptions,
+        start: Instant,
+    ) -> Self {
+        Upload {
+            image,
+            data,
+            sha: Sha256::digest(data).to_vec(),
+            limit,
+            options: *options,
+            start,
+            report: UploadReport {
+                bytes: data.len(),
+                chunks: 0,
+                retries: 0,
+                elapsed: Duration::ZERO,
+                matched: None,
+                packet_limit: limit,
+                restarts: 0,
+                window: 1,
+            },
+        }
+    }
+
+    /// The request body for the chunk starting at `off`.
+    pub(crate) fn chunk(&self, off: usize) -> Result<Value, SmpError> {
+        upload_chunk(self.image, self.data, &self.sha, off, self.limit)
+    }
+
+    pub(crate) fn progress(&self, sent: usize, window: usize) -> UploadProgress {
+        UploadProgress::new(sent, self.data.len(), self.start.elapsed(), window)
+    }
+
+    /// Check the device's answer to one upload request: returns its `off` and records a
+    /// final `match`.
+    pub(crate) fn take_answer(&mut self, rsp: &Value) -> Result<usize, SmpError> {
+        let total = self.data.len();
+        let off = map_uint(rsp, "off")
+            .ok_or_else(|| unexpected("upload response without `off`", rsp))?
             as usize;
         if off > total {
             return Err(SmpError::Upload(format!(
                 "device answered off {off} beyond the image length {total}"
             )));
         }
-        if let Some(m) = map_bool(&rsp, "match") {
-            report.matched = Some(m);
+        if let Some(m) = map_bool(rsp, "match") {
+            self.report.matched = Some(m);
         }
         Ok(off)
+    }
+
+    /// The report of a finished upload, or the device's verdict that the image is not the
+    /// one it was told.
+    pub(crate) fn finish(&mut self) -> Result<UploadReport, SmpError> {
+        if self.report.matched == Some(false) {
+            return Err(SmpError::Upload(
+                "device reports the received image does not match its SHA-256".into(),
+            ));
+        }
+        self.report.elapsed = self.start.elapsed();
+        Ok(self.report.clone())
+    }
+}
+
+impl<T: Transport> Client<T> {
+    /// One upload request for the chunk at `off` with the upload's retry policy (EBUSY backs
+    /// off, a timeout resends; the first chunk waits for the slot erase), its answer checked:
+    /// returns the device's `off`. Shared by the stop-and-wait loop and the windowed upload's
+    /// first chunk.
+    pub(crate) fn upload_request(
+        &mut self,
+        up: &mut Upload<'_>,
+        off: usize,
+    ) -> Result<usize, SmpError> {
+        let body = up.chunk(off)?;
+        let options = if off == 0 {
+            up.options.first_chunk_request()
+        } else {
+            up.options.chunk_request()
+        };
+        let request = Request {
+            op: Op::Write,
+            group: group::IMAGE,
+            id: img_cmd::UPLOAD,
+            body,
+        };
+        let rsp = self.request_retrying(
+            &request,
+            &options,
+            up.options.busy_backoff,
+            &mut up.report.retries,
+        )?;
+        up.report.chunks += 1;
+        up.take_answer(&rsp)
     }
 }
 

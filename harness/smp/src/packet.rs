@@ -7,6 +7,7 @@
 //! serialiser whose container style we do not control.
 
 use ciborium::value::Value;
+use ciborium_ll::{Encoder, Header as CborHead};
 
 use crate::errors::SmpError;
 use crate::header::{Header, Op, RawHeader, Version, HEADER_LEN};
@@ -179,24 +180,11 @@ pub fn head_len(n: u64) -> usize {
     }
 }
 
-fn write_head(out: &mut Vec<u8>, major: u8, n: u64) {
-    let m = major << 5;
-    match n {
-        0..=23 => out.push(m | n as u8),
-        24..=0xff => out.extend_from_slice(&[m | 24, n as u8]),
-        0x100..=0xffff => {
-            out.push(m | 25);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(m | 26);
-            out.extend_from_slice(&(n as u32).to_be_bytes());
-        }
-        _ => {
-            out.push(m | 27);
-            out.extend_from_slice(&n.to_be_bytes());
-        }
-    }
+/// Append one CBOR head in its shortest form. The head rule is ciborium-ll's — the mcuboot
+/// crate's boot record uses the same encoder — so it is written down once, not per crate.
+fn write_head(out: &mut Vec<u8>, head: CborHead) {
+    // Writing into a Vec cannot fail.
+    let _ = Encoder::from(&mut *out).push(head);
 }
 
 fn write_value(out: &mut Vec<u8>, v: &Value, indefinite: bool) {
@@ -204,24 +192,30 @@ fn write_value(out: &mut Vec<u8>, v: &Value, indefinite: bool) {
         Value::Integer(i) => {
             let n = i128::from(*i);
             if n >= 0 {
-                write_head(out, 0, u64::try_from(n).unwrap_or(u64::MAX));
+                write_head(
+                    out,
+                    CborHead::Positive(u64::try_from(n).unwrap_or(u64::MAX)),
+                );
             } else {
-                write_head(out, 1, u64::try_from(-1 - n).unwrap_or(u64::MAX));
+                write_head(
+                    out,
+                    CborHead::Negative(u64::try_from(-1 - n).unwrap_or(u64::MAX)),
+                );
             }
         }
         Value::Bytes(b) => {
-            write_head(out, 2, b.len() as u64);
+            write_head(out, CborHead::Bytes(Some(b.len())));
             out.extend_from_slice(b);
         }
         Value::Text(t) => {
-            write_head(out, 3, t.len() as u64);
+            write_head(out, CborHead::Text(Some(t.len())));
             out.extend_from_slice(t.as_bytes());
         }
         Value::Array(a) => {
             if indefinite {
                 out.push(0x9f);
             } else {
-                write_head(out, 4, a.len() as u64);
+                write_head(out, CborHead::Array(Some(a.len())));
             }
             for item in a {
                 write_value(out, item, indefinite);
@@ -234,7 +228,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value, indefinite: bool) {
             if indefinite {
                 out.push(0xbf);
             } else {
-                write_head(out, 5, m.len() as u64);
+                write_head(out, CborHead::Map(Some(m.len())));
             }
             for (k, val) in m {
                 write_value(out, k, indefinite);
@@ -245,7 +239,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value, indefinite: bool) {
             }
         }
         Value::Tag(t, inner) => {
-            write_head(out, 6, *t);
+            write_head(out, CborHead::Tag(*t));
             write_value(out, inner, indefinite);
         }
         Value::Bool(false) => out.push(0xf4),
@@ -424,6 +418,38 @@ mod tests {
 
     fn h(s: &str) -> Vec<u8> {
         hex::decode(s.replace(' ', "")).unwrap()
+    }
+
+    /// The shortest-form head at each width boundary, written out by hand from RFC 8949 §3.
+    const HEAD_BOUNDARIES: [(u64, &str); 6] = [
+        (23, "17"),
+        (24, "18 18"),
+        (255, "18 ff"),
+        (256, "19 0100"),
+        (65535, "19 ffff"),
+        (65536, "1a 00010000"),
+    ];
+
+    #[test]
+    fn heads_at_the_length_boundaries() {
+        for (n, head) in HEAD_BOUNDARIES {
+            // Major type 0 (unsigned) carries the bits as they are; 2 (bytes) and 3 (text)
+            // set 0x40 / 0x60 and follow with the n bytes.
+            let want = h(head);
+            assert_eq!(encode_cbor(&uint(n)), want, "uint {n}");
+            let bytes = encode_cbor(&Value::Bytes(vec![0xa5; n as usize]));
+            let mut bhead = want.clone();
+            bhead[0] |= 0x40;
+            assert_eq!(&bytes[..bhead.len()], &bhead[..], "bstr {n}");
+            assert_eq!(bytes.len(), bhead.len() + n as usize, "bstr {n}");
+            let text = encode_cbor(&Value::Text("a".repeat(n as usize)));
+            let mut thead = want.clone();
+            thead[0] |= 0x60;
+            assert_eq!(&text[..thead.len()], &thead[..], "tstr {n}");
+            assert_eq!(head_len(n), want.len(), "head_len {n}");
+        }
+        assert_eq!(encode_cbor(&uint(1 << 32)), h("1b 0000000100000000"));
+        assert_eq!(encode_cbor(&Value::Integer((-25).into())), h("38 18"));
     }
 
     fn text(s: &str) -> Value {

@@ -23,11 +23,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-use super::{format_packet, unexpected, upload_chunk, Client, UploadReport, MAX_STALLS};
+#[cfg(doc)]
+use super::UploadOptions;
+use super::{Client, Upload, UploadReport, MAX_STALLS};
 use crate::errors::{response_error, SmpError};
-use crate::header::{group, img_cmd, Op, HEADER_LEN};
+use crate::header::{group, img_cmd, Op};
 use crate::packet::{map_bool, map_bytes, map_uint, Packet};
 use crate::transport::Transport;
 
@@ -94,21 +94,30 @@ struct InFlight {
 }
 
 impl<T: Transport> Client<T> {
-    /// Requests kept in flight during an upload. `None` (the default) derives it from the device's
-    /// `buf_count` (params): `buf_count − 1`, capped at [`MAX_WINDOW`], and 1 (stop-and-wait) when
-    /// the count is unknown. One buffer is left free because Zephyr allocates the *response* from
-    /// the same net_buf pool as the requests: with every buffer holding a request the device can
-    /// have no room to answer and drops frames — the reason nRF Device Manager uses buffers − 1 too
-    /// (docs/protocol-facts.md, "Pipelined uploads"). `Some(n)` forces n (1 = stop-and-wait).
+    /// Requests kept in flight by [`Client::upload`]: `None` (the default) derives it from the
+    /// device's `buf_count` (params): `buf_count − 1`, capped at [`MAX_WINDOW`], and 1
+    /// (stop-and-wait) when the count is unknown. One buffer is left free because Zephyr
+    /// allocates the *response* from the same net_buf pool as the requests: with every buffer
+    /// holding a request the device can have no room to answer and drops frames — the reason
+    /// nRF Device Manager uses buffers − 1 too (docs/protocol-facts.md, "Pipelined uploads").
+    /// `Some(n)` forces n (1 = stop-and-wait).
+    ///
+    /// Kept until the runner passes options per call: new code sets [`UploadOptions::window`].
     pub fn set_upload_window(&mut self, window: Option<usize>) {
-        self.window = window.map(|n| n.clamp(1, MAX_WINDOW));
+        self.upload_options.window = window.map(|n| n.clamp(1, MAX_WINDOW));
     }
 
-    /// The window the next upload will use (see [`Client::set_upload_window`]); `buf_count`
+    /// The window [`Client::upload`] will use (see [`Client::set_upload_window`]); `buf_count`
     /// is known only after params, which [`Client::upload_packet_limit`] asks.
     pub fn upload_window(&self) -> usize {
-        match (self.window, self.buf_count) {
-            (Some(n), _) => n,
+        self.window_for(self.upload_options.window)
+    }
+
+    /// The window an upload with [`UploadOptions::window`] = `window` uses, before the cap
+    /// from the receive lines.
+    pub(crate) fn window_for(&self, window: Option<usize>) -> usize {
+        match (window, self.buf_count) {
+            (Some(n), _) => n.clamp(1, MAX_WINDOW),
             (None, Some(c)) => (c as usize).saturating_sub(1).clamp(1, MAX_WINDOW),
             (None, None) => 1,
         }
@@ -116,25 +125,12 @@ impl<T: Transport> Client<T> {
 
     pub(super) fn upload_windowed(
         &mut self,
-        image: u32,
-        data: &[u8],
-        limit: usize,
+        up: &mut Upload<'_>,
         max_window: usize,
-        start: Instant,
         progress: &mut dyn FnMut(&UploadProgress),
     ) -> Result<UploadReport, SmpError> {
-        let total = data.len();
-        let sha = Sha256::digest(data).to_vec();
-        let mut report = UploadReport {
-            bytes: total,
-            chunks: 0,
-            retries: 0,
-            elapsed: Duration::ZERO,
-            matched: None,
-            packet_limit: limit,
-            restarts: 0,
-            window: 1,
-        };
+        let total = up.data.len();
+        let timeout = up.options.timeout;
         let mut window = max_window;
         let mut clean = 0u32;
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
@@ -148,8 +144,9 @@ impl<T: Transport> Client<T> {
         let mut last_err = SmpError::Timeout;
         loop {
             if need_first {
-                let off = self.upload_first(image, data, &sha, limit, &mut report)?;
-                progress(&UploadProgress::new(off, total, start.elapsed(), window));
+                // The first chunk goes alone, with the long timeout and the usual retries.
+                let off = self.upload_request(up, 0)?;
+                progress(&up.progress(off, window));
                 if off == 0 {
                     stalls += 1;
                     if stalls > MAX_STALLS {
@@ -167,7 +164,7 @@ impl<T: Transport> Client<T> {
                 break;
             }
             while inflight.len() < window && next < total {
-                let body = upload_chunk(image, data, &sha, next, limit)?;
+                let body = up.chunk(next)?;
                 let n = map_bytes(&body, "data").map_or(0, <[u8]>::len);
                 let (seq, ex) =
                     self.send_tracked(Op::Write, group::IMAGE, img_cmd::UPLOAD, body)?;
@@ -179,53 +176,53 @@ impl<T: Transport> Client<T> {
                     ex,
                 });
                 next += n;
-                report.window = report.window.max(inflight.len());
+                up.report.window = up.report.window.max(inflight.len());
             }
-            let wait = match self.clip(self.timeout) {
+            let wait = match self.clip(timeout) {
                 Ok(w) => w,
                 Err(e) => {
                     self.abandon(&mut inflight);
                     return Err(e);
                 }
             };
-            let deadline = (inflight[0].sent + self.timeout).min(Instant::now() + wait);
+            let Some(front) = inflight.front().copied() else {
+                // Nothing in flight yet the device is not done: resend from its offset.
+                next = dev_off;
+                continue;
+            };
+            let deadline = (front.sent + timeout).min(Instant::now() + wait);
             let mut realign = false;
             match self.recv_upload_answer(&inflight, deadline) {
                 Ok((pos, pkt)) => {
                     let skipped: Vec<InFlight> = inflight.drain(..pos).collect();
-                    let e = inflight.pop_front().expect("matched entry");
+                    let Some(e) = inflight.pop_front() else {
+                        continue;
+                    };
                     self.record_answer(e.ex, pkt.clone());
                     let body = &pkt.body;
                     if let Some(d) = response_error(body) {
-                        self.transcript[e.ex].error = Some(d.to_string());
+                        self.record_error(e.ex, d.to_string());
                         self.mark_lost(&skipped, "no answer before a later request's");
                         if !d.is_busy() {
                             self.abandon(&mut inflight);
                             return Err(SmpError::Device(d));
                         }
-                        std::thread::sleep(self.busy_backoff);
-                        report.retries += 1;
+                        std::thread::sleep(up.options.busy_backoff);
+                        up.report.retries += 1;
                         failures += 1;
                         last_err = SmpError::Device(d);
                         realign = true;
                     } else {
-                        let Some(off) = map_uint(body, "off") else {
-                            self.abandon(&mut inflight);
-                            return Err(unexpected("upload response without `off`", body));
+                        let off = match up.take_answer(body) {
+                            Ok(off) => off,
+                            Err(err) => {
+                                self.abandon(&mut inflight);
+                                return Err(err);
+                            }
                         };
-                        let off = off as usize;
-                        if off > total {
-                            self.abandon(&mut inflight);
-                            return Err(SmpError::Upload(format!(
-                                "device answered off {off} beyond the image length {total}"
-                            )));
-                        }
-                        if let Some(m) = map_bool(body, "match") {
-                            report.matched = Some(m);
-                        }
-                        report.chunks += 1;
+                        up.report.chunks += 1;
                         dev_off = off;
-                        progress(&UploadProgress::new(off, total, start.elapsed(), window));
+                        progress(&up.progress(off, window));
                         if off == e.end {
                             // Skipped entries were processed (only their answers were lost):
                             // the device is exactly where the pipeline expects it.
@@ -239,7 +236,7 @@ impl<T: Transport> Client<T> {
                             }
                         } else {
                             self.mark_lost(&skipped, "no answer; the device did not take it");
-                            report.retries += skipped.len();
+                            up.report.retries += skipped.len();
                             realign = true;
                             if !skipped.is_empty() {
                                 window = 1;
@@ -249,10 +246,13 @@ impl<T: Transport> Client<T> {
                     }
                 }
                 Err(SmpError::Timeout) => {
-                    let e = inflight.pop_front().expect("non-empty window");
-                    self.transcript[e.ex].error =
-                        Some(format!("timeout after {:.3}s", self.timeout.as_secs_f64()));
-                    report.retries += 1;
+                    if let Some(e) = inflight.pop_front() {
+                        self.record_error(
+                            e.ex,
+                            format!("timeout after {:.3}s", timeout.as_secs_f64()),
+                        );
+                    }
+                    up.report.retries += 1;
                     failures += 1;
                     last_err = SmpError::Timeout;
                     realign = true;
@@ -264,7 +264,7 @@ impl<T: Transport> Client<T> {
                     return Err(e);
                 }
             }
-            if failures >= self.upload_tries {
+            if failures >= up.options.tries {
                 self.abandon(&mut inflight);
                 return Err(last_err);
             }
@@ -273,12 +273,12 @@ impl<T: Transport> Client<T> {
                     window = 1;
                     clean = 0;
                 }
-                dev_off = self.drain_upload(&mut inflight, dev_off, total, &mut report)?;
+                dev_off = self.drain_upload(&mut inflight, dev_off, up)?;
                 next = dev_off;
                 if dev_off == 0 {
-                    report.restarts += 1;
+                    up.report.restarts += 1;
                     need_first = true;
-                    progress(&UploadProgress::new(0, total, start.elapsed(), window));
+                    progress(&up.progress(0, window));
                 }
                 if failures == 0 {
                     stalls += 1;
@@ -290,28 +290,7 @@ impl<T: Transport> Client<T> {
                 }
             }
         }
-        if report.matched == Some(false) {
-            return Err(SmpError::Upload(
-                "device reports the received image does not match its SHA-256".into(),
-            ));
-        }
-        report.elapsed = start.elapsed();
-        Ok(report)
-    }
-
-    /// The first chunk, alone, with the long timeout and the usual retries. Returns the
-    /// device's offset.
-    fn upload_first(
-        &mut self,
-        image: u32,
-        data: &[u8],
-        sha: &[u8],
-        limit: usize,
-        report: &mut UploadReport,
-    ) -> Result<usize, SmpError> {
-        let body = upload_chunk(image, data, sha, 0, limit)?;
-        let timeout = self.first_chunk_timeout;
-        self.upload_request(body, timeout, data.len(), report)
+        up.finish()
     }
 
     /// Collect the answers still due after a disturbance, each until its own deadline. The
@@ -320,36 +299,39 @@ impl<T: Transport> Client<T> {
         &mut self,
         inflight: &mut VecDeque<InFlight>,
         mut dev_off: usize,
-        total: usize,
-        report: &mut UploadReport,
+        up: &mut Upload<'_>,
     ) -> Result<usize, SmpError> {
+        let timeout = up.options.timeout;
         while let Some(front) = inflight.front().copied() {
-            match self.recv_upload_answer(inflight, front.sent + self.timeout) {
+            match self.recv_upload_answer(inflight, front.sent + timeout) {
                 Ok((pos, pkt)) => {
                     let skipped: Vec<InFlight> = inflight.drain(..pos).collect();
                     self.mark_lost(&skipped, "no answer (drained after a realignment)");
-                    let e = inflight.pop_front().expect("matched entry");
+                    let Some(e) = inflight.pop_front() else {
+                        continue;
+                    };
                     self.record_answer(e.ex, pkt.clone());
                     match response_error(&pkt.body) {
-                        Some(d) => self.transcript[e.ex].error = Some(d.to_string()),
+                        Some(d) => self.record_error(e.ex, d.to_string()),
                         None => {
                             if let Some(off) = map_uint(&pkt.body, "off") {
-                                if off as usize <= total {
+                                if off as usize <= up.data.len() {
                                     dev_off = off as usize;
                                 }
                             }
                             if let Some(m) = map_bool(&pkt.body, "match") {
-                                report.matched = Some(m);
+                                up.report.matched = Some(m);
                             }
                         }
                     }
                 }
                 Err(SmpError::Timeout) => {
-                    let e = inflight.pop_front().expect("non-empty");
-                    self.transcript[e.ex].error = Some(format!(
-                        "timeout after {:.3}s (drained)",
-                        self.timeout.as_secs_f64()
-                    ));
+                    if let Some(e) = inflight.pop_front() {
+                        self.record_error(
+                            e.ex,
+                            format!("timeout after {:.3}s (drained)", timeout.as_secs_f64()),
+                        );
+                    }
                 }
                 Err(e) => {
                     self.abandon(inflight);
@@ -360,109 +342,33 @@ impl<T: Transport> Client<T> {
         Ok(dev_off)
     }
 
-    /// Send a request without waiting; its exchange goes into the transcript now and is
-    /// completed when the answer (or its loss) is known. Returns (seq, transcript index).
-    pub(super) fn send_tracked(
-        &mut self,
-        op: Op,
-        group: u16,
-        id: u8,
-        body: ciborium::value::Value,
-    ) -> Result<(u8, usize), SmpError> {
-        let seq = self.seq;
-        self.seq = self.seq.wrapping_add(1);
-        let mut request = Packet::request(self.version, op, group, id, seq, body);
-        let bytes = request.encode();
-        request.header.len = (bytes.len() - HEADER_LEN) as u16;
-        self.transcript.push(super::Exchange {
-            at: self.started.elapsed(),
-            request,
-            response: None,
-            error: None,
-            response_at: None,
-            discarded: Vec::new(),
-        });
-        let idx = self.transcript.len() - 1;
-        let limit = self.transport.max_packet();
-        let sent = if bytes.len() > limit {
-            Err(SmpError::BufferTooSmall {
-                max_packet: limit,
-                needed: bytes.len(),
-            })
-        } else {
-            self.transport.send(&bytes)
-        };
-        match sent {
-            Ok(()) => Ok((seq, idx)),
-            Err(e) => {
-                self.transcript[idx].error = Some(e.to_string());
-                Err(e)
-            }
-        }
-    }
-
-    /// Wait until `deadline` for the answer to any in-flight upload request. Returns its
-    /// position in `inflight` and the packet; everything else received meanwhile is noted as
-    /// discarded on the oldest request's exchange.
+    /// Wait until `deadline` for the answer to any in-flight upload request: its position in
+    /// `inflight` and the packet. Anything else is noted on the oldest request's exchange.
     fn recv_upload_answer(
         &mut self,
         inflight: &VecDeque<InFlight>,
         deadline: Instant,
     ) -> Result<(usize, Packet), SmpError> {
         let note = inflight.front().map(|f| f.ex);
-        loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(SmpError::Timeout);
+        self.recv_answer(deadline, note, |h| {
+            if h.group == group::IMAGE && h.id == img_cmd::UPLOAD && h.op.is_response() {
+                inflight.iter().position(|f| f.seq == h.seq)
+            } else {
+                None
             }
-            let raw = self.transport.recv(deadline - now)?;
-            let pkt = match Packet::decode(&raw) {
-                Ok(p) => p,
-                Err(e) => {
-                    if let Some(i) = note {
-                        self.transcript[i]
-                            .discarded
-                            .push(format!("undecodable packet {} ({e})", hex::encode(&raw)));
-                    }
-                    continue;
-                }
-            };
-            let h = pkt.header;
-            let pos = inflight.iter().position(|f| f.seq == h.seq);
-            match pos {
-                Some(p)
-                    if h.group == group::IMAGE && h.id == img_cmd::UPLOAD && h.op.is_response() =>
-                {
-                    return Ok((p, pkt));
-                }
-                _ => {
-                    if let Some(i) = note {
-                        self.transcript[i]
-                            .discarded
-                            .push(format!("stale/unmatched: {}", format_packet(&pkt)));
-                    }
-                }
-            }
-        }
-    }
-
-    fn record_answer(&mut self, idx: usize, pkt: Packet) {
-        let at = self.started.elapsed();
-        let ex = &mut self.transcript[idx];
-        ex.response_at = Some(at);
-        ex.response = Some(pkt);
+        })
     }
 
     fn mark_lost(&mut self, entries: &[InFlight], why: &str) {
         for e in entries {
-            self.transcript[e.ex].error = Some(format!("{why} (off {})", e.off));
+            self.record_error(e.ex, format!("{why} (off {})", e.off));
         }
     }
 
     /// Close the exchanges of requests whose answers will no longer be read.
     fn abandon(&mut self, inflight: &mut VecDeque<InFlight>) {
         for e in inflight.drain(..) {
-            self.transcript[e.ex].error = Some("abandoned: the upload stopped".into());
+            self.record_error(e.ex, "abandoned: the upload stopped".into());
         }
     }
 }
