@@ -6,11 +6,13 @@
 //! `zephyr.signed.bin`. The `mcuboot` fixture is built from the scenario's `bootloader:` block.
 
 use crate::scenario::BootloaderSpec;
+use dfu_hil_firmware::nsib;
+use dfu_hil_firmware::provision::{provision_for, DEFAULT_COUNTER_SLOTS};
+use dfu_hil_firmware::{build_app, build_bootloader, AppDescriptor, BootloaderBuild};
 use dfu_hil_mcuboot::image::{Image, Version};
 use dfu_hil_mcuboot::keys::SigningKey;
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::sign::{sign, SignOptions};
-use dfu_hil_sim::firmware::{self, AppDescriptor, BootloaderBuild};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -71,7 +73,7 @@ pub struct ProvisionFixture {
 }
 
 fn default_counter_slots() -> u16 {
-    dfu_hil_sim::nsib::DEFAULT_COUNTER_SLOTS
+    DEFAULT_COUNTER_SLOTS
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -249,11 +251,7 @@ impl Builder<'_> {
             }
             FixtureSpec::Mcuboot(m) => match &m.nsib_slot {
                 None => self.build_mcuboot(name)?,
-                Some(slot) => dfu_hil_sim::nsib::slot_contents(&self.nsib_variant(
-                    name,
-                    slot,
-                    m.fw_version,
-                )?),
+                Some(slot) => nsib::slot_contents(&self.nsib_variant(name, slot, m.fw_version)?),
             },
             FixtureSpec::McubootUpdate(m) => {
                 let slot = m
@@ -280,7 +278,7 @@ impl Builder<'_> {
                 };
                 sign(&variant, Some(&key), &opts).map_err(|e| Self::err(name, e))?
             }
-            FixtureSpec::B0 {} => dfu_hil_sim::nsib::build_b0(),
+            FixtureSpec::B0 {} => nsib::build_b0(),
             FixtureSpec::Provision(p) => {
                 let key = self.key(&self.bootloader.key)?;
                 for part in ["s0", "s1", "provision"] {
@@ -291,7 +289,8 @@ impl Builder<'_> {
                         ));
                     }
                 }
-                dfu_hil_sim::nsib::provision_for(self.layout, &[key.public()], p.counter_slots)
+                provision_for(self.layout, &[key.public()], p.counter_slots)
+                    .map_err(|e| Self::err(name, e))?
             }
             FixtureSpec::File(p) => {
                 let path = dir.join(p);
@@ -343,13 +342,8 @@ impl Builder<'_> {
         }
         let key = self.key(&self.bootloader.key)?;
         let build = self.bootloader_build()?;
-        Ok(dfu_hil_sim::nsib::mcuboot_variant(
-            &build,
-            self.layout,
-            slot,
-            fw_version,
-            &key,
-        ))
+        nsib::mcuboot_variant(&build, self.layout, slot, fw_version, &key)
+            .map_err(|e| Self::err(name, e))
     }
 
     /// MCUboot's build configuration from the scenario's `bootloader:` block.
@@ -375,10 +369,7 @@ impl Builder<'_> {
             .layout
             .partition("mcuboot")
             .ok_or_else(|| Self::err(name, "the layout has no `mcuboot` partition"))?;
-        Ok(firmware::build_bootloader(
-            &build,
-            self.layout.address(part),
-        ))
+        Ok(build_bootloader(&build, self.layout.address(part)))
     }
 
     fn build_app(&self, name: &str, app: &AppFixture) -> Result<Vec<u8>, FixtureError> {
@@ -426,7 +417,7 @@ impl Builder<'_> {
         )
         .map_err(|e| Self::err(name, format!("uart-rx-buf-size/-count: {e}")))?;
         let link_base = self.layout.address(primary);
-        let mut payload = firmware::build_app(&desc, link_base, app.rom_start_offset, app.size);
+        let mut payload = build_app(&desc, link_base, app.rom_start_offset, app.size);
         if app.pad_header {
             // The binary then starts with its vector table; imgtool prepends the header room.
             payload.drain(..app.rom_start_offset as usize);

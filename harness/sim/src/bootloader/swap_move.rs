@@ -6,7 +6,7 @@
 //! was. So each step is one [`FlashMap`] operation, in MCUboot's order, and nothing is batched.
 
 use crate::bootloader::{Bootloader, Pair, Stop};
-use crate::flash_map::FlashMap;
+use crate::device::flash_map::FlashMap;
 use dfu_hil_mcuboot::image::Image;
 use dfu_hil_mcuboot::trailer::{Field, SwapType, Trailer, TrailerLayout, TrailerWrite};
 

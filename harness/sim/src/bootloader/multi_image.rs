@@ -10,10 +10,10 @@
 //!   there by `nsib_swap_run`, then MCUboot reboots so b0 can pick it), for the active one
 //!   ("Image in slot is for wrong s0/s1 image", erased), or an app image.
 
+use crate::bootloader::swap_move::Status;
 use crate::bootloader::{Bootloader, ImageDecision, NetcoreFw, Pair, Stop};
-use crate::flash_map::FlashMap;
-use crate::nsib::SLOTS;
-use crate::swap_move::Status;
+use crate::device::flash_map::FlashMap;
+use dfu_hil_firmware::nsib::SLOTS;
 use dfu_hil_mcuboot::image::{Image, ImageHeader, IMAGE_MAGIC};
 use dfu_hil_mcuboot::trailer::SwapType;
 
