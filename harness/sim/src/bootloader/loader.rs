@@ -9,7 +9,7 @@
 //! of them, and the next boot resumes from the status records exactly as MCUboot would.
 
 use crate::bootloader::multi_image::NsibSecondary;
-use crate::bootloader::swap_move::Status;
+use crate::bootloader::swap_status::Status;
 use crate::device::flash_map::{FlashMap, MapError};
 use dfu_hil_firmware::BootloaderBuild;
 use dfu_hil_mcuboot::image::{Image, ImageHeader, IMAGE_MAGIC};

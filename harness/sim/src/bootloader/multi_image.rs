@@ -10,7 +10,7 @@
 //!   there by `nsib_swap_run`, then MCUboot reboots so b0 can pick it), for the active one
 //!   ("Image in slot is for wrong s0/s1 image", erased), or an app image.
 
-use crate::bootloader::swap_move::Status;
+use crate::bootloader::swap_status::Status;
 use crate::bootloader::{Bootloader, ImageDecision, NetcoreFw, Pair, Stop};
 use crate::device::flash_map::FlashMap;
 use dfu_hil_firmware::nsib::SLOTS;

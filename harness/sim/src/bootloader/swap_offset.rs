@@ -6,7 +6,8 @@
 //! As in [`crate::bootloader::swap_move`], every erase and write is one [`FlashMap`] operation in MCUboot's
 //! order so a power cut can land before any of them.
 
-use crate::bootloader::swap_move::{trailer_sectors, Status, STATE_0, STATE_1};
+use crate::bootloader::sectors::trailer_sectors;
+use crate::bootloader::swap_status::{Status, STATE_0, STATE_1};
 use crate::bootloader::{Bootloader, Pair, Stop};
 use crate::device::flash_map::FlashMap;
 use dfu_hil_mcuboot::image::{Image, ImageHeader, IMAGE_MAGIC};

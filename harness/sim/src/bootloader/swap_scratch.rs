@@ -7,7 +7,7 @@
 //! As in [`crate::bootloader::swap_move`], every erase and write is one [`FlashMap`] operation in MCUboot's
 //! order so a power cut can land before any of them.
 
-use crate::bootloader::swap_move::{Status, STATE_0, STATE_1, STATE_2};
+use crate::bootloader::swap_status::{Status, STATE_0, STATE_1, STATE_2};
 use crate::bootloader::{Bootloader, Pair, Stop};
 use crate::device::flash_map::FlashMap;
 use dfu_hil_mcuboot::trailer::{
