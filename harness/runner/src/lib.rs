@@ -4,6 +4,7 @@ pub mod console;
 pub mod diagnosis;
 pub mod evidence;
 pub mod expect;
+pub mod fixture_spec;
 pub mod fixtures;
 pub mod needs;
 pub mod report;
