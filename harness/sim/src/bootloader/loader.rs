@@ -8,7 +8,6 @@
 //! model. Every erase and write goes through [`FlashMap`], so a power cut can land between any two
 //! of them, and the next boot resumes from the status records exactly as MCUboot would.
 
-use crate::bootloader::multi_image::NsibSecondary;
 use crate::bootloader::swap_status::Status;
 use crate::device::flash_map::{FlashMap, MapError};
 use dfu_hil_firmware::BootloaderBuild;
@@ -74,6 +73,17 @@ impl ImageDecision {
             resumed: false,
         }
     }
+}
+
+/// What the reset vector of the image in the app's secondary slot targets, as the multi-image
+/// step ([`crate::bootloader::multi_image`]) tells the loader on an NSIB board.
+pub(crate) enum NsibSecondary {
+    /// An app image (or no image, or not an NSIB build).
+    NotMcuboot,
+    /// An MCUboot update for the inactive s0/s1 slot.
+    ForInactiveSlot,
+    /// An MCUboot update for the running slot: erased.
+    Cleaned,
 }
 
 /// Why a boot stopped early. A power cut is not an error of MCUboot's but ends the run.
