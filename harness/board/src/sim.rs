@@ -20,11 +20,11 @@ pub enum SimTransport {
     Serial,
     /// GATT with the device reassembling requests (`CONFIG_MCUMGR_TRANSPORT_BT_REASSEMBLY`);
     /// `mtu` is the ATT MTU, 23..=517 (498 in NCS's DFU samples:
-    /// [`dfu_hil_sim::ble_peer::DEFAULT_ATT_MTU`]). The host side is the harness's real
+    /// [`dfu_hil_sim::links::ble_peer::DEFAULT_ATT_MTU`]). The host side is the harness's real
     /// [`dfu_hil_smp::BleTransport`].
     Ble { mtu: usize },
     /// One packet per datagram; `mtu` is the device's `CONFIG_MCUMGR_TRANSPORT_UDP_MTU`
-    /// (Zephyr's default 1500: [`dfu_hil_sim::udp_peer::DEFAULT_UDP_MTU`]).
+    /// (Zephyr's default 1500: [`dfu_hil_sim::links::udp_peer::DEFAULT_UDP_MTU`]).
     Udp { mtu: usize },
 }
 
@@ -32,14 +32,14 @@ impl SimTransport {
     /// BLE at NCS's ATT MTU 498.
     pub fn ble() -> Self {
         SimTransport::Ble {
-            mtu: dfu_hil_sim::ble_peer::DEFAULT_ATT_MTU,
+            mtu: dfu_hil_sim::links::ble_peer::DEFAULT_ATT_MTU,
         }
     }
 
     /// UDP at Zephyr's default 1500.
     pub fn udp() -> Self {
         SimTransport::Udp {
-            mtu: dfu_hil_sim::udp_peer::DEFAULT_UDP_MTU,
+            mtu: dfu_hil_sim::links::udp_peer::DEFAULT_UDP_MTU,
         }
     }
 
@@ -47,8 +47,8 @@ impl SimTransport {
     pub fn check(&self) -> Result<(), String> {
         match *self {
             SimTransport::Serial => Ok(()),
-            SimTransport::Ble { mtu } => dfu_hil_sim::ble_peer::check_att_mtu(mtu).map(drop),
-            SimTransport::Udp { mtu } => dfu_hil_sim::udp_peer::check_udp_mtu(mtu).map(drop),
+            SimTransport::Ble { mtu } => dfu_hil_sim::links::ble_peer::check_att_mtu(mtu).map(drop),
+            SimTransport::Udp { mtu } => dfu_hil_sim::links::udp_peer::check_udp_mtu(mtu).map(drop),
         }
     }
 
@@ -230,7 +230,7 @@ impl Probe for SimProbe {
     fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError> {
         let saved = snapshot
             .0
-            .downcast_ref::<dfu_hil_sim::board::SavedState>()
+            .downcast_ref::<dfu_hil_sim::device::board::SavedState>()
             .ok_or_else(|| BoardError::Probe("snapshot from another board kind".into()))?;
         let mut b = self.lock();
         b.load_state(saved);

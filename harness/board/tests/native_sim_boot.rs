@@ -10,7 +10,7 @@
 use dfu_hil_board::native_sim::{self, CommandSpec, NativeSimConfig};
 use dfu_hil_board::{CoreState, ResetKind};
 use dfu_hil_mcuboot::layout::Layout;
-use dfu_hil_sim::serve::Pty;
+use dfu_hil_sim::links::serve::Pty;
 use dfu_hil_smp::{group, map, os_cmd, Op, Packet, Transport, Version};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

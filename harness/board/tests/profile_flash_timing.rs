@@ -1,8 +1,8 @@
 //! Board profiles name their chip's flash timing (the datasheet table in
-//! `dfu_hil_sim::flash_timing`) for internal flash on the first core only.
+//! `dfu_hil_sim::device::flash_timing`) for internal flash on the first core only.
 
 use dfu_hil_board::hw::profile::BoardProfile;
-use dfu_hil_sim::flash_timing::{NRF52840, NRF5340_APP};
+use dfu_hil_sim::device::flash_timing::{NRF52840, NRF5340_APP};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {

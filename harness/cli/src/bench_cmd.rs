@@ -1,6 +1,6 @@
 //! `dfu-hil bench upload`: what upload rate a user will see on a real device (the link
 //! arithmetic of `dfu_hil_smp::bench` for the device's receive lines and `buf_size`, plus the
-//! chip's flash time from `dfu_hil_sim::flash_timing`), then the rate measured against the
+//! chip's flash time from `dfu_hil_sim::device::flash_timing`), then the rate measured against the
 //! simulated board on a real PTY, and optionally `smpmgr image upload` against the same board.
 //!
 //! A benchmark prints figures; it asserts nothing about speed.
@@ -13,7 +13,7 @@ use dfu_hil_mcuboot::trailer::TrailerLayout;
 use dfu_hil_runner::exit::Exit;
 use dfu_hil_runner::fixtures::{self, AppFixture, Builder, FixtureSpec};
 use dfu_hil_runner::scenario::BootloaderSpec;
-use dfu_hil_sim::flash_timing::{
+use dfu_hil_sim::device::flash_timing::{
     self, EraseMode, FlashTiming, UploadFlashTime, IMG_BLOCK_BUF_SIZE,
 };
 use dfu_hil_smp::bench::{

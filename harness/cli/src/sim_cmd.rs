@@ -29,7 +29,7 @@ use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::trailer::UpgradeMode;
 use dfu_hil_runner::fixtures::{self, Builder, Built};
 use dfu_hil_runner::scenario::BootloaderSpec;
-use dfu_hil_sim::serve::{self, ServeConfig};
+use dfu_hil_sim::links::serve::{self, ServeConfig};
 use dfu_hil_sim::{CoreState, SimBoard, UartFaults};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -226,10 +226,10 @@ pub fn load_board(args: &ServeArgs, root: &Path) -> anyhow::Result<SimBoard> {
     }
     board.set_uart_faults(args.uart_faults());
     if let Some(chip) = &args.chip {
-        let timing = dfu_hil_sim::flash_timing::for_chip(chip).with_context(|| {
+        let timing = dfu_hil_sim::device::flash_timing::for_chip(chip).with_context(|| {
             format!(
                 "--chip {chip}: no flash timing for it (have: {})",
-                dfu_hil_sim::flash_timing::chip_names().join(", ")
+                dfu_hil_sim::device::flash_timing::chip_names().join(", ")
             )
         })?;
         board.flash.set_internal_timing(timing);

@@ -7,7 +7,7 @@
 use dfu_hil_cli::sim_cmd;
 
 use dfu_hil_mcuboot::trailer::UpgradeMode;
-use dfu_hil_sim::serve;
+use dfu_hil_sim::links::serve;
 use dfu_hil_smp::{open_serial, Client, SlotState};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -8,6 +8,7 @@ pub mod evidence;
 mod exec;
 pub mod exit;
 pub mod expect;
+pub mod fixture_spec;
 pub mod fixtures;
 pub mod needs;
 pub mod options;

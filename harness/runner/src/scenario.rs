@@ -25,7 +25,7 @@ pub struct Scenario {
     pub transport: TransportKind,
     /// Fixtures added to (or overriding) `firmware-fixtures/fixtures.yaml` for this scenario.
     #[serde(default)]
-    pub fixtures: BTreeMap<String, crate::fixtures::FixtureSpec>,
+    pub fixtures: BTreeMap<String, crate::fixture_spec::FixtureSpec>,
     #[serde(default)]
     pub tags: Vec<String>,
     /// Board profiles (`boards/*.yaml`) the scenario is written for, e.g. `[nrf5340dk,

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use dfu_hil_sim::ble_peer::{BlePeer, BlePeerStats};
-use dfu_hil_sim::firmware::AppDescriptor;
+use dfu_hil_firmware::AppDescriptor;
+use dfu_hil_sim::links::ble_peer::{BlePeer, BlePeerStats};
 use dfu_hil_sim::{SimBoard, SimGatt, SimUdp};
 use dfu_hil_smp::ble::BleTransport;
 use dfu_hil_smp::{

@@ -141,7 +141,7 @@ fn permanent_upgrade() {
 fn app_that_confirms_itself_is_kept() {
     let lay = layout();
     let v1 = app(&lay, "1.0.0");
-    let mut d = dfu_hil_sim::firmware::AppDescriptor::new("app", "2.0.0");
+    let mut d = dfu_hil_firmware::AppDescriptor::new("app", "2.0.0");
     d.confirm_on_boot = true;
     let v2 = app_with(&lay, &d, APP_SIZE, Some(&key()), 0x200);
     let mut b = board_with(lay, &build(), &v1);

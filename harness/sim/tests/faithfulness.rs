@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
+use dfu_hil_firmware::{AppDescriptor, BootloaderBuild};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::trailer::{Field, Flag, MagicState, TrailerLayout};
-use dfu_hil_sim::firmware::{AppDescriptor, BootloaderBuild};
 use dfu_hil_sim::CoreState;
 use std::path::Path;
 

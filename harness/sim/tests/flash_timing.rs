@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use dfu_hil_mcuboot::trailer::TrailerLayout;
-use dfu_hil_sim::flash_map::FlashMap;
-use dfu_hil_sim::flash_timing::{upfront_erase_pages, NRF52840, NRF5340_APP};
+use dfu_hil_sim::device::flash_map::FlashMap;
+use dfu_hil_sim::device::flash_timing::{upfront_erase_pages, NRF52840, NRF5340_APP};
 use dfu_hil_smp::{group, img_cmd, map, uint, Op, Value};
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ fn an_upload_erases_up_front_then_only_writes() {
     let mut b = factory_board("1.0.0");
     assert_eq!(b.flash.set_internal_timing(NRF52840), 1);
     let image = app(&layout(), "2.0.0");
-    let sha = dfu_hil_sim::smp_server::file_sha(&image);
+    let sha = dfu_hil_sim::device::smp_server::file_sha(&image);
     let chunk = 157;
     b.flash.take_busy_time();
 

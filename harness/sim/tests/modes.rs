@@ -8,12 +8,12 @@
 mod common;
 
 use common::*;
+use dfu_hil_firmware::{build_app, AppDescriptor, BootloaderBuild};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::sign::{sign, SignOptions};
 use dfu_hil_mcuboot::trailer::{Flag, MagicState, Trailer, TrailerLayout, UpgradeMode};
 use dfu_hil_sim::bootloader::BootOutcome;
-use dfu_hil_sim::firmware::{build_app, AppDescriptor, BootloaderBuild};
-use dfu_hil_sim::flash_map::FlashMap;
+use dfu_hil_sim::device::flash_map::FlashMap;
 use dfu_hil_sim::SimBoard;
 use std::path::Path;
 use std::time::Instant;

@@ -6,13 +6,13 @@
 mod common;
 
 use common::*;
+use dfu_hil_firmware::{build_app, AppDescriptor, BootloaderBuild};
 use dfu_hil_mcuboot::image::Dependency;
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::sign::{sign, SignOptions};
 use dfu_hil_mcuboot::trailer::UpgradeMode;
 use dfu_hil_sim::bootloader::BootOutcome;
-use dfu_hil_sim::firmware::{build_app, AppDescriptor, BootloaderBuild};
-use dfu_hil_sim::flash_map::MapError;
+use dfu_hil_sim::device::flash_map::MapError;
 use dfu_hil_sim::{CoreState, SimBoard};
 
 fn ml() -> Layout {

@@ -6,9 +6,12 @@
 mod common;
 
 use common::*;
+use dfu_hil_firmware::fw_info::FwInfo;
+use dfu_hil_firmware::fw_info::FW_INFO_VALID_VAL;
+use dfu_hil_firmware::nsib;
+use dfu_hil_firmware::provision::{provision_for, DEFAULT_COUNTER_SLOTS};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::sign::{sign, SignOptions};
-use dfu_hil_sim::nsib;
 use dfu_hil_sim::{CoreState, SimBoard};
 
 fn nl() -> Layout {
@@ -16,7 +19,7 @@ fn nl() -> Layout {
 }
 
 fn variant(l: &Layout, slot: &str, fw_ver: u32) -> Vec<u8> {
-    nsib::mcuboot_variant(&build(), l, slot, fw_ver, &key())
+    nsib::mcuboot_variant(&build(), l, slot, fw_ver, &key()).unwrap()
 }
 
 /// `signed_by_mcuboot_and_b0_s*_image_update.bin`: the b0-signed variant wrapped as an
@@ -42,7 +45,7 @@ fn nsib_board(counter_slots: u16) -> SimBoard {
     b.probe_program("b0", &nsib::build_b0()).unwrap();
     b.probe_program(
         "provision",
-        &nsib::provision_for(&l, &[key().public()], counter_slots),
+        &provision_for(&l, &[key().public()], counter_slots).unwrap(),
     )
     .unwrap();
     b.probe_program("s0", &nsib::slot_contents(&variant(&l, "s0", 1)))
@@ -61,7 +64,7 @@ fn update_mcuboot(b: &mut SimBoard, file: &[u8]) {
 
 #[test]
 fn factory_boot_through_b0() {
-    let b = nsib_board(nsib::DEFAULT_COUNTER_SLOTS);
+    let b = nsib_board(DEFAULT_COUNTER_SLOTS);
     assert_eq!(running(&b), "1.0.0");
     assert_eq!(b.nsib_active_slot(), Some("s0"));
     assert_eq!(b.nsib_active_version(), Some(1));
@@ -74,7 +77,7 @@ fn factory_boot_through_b0() {
 #[test]
 fn mcuboot_updated_twice_then_wrong_variant_cleaned_up() {
     let l = nl();
-    let mut b = nsib_board(nsib::DEFAULT_COUNTER_SLOTS);
+    let mut b = nsib_board(DEFAULT_COUNTER_SLOTS);
 
     update_mcuboot(&mut b, &update_file(&l, "s1", 2));
     assert!(logged(&b, "Starting swap using nsib algorithm."));
@@ -103,7 +106,7 @@ fn mcuboot_updated_twice_then_wrong_variant_cleaned_up() {
 #[test]
 fn app_update_still_works_behind_b0() {
     let l = nl();
-    let mut b = nsib_board(nsib::DEFAULT_COUNTER_SLOTS);
+    let mut b = nsib_board(DEFAULT_COUNTER_SLOTS);
     let v2 = app(&l, "2.0.0");
     upload(&mut b, &v2, 2048).unwrap();
     test_image(&mut b, &tlv_hash(&v2));
@@ -134,9 +137,9 @@ fn counter_exhaustion_stops_mcuboot_updates() {
 #[test]
 fn invalid_slot_is_invalidated_and_other_slot_boots() {
     let l = nl();
-    let mut b = nsib_board(nsib::DEFAULT_COUNTER_SLOTS);
+    let mut b = nsib_board(DEFAULT_COUNTER_SLOTS);
     // A higher-version s1 signed with a key b0 does not know.
-    let bad = nsib::mcuboot_variant(&build(), &l, "s1", 5, &other_key());
+    let bad = nsib::mcuboot_variant(&build(), &l, "s1", 5, &other_key()).unwrap();
     b.probe_program("s1", &nsib::slot_contents(&bad)).unwrap();
     b.reset();
     assert!(logged(&b, "Failed to validate, permanently invalidating!"));
@@ -144,8 +147,8 @@ fn invalid_slot_is_invalidated_and_other_slot_boots() {
     // The fw_info `valid` word is cleared for good.
     let part = b.flash.partition("s1").unwrap().size;
     let bytes = b.flash.read("s1", 0, part).unwrap();
-    let info = nsib::FwInfo::parse(&bytes[(nsib::PAD + 0x200) as usize..]).unwrap();
-    assert_ne!(info.valid, nsib::FW_INFO_VALID_VAL);
+    let info = FwInfo::parse(&bytes[(nsib::PAD + 0x200) as usize..]).unwrap();
+    assert_ne!(info.valid, FW_INFO_VALID_VAL);
 }
 
 #[test]
@@ -153,8 +156,11 @@ fn no_bootable_mcuboot_halts_in_b0() {
     let l = nl();
     let mut b = SimBoard::new(l.clone());
     b.probe_program("b0", &nsib::build_b0()).unwrap();
-    b.probe_program("provision", &nsib::provision_for(&l, &[key().public()], 20))
-        .unwrap();
+    b.probe_program(
+        "provision",
+        &provision_for(&l, &[key().public()], 20).unwrap(),
+    )
+    .unwrap();
     b.reset();
     assert!(logged(&b, "No bootable image found. Aborting boot."));
     assert!(matches!(b.core_state(), CoreState::FaultLoop { .. }));

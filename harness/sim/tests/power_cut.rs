@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use dfu_hil_mcuboot::trailer::{Flag, MagicState};
-use dfu_hil_sim::flash_map::FlashMap;
+use dfu_hil_sim::device::flash_map::FlashMap;
 use dfu_hil_sim::SimBoard;
 use std::time::Instant;
 

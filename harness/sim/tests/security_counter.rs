@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
+use dfu_hil_firmware::{build_app, AppDescriptor, BootloaderBuild};
 use dfu_hil_mcuboot::sign::{sign, SignOptions};
-use dfu_hil_sim::firmware::{build_app, AppDescriptor, BootloaderBuild};
 
 fn hw_build() -> BootloaderBuild {
     BootloaderBuild {

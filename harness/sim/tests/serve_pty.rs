@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use dfu_hil_sim::serve::{self, ServeConfig, ServeReport};
+use dfu_hil_sim::links::serve::{self, ServeConfig, ServeReport};
 use dfu_hil_sim::{SimBoard, UartFaults};
 use dfu_hil_smp::{open_serial, Client, SerialPortStream, SerialTransport};
 use std::path::PathBuf;

@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
+use dfu_hil_firmware::AppDescriptor;
 use dfu_hil_mcuboot::trailer::MagicState;
-use dfu_hil_sim::firmware::AppDescriptor;
-use dfu_hil_sim::smp_server::img_err;
+use dfu_hil_sim::device::smp_server::img_err;
 use dfu_hil_smp::{group, img_cmd, map, os_cmd, uint, Op, Packet, Value, Version};
 
 fn board_v1_v2_uploaded() -> (dfu_hil_sim::SimBoard, Vec<u8>, Vec<u8>) {
@@ -164,7 +164,7 @@ fn upload_first_chunk_checks() {
 fn upload_resume_and_wrong_offset() {
     let mut b = factory_board("1.0.0");
     let img = app(&layout(), "2.0.0");
-    let sha = dfu_hil_sim::smp_server::file_sha(&img);
+    let sha = dfu_hil_sim::device::smp_server::file_sha(&img);
     let first = |b: &mut dfu_hil_sim::SimBoard| {
         request(
             b,

@@ -362,10 +362,10 @@ impl BoardProfile {
     }
 
     /// Erase/write timing of the chip's own flash (its NVMC), from the datasheet table in
-    /// `dfu_hil_sim::flash_timing`, looked up by the profile's `chip` (`nRF52840_xxAA`,
+    /// `dfu_hil_sim::device::flash_timing`, looked up by the profile's `chip` (`nRF52840_xxAA`,
     /// `nRF5340_xxAA`). `None` for a chip not in the table.
-    pub fn flash_timing(&self) -> Option<dfu_hil_sim::flash_timing::FlashTiming> {
-        dfu_hil_sim::flash_timing::for_chip(&self.chip)
+    pub fn flash_timing(&self) -> Option<dfu_hil_sim::device::flash_timing::FlashTiming> {
+        dfu_hil_sim::device::flash_timing::for_chip(&self.chip)
     }
 
     /// [`flash_timing`](Self::flash_timing) for one memory of this board: only internal flash
@@ -375,7 +375,7 @@ impl BoardProfile {
     pub fn memory_flash_timing(
         &self,
         memory: &str,
-    ) -> Option<dfu_hil_sim::flash_timing::FlashTiming> {
+    ) -> Option<dfu_hil_sim::device::flash_timing::FlashTiming> {
         let m = self.memory(memory)?;
         let first_core = self.cores.iter().map(|c| c.index).min()?;
         (m.kind == DeviceKind::Internal && m.core == first_core)

@@ -2,12 +2,12 @@
 //! a bootloader build, and small SMP helpers that speak to the board packet by packet.
 #![allow(dead_code)]
 
+use dfu_hil_firmware::{build_app, build_bootloader, AppDescriptor, BootloaderBuild};
 use dfu_hil_mcuboot::image::Version;
 use dfu_hil_mcuboot::keys::SigningKey;
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_mcuboot::sign::{sign, SignOptions};
 use dfu_hil_mcuboot::trailer::{Flag, MagicState, Trailer, TrailerLayout};
-use dfu_hil_sim::firmware::{build_app, build_bootloader, AppDescriptor, BootloaderBuild};
 use dfu_hil_sim::{CoreState, SimBoard};
 use dfu_hil_smp::{
     group, img_cmd, map, parse_image_state, response_error, uint, DeviceError, Op, Packet,
@@ -165,7 +165,7 @@ pub fn upload_image(
     data: &[u8],
     chunk: usize,
 ) -> Result<(), DeviceError> {
-    let sha = dfu_hil_sim::smp_server::file_sha(data);
+    let sha = dfu_hil_sim::device::smp_server::file_sha(data);
     let mut off = 0usize;
     let mut rounds = 0;
     while off < data.len() {

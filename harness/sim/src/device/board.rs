@@ -2,10 +2,10 @@
 //! behind a UART — everything a probe and a serial port would see on a real nRF52840 DK.
 
 use crate::bootloader::{BootOutcome, Bootloader, HwState, ImageDecision, NetcoreFw};
-use crate::firmware::{self, AppDescriptor, BootloaderBuild};
-use crate::flash_map::{FlashMap, MapError};
-use crate::nsib::{self, B0Stop, NsibBoot, B0};
-use crate::smp_server::{AppView, SmpServer};
+use crate::device::flash_map::{FlashMap, MapError};
+use crate::device::nsib::{self, B0Stop, NsibBoot, B0};
+use crate::device::smp_server::{AppView, SmpServer};
+use dfu_hil_firmware::{self as firmware, AppDescriptor, BootloaderBuild};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_smp::serial::{self, DeviceDropStats, DeviceLineDecoder};
 use serde::{Deserialize, Serialize};
@@ -414,7 +414,7 @@ impl SimBoard {
                         let base = self
                             .flash
                             .partition(&n.partition)
-                            .map(|p| self.flash.layout.address(p) + nsib::PAD)
+                            .map(|p| self.flash.layout.address(p) + dfu_hil_firmware::nsib::PAD)
                             .unwrap_or(0);
                         let build = n.build.clone();
                         self.nsib = Some(n);
@@ -428,7 +428,7 @@ impl SimBoard {
                     Err(B0Stop::NoBootable) => {
                         let b0_base = self
                             .flash
-                            .partition(nsib::B0_PARTITION)
+                            .partition(dfu_hil_firmware::nsib::B0_PARTITION)
                             .map(|p| self.flash.layout.address(p))
                             .unwrap_or(0);
                         self.core = CoreState::FaultLoop {
@@ -532,7 +532,7 @@ impl SimBoard {
     }
 
     /// NSIB: the monotonic counter in the provision partition (slots used / total, value).
-    pub fn nsib_counter(&self) -> Option<nsib::Counter> {
+    pub fn nsib_counter(&self) -> Option<dfu_hil_firmware::provision::Counter> {
         nsib::read_counter(&self.flash)
     }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use dfu_hil_smp::{SmpError, Transport};
 
-use crate::board::{CoreState, SimBoard};
+use crate::device::board::{CoreState, SimBoard};
 
 /// Default `CONFIG_MCUMGR_TRANSPORT_UDP_MTU`: 1500 in Zephyr's
 /// `subsys/mgmt/mcumgr/transport/Kconfig.udp` ("maximum size of SMP frames sent and received

@@ -8,9 +8,9 @@
 //! see at the next reset — unless the two are built differently, which is the point of modelling
 //! the app's own `max_align` and drivers.
 
-use crate::firmware::{AppDescriptor, BootloaderBuild};
-use crate::flash_map::FlashMap;
+use crate::device::flash_map::FlashMap;
 use ciborium::value::Value;
+use dfu_hil_firmware::{AppDescriptor, BootloaderBuild};
 use dfu_hil_mcuboot::image::{Image, IMAGE_MAGIC};
 use dfu_hil_mcuboot::swap::{img_mgmt_flags, swap_type};
 use dfu_hil_mcuboot::trailer::{Field, Flag, MagicState, SwapType, TrailerLayout, UpgradeMode};
@@ -277,8 +277,14 @@ impl SmpServer {
     fn upload_image(view: &AppView<'_>, image: usize) -> usize {
         let images = view.flash.layout.images.len();
         let nsib = view.boot.nsib_slot.is_some()
-            && view.flash.partition(crate::nsib::SLOTS[0]).is_ok()
-            && view.flash.partition(crate::nsib::SLOTS[1]).is_ok();
+            && view
+                .flash
+                .partition(dfu_hil_firmware::nsib::SLOTS[0])
+                .is_ok()
+            && view
+                .flash
+                .partition(dfu_hil_firmware::nsib::SLOTS[1])
+                .is_ok();
         if nsib && image == images {
             0
         } else {
@@ -341,7 +347,7 @@ impl SmpServer {
         view.flash
             .read(part, off, (size - off).min(4096))
             .ok()
-            .and_then(|code| crate::firmware::read_app(&code))
+            .and_then(|code| dfu_hil_firmware::read_app(&code))
             .is_some_and(|a| &a == view.app)
     }
 

@@ -11,22 +11,13 @@
 //!   there by `nsib_swap_run`, then MCUboot reboots so b0 can pick it), for the active one
 //!   ("Image in slot is for wrong s0/s1 image", erased), or an app image.
 
+use crate::bootloader::loader::NsibSecondary;
+use crate::bootloader::swap_status::Status;
 use crate::bootloader::{Bootloader, ImageDecision, NetcoreFw, Pair, Stop};
-use crate::flash_map::FlashMap;
-use crate::nsib::SLOTS;
-use crate::swap_move::Status;
+use crate::device::flash_map::FlashMap;
+use dfu_hil_firmware::nsib::SLOTS;
 use dfu_hil_mcuboot::image::{Image, ImageHeader, IMAGE_MAGIC};
 use dfu_hil_mcuboot::trailer::SwapType;
-
-/// What the reset vector of the image in the app's secondary slot targets.
-pub(crate) enum NsibSecondary {
-    /// An app image (or no image, or not an NSIB build).
-    NotMcuboot,
-    /// An MCUboot update for the inactive s0/s1 slot.
-    ForInactiveSlot,
-    /// An MCUboot update for the running slot: erased.
-    Cleaned,
-}
 
 fn is_upgrade(st: SwapType) -> bool {
     matches!(st, SwapType::Test | SwapType::Perm | SwapType::Revert)

@@ -1,5 +1,5 @@
-//! The nRF Secure Immutable Bootloader (NSIB, "b0") in front of an upgradable MCUboot (NCS
-//! `samples/bootloader/src/main.c`, `subsys/bootloader/bl_validation/bl_validation.c`,
+//! The b0 stage: the nRF Secure Immutable Bootloader (NSIB, "b0") in front of an upgradable
+//! MCUboot (NCS `samples/bootloader/src/main.c`, `subsys/bootloader/bl_validation/bl_validation.c`,
 //! `bl_storage/bl_storage.c`, `include/fw_info.h`, `scripts/bootloader/provision.py`).
 //!
 //! b0 owns two slots, `s0` and `s1`, each `s*_pad` (0x200, where an MCUboot update image keeps
@@ -10,6 +10,10 @@
 //! `valid` = invalid for good), records a higher version in the monotonic counter in the
 //! `provision` partition (one 16-bit slot per update, finitely many) and boots it.
 //!
+//! The formats b0 reads (`fw_info`, validation info, provisioning) and the fixture builders that
+//! write them are in `dfu_hil_firmware::{fw_info, nsib, provision}`; this file is what b0 does
+//! with them at boot.
+//!
 //! Deviations from NCS, all deliberate simplifications: `fw_info` is looked for only at
 //! `CONFIG_FW_INFO_OFFSET` (0x200), not at every allowed offset; the validation info stores the
 //! public key as PEM (NCS stores the raw point); a key that verifies does not invalidate the
@@ -17,273 +21,22 @@
 //! words; b0's own log wording for a full counter is the simulator's (NCS only returns
 //! `-ENOMEM` from `set_monotonic_version` and skips the slot).
 
-use crate::firmware::{self, BootloaderBuild, FW_INFO_OFFSET};
-use crate::flash_map::{FlashMap, MapError};
-use dfu_hil_mcuboot::keys::{PublicKey, SigningKey};
+use crate::device::flash_map::{FlashMap, MapError};
+use dfu_hil_firmware::fw_info::{
+    FwInfo, FW_INFO_COMPAT, FW_INFO_INVALID_VAL, FW_INFO_MAGIC_COMMON, FW_INFO_OFFSET,
+    FW_INFO_SIZE, FW_INFO_VALID_VAL, SB_VALIDATION_INFO_MAGIC, VALID_OFF,
+};
+use dfu_hil_firmware::nsib::{is_b0, B0_PARTITION, SLOTS};
+use dfu_hil_firmware::provision::{key_hash16, Counter, Provision, PROVISION_PARTITION};
+use dfu_hil_firmware::{read_bootloader_code, BootloaderBuild};
+use dfu_hil_mcuboot::keys::PublicKey;
 use sha2::{Digest, Sha256};
 
-/// Partition holding b0 itself.
-pub const B0_PARTITION: &str = "b0";
-/// Partition holding the provisioned data (slot addresses, key hashes, monotonic counter).
-pub const PROVISION_PARTITION: &str = "provision";
-/// The two slots b0 chooses between.
-pub const SLOTS: [&str; 2] = ["s0", "s1"];
-/// `s0_pad` / `s1_pad`: room for the MCUboot header of an update image.
-pub const PAD: u32 = 0x200;
-
-pub const FW_INFO_MAGIC_COMMON: u32 = 0x281e_e6de;
-pub const FW_INFO_MAGIC_FIRMWARE_INFO: u32 = 0x8fce_bb4c;
-pub const SB_VALIDATION_INFO_MAGIC: u32 = 0x8651_8483;
-/// `FW_INFO_VERSION` 2 | `HARDWARE_ID` 52 << 8 (nRF52) | `CRYPTO_ID` 1 (ECDSA P-256) << 16.
-pub const FW_INFO_COMPAT: u32 = 2 | (52 << 8) | (1 << 16);
-/// `CONFIG_FW_INFO_VALID_VAL`.
-pub const FW_INFO_VALID_VAL: u32 = 0x9102_ffff;
-/// What `fw_info_invalidate` writes over `valid` (NOR programming ANDs it in).
-pub const FW_INFO_INVALID_VAL: u32 = 0xffff_0000;
-pub const FW_INFO_SIZE: usize = 60;
-/// Offset of `valid` inside `fw_info`.
-const VALID_OFF: u32 = 32;
-/// `SB_CONFIG_SECURE_BOOT_NUM_VER_COUNTER_SLOTS` default when MCUboot is the second stage.
-pub const DEFAULT_COUNTER_SLOTS: u16 = 20;
-/// `BL_MONOTONIC_COUNTERS_DESC_NSIB`.
-const COUNTER_DESC_NSIB: u16 = 1;
-
-/// `struct fw_info` (without ext_api entries).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FwInfo {
-    pub magic: [u32; 3],
-    pub total_size: u32,
-    /// Firmware size: the signed region is `[address, address + size)`.
-    pub size: u32,
-    pub version: u32,
-    pub address: u32,
-    pub boot_address: u32,
-    pub valid: u32,
-}
-
-impl FwInfo {
-    pub fn new(version: u32, address: u32, size: u32, boot_address: u32) -> Self {
-        FwInfo {
-            magic: [
-                FW_INFO_MAGIC_COMMON,
-                FW_INFO_MAGIC_FIRMWARE_INFO,
-                FW_INFO_COMPAT,
-            ],
-            total_size: FW_INFO_SIZE as u32,
-            size,
-            version,
-            address,
-            boot_address,
-            valid: FW_INFO_VALID_VAL,
-        }
-    }
-
-    pub fn to_bytes(&self) -> [u8; FW_INFO_SIZE] {
-        let mut b = [0u8; FW_INFO_SIZE];
-        let words = [
-            self.magic[0],
-            self.magic[1],
-            self.magic[2],
-            self.total_size,
-            self.size,
-            self.version,
-            self.address,
-            self.boot_address,
-            self.valid,
-        ];
-        for (i, w) in words.iter().enumerate() {
-            b[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
-        }
-        b
-    }
-
-    /// `fw_info_check`: the magic words must match.
-    pub fn parse(b: &[u8]) -> Option<FwInfo> {
-        if b.len() < FW_INFO_SIZE {
-            return None;
-        }
-        let w = |i: usize| u32::from_le_bytes(b[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
-        let info = FwInfo {
-            magic: [w(0), w(1), w(2)],
-            total_size: w(3),
-            size: w(4),
-            version: w(5),
-            address: w(6),
-            boot_address: w(7),
-            valid: w(8),
-        };
-        (info.magic
-            == [
-                FW_INFO_MAGIC_COMMON,
-                FW_INFO_MAGIC_FIRMWARE_INFO,
-                FW_INFO_COMPAT,
-            ])
-        .then_some(info)
-    }
-}
-
-/// Append b0's validation info to a firmware built with a `fw_info` (what NCS's
-/// `sign.py`/`validation_data.py` do): magic, address, SHA-256 of `[0, size)`, the public
-/// key, an ECDSA signature over the hash.
-pub fn sign_for_b0(firmware: &[u8], link_base: u32, key: &SigningKey) -> Vec<u8> {
-    let info = FwInfo::parse(&firmware[FW_INFO_OFFSET as usize..]).expect("firmware has fw_info");
-    let size = info.size as usize;
-    let hash = Sha256::digest(&firmware[..size]).to_vec();
-    let pem = key.public().to_pem();
-    let sig = key.sign_digest(&hash);
-    let mut out = firmware[..size].to_vec();
-    out.resize(size.next_multiple_of(4), 0);
-    for w in [
-        FW_INFO_MAGIC_COMMON,
-        SB_VALIDATION_INFO_MAGIC,
-        FW_INFO_COMPAT,
-        link_base,
-    ] {
-        out.extend_from_slice(&w.to_le_bytes());
-    }
-    out.extend_from_slice(&hash);
-    out.extend_from_slice(&(pem.len() as u32).to_le_bytes());
-    out.extend_from_slice(pem.as_bytes());
-    out.extend_from_slice(&(sig.len() as u32).to_le_bytes());
-    out.extend_from_slice(&sig);
-    out.resize(out.len().next_multiple_of(4), 0);
-    out
-}
-
-/// An MCUboot variant for `slot` (`s0`/`s1`) of `layout`, as NCS builds it: linked at the
-/// slot start + `s*_pad`, with `fw_info_version` and `nsib_slot` set, signed for b0.
-pub fn mcuboot_variant(
-    build: &BootloaderBuild,
-    layout: &dfu_hil_mcuboot::layout::Layout,
-    slot: &str,
-    fw_info_version: u32,
-    key: &SigningKey,
-) -> Vec<u8> {
-    let p = layout.partition(slot).expect("s0/s1 partition");
-    let base = layout.address(p) + PAD;
-    let b = BootloaderBuild {
-        fw_info_version: Some(fw_info_version),
-        nsib_slot: Some(slot.to_owned()),
-        ..build.clone()
-    };
-    sign_for_b0(&firmware::build_bootloader(&b, base), base, key)
-}
-
-/// What a factory flasher writes into `s0`/`s1`: an empty pad, then the variant.
-pub fn slot_contents(variant: &[u8]) -> Vec<u8> {
-    let mut v = vec![0xff; PAD as usize];
-    v.extend_from_slice(variant);
-    v
-}
-
-const B0_MAGIC: &[u8; 8] = b"SIMB0\0\0\x01";
-
-/// The b0 binary: a vector table and a marker (b0 has no configuration of its own; what it
-/// needs is provisioned).
-pub fn build_b0() -> Vec<u8> {
-    let mut bin = vec![0u8; 0x100];
-    bin[0..4].copy_from_slice(&(firmware::RAM_START + 0x8000).to_le_bytes());
-    bin[4..8].copy_from_slice(&(0x100u32 | 1).to_le_bytes());
-    bin.extend_from_slice(B0_MAGIC);
-    bin
-}
-
-fn is_b0(part: &[u8]) -> bool {
-    part.get(0x100..0x108) == Some(&B0_MAGIC[..])
-}
-
-/// The truncated (16-byte) SHA-256 of a public key, as provisioned.
-pub fn key_hash16(key: &PublicKey) -> [u8; 16] {
-    key.key_hash()[..16].try_into().expect("16 bytes")
-}
-
-/// The provision blob `provision.py` writes (nRF52 layout): s0 and s1 addresses, the key
-/// hashes with their invalidation tokens, one NSIB monotonic counter of `counter_slots`
-/// free 16-bit slots.
-pub fn provision_blob(s0: u32, s1: u32, keys: &[PublicKey], counter_slots: u16) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&s0.to_le_bytes());
-    b.extend_from_slice(&s1.to_le_bytes());
-    b.extend_from_slice(&(keys.len() as u32).to_le_bytes());
-    for k in keys {
-        b.extend_from_slice(&0xffff_ffffu32.to_le_bytes());
-        b.extend_from_slice(&key_hash16(k));
-    }
-    b.extend_from_slice(&1u16.to_le_bytes()); // type: monotonic counters
-    b.extend_from_slice(&1u16.to_le_bytes()); // one counter
-    b.extend_from_slice(&COUNTER_DESC_NSIB.to_le_bytes());
-    b.extend_from_slice(&counter_slots.to_le_bytes());
-    b.extend(std::iter::repeat_n(0xffu8, 2 * counter_slots as usize));
-    b
-}
-
-/// The provision blob for the s0/s1 slots of `layout` (image start = slot + pad).
-pub fn provision_for(
-    layout: &dfu_hil_mcuboot::layout::Layout,
-    keys: &[PublicKey],
-    counter_slots: u16,
-) -> Vec<u8> {
-    let addr = |n: &str| layout.address(layout.partition(n).expect("s0/s1")) + PAD;
-    provision_blob(addr("s0"), addr("s1"), keys, counter_slots)
-}
-
-/// The parsed provision data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provision {
-    pub s0: u32,
-    pub s1: u32,
-    pub key_hashes: Vec<[u8; 16]>,
-    /// Offset of counter slot 0 in the provision partition.
-    pub counter_off: u32,
-    pub counter_slots: u16,
-}
-
-/// The NSIB monotonic counter as read from the provision partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counter {
-    /// Slots written so far.
-    pub used: u16,
-    /// Slots provisioned.
-    pub total: u16,
-    /// Last stored value, `(version << 1) | !slot` (0 when no slot is used).
-    pub value: u16,
-}
-
-impl Counter {
-    /// The firmware version recorded (b0 refuses anything lower).
-    pub fn version(&self) -> u16 {
-        self.value >> 1
-    }
-}
-
+/// The provision partition as b0 reads it at boot.
 pub fn read_provision(flash: &FlashMap) -> Option<Provision> {
     let size = flash.size(PROVISION_PARTITION).ok()?;
     let b = flash.read(PROVISION_PARTITION, 0, size).ok()?;
-    let u32_at = |o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
-    let u16_at = |o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?));
-    let (s0, s1, n) = (u32_at(0)?, u32_at(4)?, u32_at(8)?);
-    if n == u32::MAX || n > 16 {
-        return None;
-    }
-    let mut key_hashes = Vec::new();
-    let mut o = 12usize;
-    for _ in 0..n {
-        if u32_at(o)? == 0xffff_ffff {
-            key_hashes.push(b.get(o + 4..o + 20)?.try_into().ok()?);
-        }
-        o += 20;
-    }
-    if u16_at(o)? != 1 || u16_at(o + 2)? < 1 || u16_at(o + 4)? != COUNTER_DESC_NSIB {
-        return None;
-    }
-    let counter_slots = u16_at(o + 6)?;
-    Some(Provision {
-        s0,
-        s1,
-        key_hashes,
-        counter_off: (o + 8) as u32,
-        counter_slots,
-    })
+    Provision::parse(&b)
 }
 
 /// The monotonic counter (`get_monotonic_version` + `num_monotonic_counter_slots`).
@@ -296,20 +49,7 @@ pub fn read_counter(flash: &FlashMap) -> Option<Counter> {
             2 * p.counter_slots as u32,
         )
         .ok()?;
-    let mut c = Counter {
-        used: 0,
-        total: p.counter_slots,
-        value: 0,
-    };
-    for ch in raw.chunks(2) {
-        let v = u16::from_le_bytes([ch[0], ch[1]]);
-        if v == 0xffff {
-            break;
-        }
-        c.used += 1;
-        c.value = !v;
-    }
-    Some(c)
+    Some(Counter::decode(&raw, p.counter_slots))
 }
 
 /// Why a boot through b0 stopped before MCUboot.
@@ -323,7 +63,7 @@ impl From<MapError> for B0Stop {
     fn from(e: MapError) -> Self {
         match e {
             MapError::Flash {
-                source: crate::flash::FlashError::PowerCut { op },
+                source: crate::device::flash::FlashError::PowerCut { op },
                 ..
             } => B0Stop::Cut(op),
             _ => B0Stop::NoBootable,
@@ -470,7 +210,7 @@ impl B0 {
                     .ok()
             })
             .flatten()
-            .and_then(|code| firmware::read_bootloader_code(&code));
+            .and_then(|code| read_bootloader_code(&code));
         self.say(format!("Booting (0x{:x}).", info.address));
         let Some(build) = build else {
             // Valid signature but no MCUboot in it: the CPU runs whatever that is.

@@ -5,55 +5,11 @@
 //! of them, and the next boot must be able to tell from the status records and trailers where it
 //! was. So each step is one [`FlashMap`] operation, in MCUboot's order, and nothing is batched.
 
+use crate::bootloader::sectors::trailer_sectors;
+use crate::bootloader::swap_status::{Status, STATE_0, STATE_1};
 use crate::bootloader::{Bootloader, Pair, Stop};
-use crate::flash_map::FlashMap;
-use dfu_hil_mcuboot::image::Image;
-use dfu_hil_mcuboot::trailer::{Field, SwapType, Trailer, TrailerLayout, TrailerWrite};
-
-/// MCUboot copies through a RAM buffer of this size (`BOOT_TMPBUF_SZ`); each chunk is one flash
-/// write, which matters for where power cuts can land.
-const COPY_CHUNK: u32 = 256;
-
-/// Status record values (`BOOT_STATUS_STATE_0/1`).
-pub(crate) const STATE_0: u8 = 1;
-pub(crate) const STATE_1: u8 = 2;
-/// `BOOT_STATUS_STATE_2` (swap-using-scratch only).
-pub(crate) const STATE_2: u8 = 3;
-
-/// Progress through a swap (`struct boot_status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Status {
-    /// Still in the "move every primary sector up by one" phase (`BOOT_STATUS_OP_MOVE`).
-    pub op_move: bool,
-    /// 1-based region index (`BOOT_STATUS_IDX_0` = 1).
-    pub idx: u32,
-    /// `STATE_0` or `STATE_1`.
-    pub state: u8,
-    pub swap_type: SwapType,
-    pub swap_size: u32,
-    /// The status lives in the primary trailer already (`BOOT_STATUS_SOURCE_PRIMARY_SLOT`), so a
-    /// restarted swap must not re-initialise it.
-    pub source_primary: bool,
-}
-
-impl Status {
-    /// `boot_status_reset`.
-    pub fn reset() -> Self {
-        Status {
-            op_move: true,
-            idx: 1,
-            state: STATE_0,
-            swap_type: SwapType::None,
-            swap_size: 0,
-            source_primary: false,
-        }
-    }
-
-    /// `boot_status_is_reset`: no status record has been written for this swap.
-    pub fn is_reset(&self) -> bool {
-        self.op_move && self.idx == 1 && self.state == STATE_0
-    }
-}
+use crate::device::flash_map::FlashMap;
+use dfu_hil_mcuboot::trailer::{Field, SwapType, Trailer};
 
 /// `swap_read_status_bytes`: the last written record gives (op, idx, state) of the *next* step.
 /// The move records and the swap records are separate regions, so only the highest written
@@ -73,11 +29,6 @@ pub(crate) fn read_status_records(pri: &Trailer, max_sectors: u32) -> Option<(bo
 /// `find_last_idx`: number of sectors the swap covers (at least one).
 pub(crate) fn last_idx(swap_size: u32, sector: u32) -> u32 {
     swap_size.div_ceil(sector).max(1)
-}
-
-/// Trailer size rounded up to whole sectors (`ALIGN_UP(boot_trailer_sz, sector)`).
-pub(crate) fn trailer_sectors(l: &TrailerLayout, sector: u32) -> u32 {
-    l.trailer_size().div_ceil(sector)
 }
 
 impl Bootloader<'_> {
@@ -138,123 +89,10 @@ impl Bootloader<'_> {
         true
     }
 
-    /// Size to swap: the larger of both images including TLVs (`boot_swap_image`). `sec_off` is
-    /// where the secondary image starts (one sector in for a swap-using-offset upgrade).
-    pub(crate) fn copy_size(
-        &self,
-        flash: &FlashMap,
-        pair: &Pair,
-        sec_off: u32,
-    ) -> Result<u32, Stop> {
-        let mut size = 0;
-        for (part, l, off) in [
-            (&pair.primary, &pair.pri_layout, 0),
-            (&pair.secondary, &pair.sec_layout, sec_off),
-        ] {
-            if let Ok(img) = Image::parse(&flash.read(part, off, l.slot_size - off)?) {
-                size = size.max(img.total_size as u32);
-            }
-        }
-        Ok(size)
-    }
-
-    /// `boot_erase_region`: one flash erase per sector, upwards or (`backwards`) downwards.
-    pub(crate) fn erase_region(
-        &self,
-        flash: &mut FlashMap,
-        part: &str,
-        off: u32,
-        len: u32,
-        backwards: bool,
-    ) -> Result<(), Stop> {
-        let sector = flash.sector_size(part)?;
-        let n = len.div_ceil(sector);
-        for i in 0..n {
-            let k = if backwards { n - 1 - i } else { i };
-            flash.erase(part, off + k * sector, sector)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn write(
-        &self,
-        flash: &mut FlashMap,
-        part: &str,
-        w: TrailerWrite,
-    ) -> Result<(), Stop> {
-        flash.write(part, w.offset, &w.data)?;
-        Ok(())
-    }
-
-    /// `swap_erase_trailer_sectors`: erase sector by sector from the slot end down until the
-    /// whole trailer is covered.
-    pub(crate) fn erase_trailer_sectors(
-        &self,
-        flash: &mut FlashMap,
-        part: &str,
-        l: &TrailerLayout,
-    ) -> Result<(), Stop> {
-        let sector = flash.sector_size(part)?;
-        let mut covered = 0;
-        let mut off = l.slot_size;
-        while covered < l.trailer_size() {
-            off -= sector;
-            flash.erase(part, off, sector)?;
-            covered += sector;
-        }
-        Ok(())
-    }
-
-    /// `boot_scramble_slot` on a device that needs erase: the whole slot, one sector at a time
-    /// (each sector is one flash operation, so a cut can leave it half scrubbed).
-    pub(crate) fn scramble_slot(&self, flash: &mut FlashMap, part: &str) -> Result<(), Stop> {
-        let sector = flash.sector_size(part)?;
-        let size = flash.size(part)?;
-        let mut off = 0;
-        while off < size {
-            flash.erase(part, off, sector)?;
-            off += sector;
-        }
-        Ok(())
-    }
-
     /// `swap_status_init` on the primary: swap_info, image_ok (if the secondary asked for
     /// permanent), swap_size, magic last — so a cut before the magic leaves no status at all.
     fn status_init(&self, flash: &mut FlashMap, pair: &Pair, bs: &Status) -> Result<(), Stop> {
         self.status_init_on(flash, pair, &pair.primary, &pair.pri_layout, bs, None)
-    }
-
-    /// `swap_status_init` on any area (primary, scratch, or the secondary for swap-offset's
-    /// `fixup_revert`): swap_info, image_ok (copied from the secondary's request), swap_size,
-    /// the swap-offset TLV sizes, magic last.
-    pub(crate) fn status_init_on(
-        &self,
-        flash: &mut FlashMap,
-        pair: &Pair,
-        part: &str,
-        l: &TrailerLayout,
-        bs: &Status,
-        tlv_sizes: Option<u32>,
-    ) -> Result<(), Stop> {
-        let sec = self.read_trailer(flash, &pair.secondary, &pair.sec_layout)?;
-        if bs.swap_type != SwapType::None {
-            self.write(
-                flash,
-                part,
-                l.swap_info_write(pair.image as u8, bs.swap_type),
-            )?;
-        }
-        if sec.image_ok == dfu_hil_mcuboot::trailer::Flag::Set {
-            self.write(flash, part, l.flag_write(Field::ImageOk, 1))?;
-        }
-        self.write(flash, part, l.swap_size_write(bs.swap_size))?;
-        if let (Some(sizes), Some(off)) = (tlv_sizes, l.tlv_sizes_off()) {
-            let mut data = vec![l.erased; 4usize.next_multiple_of(l.write_size.max(1) as usize)];
-            data[..4].copy_from_slice(&sizes.to_le_bytes());
-            self.write(flash, part, TrailerWrite { offset: off, data })?;
-        }
-        self.write(flash, part, l.magic_write())?;
-        Ok(())
     }
 
     /// `boot_write_status`: one record (state number padded to the write size) at
@@ -271,23 +109,6 @@ impl Bootloader<'_> {
             &pair.primary,
             l.status_record_write(record, bs.state),
         )
-    }
-
-    /// `boot_copy_region` in `BOOT_TMPBUF_SZ` chunks.
-    pub(crate) fn copy_region(
-        &self,
-        flash: &mut FlashMap,
-        from: (&str, u32),
-        to: (&str, u32),
-        len: u32,
-    ) -> Result<(), Stop> {
-        let mut done = 0;
-        while done < len {
-            let n = COPY_CHUNK.min(len - done);
-            flash.copy(from.0, from.1 + done, to.0, to.1 + done, n)?;
-            done += n;
-        }
-        Ok(())
     }
 
     /// `swap_run` for swap-using-move: move the primary up by one sector (top-down), then for
@@ -383,7 +204,7 @@ impl Bootloader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dfu_hil_mcuboot::trailer::UpgradeMode;
+    use dfu_hil_mcuboot::trailer::{TrailerLayout, UpgradeMode};
 
     fn trailer_with(records: &[u32]) -> Trailer {
         let l = TrailerLayout {

@@ -25,7 +25,7 @@ use dfu_hil_smp::ble::{GattLink, ATT_OVERHEAD, MIN_ATT_MTU};
 use dfu_hil_smp::header::HEADER_LEN;
 use dfu_hil_smp::SmpError;
 
-use crate::board::{CoreState, SimBoard};
+use crate::device::board::{CoreState, SimBoard};
 
 /// Default ATT MTU of the simulated connection: nRF Connect SDK's DFU-over-BLE configuration
 /// (`samples/common/mcumgr_bt_ota_dfu/Kconfig`) sets `CONFIG_BT_L2CAP_TX_MTU=498` (two full

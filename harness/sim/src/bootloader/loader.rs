@@ -1,17 +1,16 @@
 //! A model of MCUboot's boot decision (`loader.c`: `context_boot_go`,
 //! `boot_prepare_image_for_update`, `boot_validate_slot`, `boot_perform_update`,
 //! `boot_complete_partial_swap`) on the simulated flash. The upgrade algorithms are in
-//! [`crate::swap_move`], [`crate::swap_scratch`], [`crate::swap_offset`], [`crate::overwrite`]
-//! and [`crate::direct_xip`], selected by the build's [`UpgradeMode`].
+//! [`crate::bootloader::swap_move`], [`crate::bootloader::swap_scratch`], [`crate::bootloader::swap_offset`], [`crate::bootloader::overwrite`]
+//! and [`crate::bootloader::direct_xip`], selected by the build's [`UpgradeMode`].
 //!
 //! Faithfulness matters more than brevity here: the harness's verdicts are only as good as this
 //! model. Every erase and write goes through [`FlashMap`], so a power cut can land between any two
 //! of them, and the next boot resumes from the status records exactly as MCUboot would.
 
-use crate::firmware::BootloaderBuild;
-use crate::flash_map::{FlashMap, MapError};
-use crate::multi_image::NsibSecondary;
-use crate::swap_move::Status;
+use crate::bootloader::swap_status::Status;
+use crate::device::flash_map::{FlashMap, MapError};
+use dfu_hil_firmware::BootloaderBuild;
 use dfu_hil_mcuboot::image::{Image, ImageHeader, IMAGE_MAGIC};
 use dfu_hil_mcuboot::keys::PublicKey;
 use dfu_hil_mcuboot::layout::DeviceKind;
@@ -76,6 +75,17 @@ impl ImageDecision {
     }
 }
 
+/// What the reset vector of the image in the app's secondary slot targets, as the multi-image
+/// step ([`crate::bootloader::multi_image`]) tells the loader on an NSIB board.
+pub(crate) enum NsibSecondary {
+    /// An app image (or no image, or not an NSIB build).
+    NotMcuboot,
+    /// An MCUboot update for the inactive s0/s1 slot.
+    ForInactiveSlot,
+    /// An MCUboot update for the running slot: erased.
+    Cleaned,
+}
+
 /// Why a boot stopped early. A power cut is not an error of MCUboot's but ends the run.
 #[derive(Debug)]
 pub(crate) enum Stop {
@@ -87,7 +97,7 @@ impl From<MapError> for Stop {
     fn from(e: MapError) -> Self {
         match e {
             MapError::Flash {
-                source: crate::flash::FlashError::PowerCut { op },
+                source: crate::device::flash::FlashError::PowerCut { op },
                 ..
             } => Stop::Cut(op),
             other => Stop::Halt(format!("flash error: {other}")),
@@ -195,7 +205,7 @@ impl<'a> Bootloader<'a> {
         // the larger of primary and scratch.
         let scratch_w = match (
             self.build.mode,
-            layout.partition(crate::swap_scratch::SCRATCH),
+            layout.partition(crate::bootloader::swap_scratch::SCRATCH),
         ) {
             (UpgradeMode::SwapScratch, Some(p)) => layout.device_of(p).write_size,
             _ => 1,

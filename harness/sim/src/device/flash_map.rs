@@ -2,12 +2,12 @@
 //! one operation counter across all devices so a power cut can land on any erase or write.
 //!
 //! Optionally each device has a chip's erase/write timing ([`FlashMap::set_timing`],
-//! [`crate::flash_timing`]); then every erase and write adds what the real flash would take to
+//! [`crate::device::flash_timing`]); then every erase and write adds what the real flash would take to
 //! a busy clock ([`FlashMap::busy_time`]), so a caller can make the board answer as late as a
 //! device whose CPU stalls while its NVMC works.
 
-use crate::flash::{FlashError, NorFlash, OpKind};
-use crate::flash_timing::FlashTiming;
+use crate::device::flash::{FlashError, NorFlash, OpKind};
+use crate::device::flash_timing::FlashTiming;
 use dfu_hil_mcuboot::layout::{DeviceKind, Layout, Partition};
 use std::time::Duration;
 

@@ -6,19 +6,17 @@
 //! simulator what this firmware does (its name, version, which SMP groups it has). The simulator
 //! follows the vector table exactly as MCUboot's `do_boot` does, so an image signed with the
 //! wrong `--header-size` jumps into zeros and faults, with no special case anywhere.
-//!
-//! The bootloader partition holds a similar descriptor carrying MCUboot's build configuration
-//! (upgrade mode, max-align, BOOT_MAX_IMG_SECTORS, the public key, optional drivers).
+//! (The bootloader partition holds a similar descriptor: [`crate::mcuboot_build`].)
 
+use crate::descriptor;
 use serde::{Deserialize, Serialize};
 
 /// Start of RAM on nRF52/nRF53 application cores; a valid initial SP lies above it.
 pub const RAM_START: u32 = 0x2000_0000;
 pub const RAM_END: u32 = 0x2008_0000;
 /// Where the descriptor sits after the vector table (the reset handler's address).
-const CODE_OFFSET: u32 = 0x100;
+pub(crate) const CODE_OFFSET: u32 = 0x100;
 const APP_MAGIC: &[u8; 8] = b"SIMAPP\0\x01";
-const BOOT_MAGIC: &[u8; 8] = b"SIMBOOT\x01";
 
 /// Description of a simulated application, as built into its binary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,11 +105,7 @@ pub fn build_app(
     size: u32,
 ) -> Vec<u8> {
     let vt = link_base + rom_start_offset;
-    let json = serde_json::to_vec(desc).expect("descriptor serialises");
-    let mut code = Vec::new();
-    code.extend_from_slice(APP_MAGIC);
-    code.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    code.extend_from_slice(&json);
+    let code = descriptor::encode(APP_MAGIC, desc);
     let min = (rom_start_offset + CODE_OFFSET) as usize + code.len();
     let total = (size as usize).max(min);
     let mut bin = vec![0u8; total];
@@ -136,118 +130,7 @@ pub fn build_app(
 
 /// Read an app descriptor at `code` (bytes at the reset handler's address).
 pub fn read_app(code: &[u8]) -> Option<AppDescriptor> {
-    read_blob(code, APP_MAGIC).and_then(|j| serde_json::from_slice(&j).ok())
-}
-
-fn read_blob(code: &[u8], magic: &[u8; 8]) -> Option<Vec<u8>> {
-    if code.len() < 12 || &code[..8] != magic {
-        return None;
-    }
-    let len = u32::from_le_bytes(code[8..12].try_into().ok()?) as usize;
-    code.get(12..12 + len).map(|s| s.to_vec())
-}
-
-/// MCUboot's build configuration, as the simulated bootloader binary carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct BootloaderBuild {
-    pub mode: dfu_hil_mcuboot::trailer::UpgradeMode,
-    pub max_align: u32,
-    pub max_sectors: u32,
-    /// SPKI PEM of the built-in verification key; `None` = hash-only validation.
-    pub key_pem: Option<String>,
-    /// `CONFIG_BOOT_VALIDATE_SLOT0`: validate the primary image on every boot.
-    pub validate_primary: bool,
-    pub downgrade_prevention: bool,
-    /// Flash drivers compiled in, by device kind (`external` = QSPI/SPI NOR driver).
-    pub external_flash_driver: bool,
-    /// Version banner.
-    pub version: String,
-    /// `MCUBOOT_HW_ROLLBACK_PROT`: every image (but the netcore and NSIB-owned ones) must carry
-    /// a SEC_CNT TLV no lower than the hardware security counter of its image number, and the
-    /// counter is raised to the running image's SEC_CNT once it is confirmed (or at once after
-    /// a permanent swap / an overwrite).
-    #[serde(default)]
-    pub hw_rollback_prot: bool,
-    /// Partitions missing from this MCUboot build's flash map (devicetree node disabled, no
-    /// driver, `CONFIG_FLASH_SIMULATOR` off for the netcore's RAM slot): `flash_area_open`
-    /// fails for them and MCUboot panics ("Failed to open flash area ID n (image i slot s)").
-    #[serde(default)]
-    pub missing_partitions: Vec<String>,
-    /// NSIB second stage: `CONFIG_FW_INFO_FIRMWARE_VERSION` of this MCUboot build (the version
-    /// b0 compares and records in its monotonic counter). `None` = not built for NSIB.
-    #[serde(default)]
-    pub fw_info_version: Option<u32>,
-    /// NSIB second stage: the slot (`s0` or `s1`) this MCUboot variant is linked for (NCS
-    /// builds MCUboot for s0 and an `s1_image` variant). It is also the slot MCUboot knows it
-    /// runs from (`CONFIG_NCS_IS_VARIANT_IMAGE`).
-    #[serde(default)]
-    pub nsib_slot: Option<String>,
-}
-
-impl Default for BootloaderBuild {
-    fn default() -> Self {
-        BootloaderBuild {
-            mode: dfu_hil_mcuboot::trailer::UpgradeMode::SwapMove,
-            max_align: 8,
-            max_sectors: 128,
-            key_pem: None,
-            validate_primary: true,
-            downgrade_prevention: false,
-            external_flash_driver: true,
-            version: "2.1.0".into(),
-            hw_rollback_prot: false,
-            missing_partitions: Vec::new(),
-            fw_info_version: None,
-            nsib_slot: None,
-        }
-    }
-}
-
-/// Address of MCUboot's `arch_system_halt` in the simulated bootloader (offset in its partition);
-/// where a CPU that took a fatal fault inside MCUboot ends up spinning.
-pub const BOOT_ARCH_SYSTEM_HALT: u32 = 0x1a2c;
-
-/// `CONFIG_FW_INFO_OFFSET`: where an NSIB-booted image carries its `fw_info`.
-pub const FW_INFO_OFFSET: u32 = 0x200;
-/// Where the build descriptor sits in an image that has a `fw_info` (after it).
-const NSIB_CODE_OFFSET: u32 = 0x400;
-
-/// A bootloader binary linked at `link_base`: vector table at 0, then the build descriptor
-/// where the reset vector points. With `fw_info_version` set (an MCUboot variant for NSIB's
-/// s0/s1) a `fw_info` struct sits at [`FW_INFO_OFFSET`] and the descriptor after it; sign it
-/// for b0 with [`crate::nsib::sign_for_b0`].
-pub fn build_bootloader(build: &BootloaderBuild, link_base: u32) -> Vec<u8> {
-    let json = serde_json::to_vec(build).expect("build serialises");
-    let code_off = if build.fw_info_version.is_some() {
-        NSIB_CODE_OFFSET
-    } else {
-        CODE_OFFSET
-    };
-    let mut bin = vec![0u8; code_off as usize];
-    bin[0..4].copy_from_slice(&(RAM_START + 0x1_0000).to_le_bytes());
-    bin[4..8].copy_from_slice(&((link_base + code_off) | 1).to_le_bytes());
-    bin.extend_from_slice(BOOT_MAGIC);
-    bin.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    bin.extend_from_slice(&json);
-    bin.resize(bin.len().next_multiple_of(4), 0);
-    if let Some(version) = build.fw_info_version {
-        let info = crate::nsib::FwInfo::new(version, link_base, bin.len() as u32, link_base);
-        let o = FW_INFO_OFFSET as usize;
-        bin[o..o + crate::nsib::FW_INFO_SIZE].copy_from_slice(&info.to_bytes());
-    }
-    bin
-}
-
-/// Read the bootloader build from the start of the bootloader partition.
-pub fn read_bootloader(partition: &[u8]) -> Option<BootloaderBuild> {
-    let code = partition.get(CODE_OFFSET as usize..)?;
-    read_bootloader_code(code)
-}
-
-/// Read a bootloader build descriptor at `code` (the bytes at its reset handler).
-pub fn read_bootloader_code(code: &[u8]) -> Option<BootloaderBuild> {
-    read_blob(code, BOOT_MAGIC).and_then(|j| serde_json::from_slice(&j).ok())
+    descriptor::decode(code, APP_MAGIC)
 }
 
 #[cfg(test)]
@@ -272,13 +155,5 @@ mod tests {
         );
         assert_ne!(bin[0x1000..], other[0x1000..]);
         assert_eq!(bin, build_app(&d, 0xc000, 0x200, 0x4000), "reproducible");
-    }
-
-    #[test]
-    fn bootloader_round_trip() {
-        let b = BootloaderBuild::default();
-        let bin = build_bootloader(&b, 0);
-        assert_eq!(read_bootloader(&bin), Some(b));
-        assert_eq!(read_bootloader(&[0xff; 512]), None);
     }
 }

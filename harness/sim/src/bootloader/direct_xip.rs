@@ -6,7 +6,7 @@
 //! Not modelled: `MCUBOOT_DIRECT_XIP_REVERT` (copy_done as "selected once").
 
 use crate::bootloader::{BootOutcome, Bootloader, Stop};
-use crate::flash_map::FlashMap;
+use crate::device::flash_map::FlashMap;
 use dfu_hil_mcuboot::image::{flags, Image, ImageHeader, IMAGE_MAGIC};
 use std::cmp::Ordering;
 

@@ -23,9 +23,9 @@
 //!   `os reset` took effect (native_sim exits on `sys_reboot`), with the flash as it was just
 //!   before the reboot (the reboot's own boot is the bootloader process's business).
 
-use crate::board::{CoreState, SimBoard};
 use crate::bootloader::BootOutcome;
-use crate::flash_map::FlashMap;
+use crate::device::board::{CoreState, SimBoard};
+use crate::device::flash_map::FlashMap;
 use dfu_hil_mcuboot::image::Image;
 use dfu_hil_mcuboot::trailer::UpgradeMode;
 use std::io::{self, Write};
@@ -783,17 +783,20 @@ pub fn start_app_as_left(board: &mut SimBoard) -> Result<Vec<String>, String> {
 
 /// The upgrade mode of the MCUboot build in the boot partition, if there is one.
 fn boot_mode(board: &SimBoard) -> Option<UpgradeMode> {
-    let p = board.flash.partition(crate::board::BOOT_PARTITION).ok()?;
+    let p = board
+        .flash
+        .partition(crate::device::board::BOOT_PARTITION)
+        .ok()?;
     let bytes = board
         .flash
-        .read(crate::board::BOOT_PARTITION, 0, p.size)
+        .read(crate::device::board::BOOT_PARTITION, 0, p.size)
         .ok()?;
-    crate::firmware::read_bootloader(&bytes).map(|b| b.mode)
+    dfu_hil_firmware::read_bootloader(&bytes).map(|b| b.mode)
 }
 
 /// Erase everything that could make MCUboot do more than boot the primary slot: the
 /// secondary slots, a scratch partition, and the primary slots past their image.
-fn quiesce(flash: &mut FlashMap) -> Result<(), crate::flash_map::MapError> {
+fn quiesce(flash: &mut FlashMap) -> Result<(), crate::device::flash_map::MapError> {
     let layout = flash.layout.clone();
     for pair in &layout.images {
         if !flash.is_ram_emulated(&pair.secondary) {

@@ -4,12 +4,12 @@
 //! trailer at the end of the scratch area (`boot_scratch_trailer_sz`: one region's records plus
 //! the info block), and the status source table decides on resume which of the two to trust.
 //!
-//! As in [`crate::swap_move`], every erase and write is one [`FlashMap`] operation in MCUboot's
+//! As in [`crate::bootloader::swap_move`], every erase and write is one [`FlashMap`] operation in MCUboot's
 //! order so a power cut can land before any of them.
 
+use crate::bootloader::swap_status::{Status, STATE_0, STATE_1, STATE_2};
 use crate::bootloader::{Bootloader, Pair, Stop};
-use crate::flash_map::FlashMap;
-use crate::swap_move::{Status, STATE_0, STATE_1, STATE_2};
+use crate::device::flash_map::FlashMap;
 use dfu_hil_mcuboot::trailer::{
     Field, Flag, MagicState, SwapType, Trailer, TrailerLayout, UpgradeMode,
 };

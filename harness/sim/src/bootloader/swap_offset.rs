@@ -3,12 +3,13 @@
 //! erase per sector per slot, two status records per index. A revert walks the same steps
 //! mirror-wise from the top and finally scrubs the secondary's first sector and trailer.
 //!
-//! As in [`crate::swap_move`], every erase and write is one [`FlashMap`] operation in MCUboot's
+//! As in [`crate::bootloader::swap_move`], every erase and write is one [`FlashMap`] operation in MCUboot's
 //! order so a power cut can land before any of them.
 
+use crate::bootloader::sectors::trailer_sectors;
+use crate::bootloader::swap_status::{Status, STATE_0, STATE_1};
 use crate::bootloader::{Bootloader, Pair, Stop};
-use crate::flash_map::FlashMap;
-use crate::swap_move::{trailer_sectors, Status, STATE_0, STATE_1};
+use crate::device::flash_map::FlashMap;
 use dfu_hil_mcuboot::image::{Image, ImageHeader, IMAGE_MAGIC};
 use dfu_hil_mcuboot::trailer::{Field, Flag, MagicState, SwapType, Trailer};
 

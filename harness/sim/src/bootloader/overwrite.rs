@@ -5,7 +5,7 @@
 //! marked, so the next boot simply starts the copy again.
 
 use crate::bootloader::{Bootloader, Pair, Stop};
-use crate::flash_map::FlashMap;
+use crate::device::flash_map::FlashMap;
 
 impl Bootloader<'_> {
     /// `boot_copy_image` (without `MCUBOOT_OVERWRITE_ONLY_FAST`).

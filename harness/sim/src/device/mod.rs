@@ -1,0 +1,8 @@
+//! The simulated device: what runs on and around the chip once power is applied.
+
+pub mod board;
+pub mod flash;
+pub mod flash_map;
+pub mod flash_timing;
+pub mod nsib;
+pub mod smp_server;
