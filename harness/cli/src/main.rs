@@ -1,16 +1,18 @@
 //! `dfu-hil`: run MCUboot firmware-update scenarios on a simulated or real board.
 
 mod bench_cmd;
-mod board_open;
 mod farm_cmd;
 mod hw_cmd;
 mod image_cmd;
 mod link_args;
+mod signals;
 mod sim_cmd;
 mod smp_cmd;
 
 use clap::{Parser, Subcommand};
+use dfu_hil_farm::select::{BoardChoice, NativeSimArgs, DEFAULT_BOOT_TIMEOUT_S};
 use dfu_hil_runner::console::Console;
+use dfu_hil_runner::plan::{self, Prepared};
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult};
 use dfu_hil_runner::{exit, needs, report, scenario};
 use std::io::Write as _;
@@ -156,7 +158,7 @@ struct Outputs {
     native_sim_bootloader: Option<String>,
     /// Seconds the native_sim bootloader may run before it is killed (SIGKILL) and the reset
     /// fails with "bootloader did not hand over".
-    #[arg(long, value_name = "S", default_value_t = board_open::DEFAULT_BOOT_TIMEOUT_S,
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_BOOT_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(1..))]
     native_sim_boot_timeout_s: u64,
     /// Timeout of one SMP request, in milliseconds.
@@ -227,14 +229,7 @@ fn main() -> ExitCode {
             jobs,
             out,
         } => {
-            let mut paths = scenario::select(&root, &patterns);
-            if !tags.is_empty() {
-                paths.retain(|p| {
-                    scenario::load(p)
-                        .map(|s| s.scenario.tags.iter().any(|t| tags.contains(t)))
-                        .unwrap_or(true)
-                });
-            }
+            let paths = plan::select(&root, &patterns, &tags);
             if paths.is_empty() {
                 eprintln!("error: no scenario matches {patterns:?} (tags {tags:?})");
                 return code(exit::NOTHING_SELECTED);
@@ -245,7 +240,7 @@ fn main() -> ExitCode {
         Command::Smp(args) => exit_of(smp_cmd::run_smp(args)),
         Command::Sim { cmd } => exit_of(sim_cmd::run_sim(cmd, &root)),
         Command::Bench(cmd) => exit_of(bench_cmd::run_bench(cmd, &root)),
-        Command::Farm(args) => exit_of(farm_cmd::run_farm(args, &root)),
+        Command::Farm(args) => code(farm_cmd::run_farm(&args, &root, signals::interrupt_flag())),
         Command::Inventory(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Inventory(c))),
         Command::Probe(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Probe(c))),
         Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),
@@ -325,12 +320,7 @@ fn lint(
     let facts = match board {
         None => None,
         Some(b) => {
-            let choice = board_open::BoardChoice::parse(
-                b,
-                inventory,
-                &board_open::NativeSimArgs::default(),
-                root,
-            );
+            let choice = BoardChoice::parse(b, inventory, &NativeSimArgs::default(), root);
             match choice.facts(root) {
                 Ok(f) => Some(f),
                 Err(e) => {
@@ -342,28 +332,19 @@ fn lint(
     };
     let opts = options(root, None);
     let mut bad = 0;
-    for p in &paths {
-        let mut problems = Vec::new();
-        match scenario::load(p) {
-            Err(e) => problems.push(e.to_string()),
-            Ok(s) => {
-                for v in scenario::expand(s) {
-                    match run::prepare(&v, &opts) {
-                        Err(e) => problems.push(e.to_string()),
-                        Ok((layout, _)) => {
-                            let Some(f) = &facts else { continue };
-                            if let Some(why) =
-                                needs::wrong_board(&v.scenario.boards, f.profile.as_deref())
-                            {
-                                problems.push(format!("{}: {why}", v.path.display()));
-                            }
-                            let n = needs::needs(&v, &layout);
-                            for u in needs::unmet(&n, &f.capabilities) {
-                                problems.push(format!("{u}, which board `{}` lacks", f.name));
-                            }
-                        }
-                    }
-                }
+    for file in plan::plan(&paths, &opts).files {
+        let p = &file.path;
+        let mut problems: Vec<String> = file.invalid.iter().map(ToString::to_string).collect();
+        // With a board: what each valid variant needs that the board lacks, at its step.
+        for (f, v) in facts
+            .iter()
+            .flat_map(|f| file.prepared.iter().map(move |v| (f, v)))
+        {
+            if let Some(why) = needs::wrong_board(&v.loaded.scenario.boards, f.profile.as_deref()) {
+                problems.push(format!("{}: {why}", v.loaded.path.display()));
+            }
+            for u in needs::unmet(&v.needs, &f.capabilities) {
+                problems.push(format!("{u}, which board `{}` lacks", f.name));
             }
         }
         // Variants repeat the same steps: each problem once.
@@ -415,10 +396,10 @@ fn run_paths(
     quiet: bool,
     verbose: bool,
 ) -> ExitCode {
-    let choice = board_open::BoardChoice::parse(
+    let choice = BoardChoice::parse(
         &out.board,
         out.inventory.as_deref(),
-        &board_open::NativeSimArgs {
+        &NativeSimArgs {
             app: out.native_sim_app.clone(),
             bootloader: out.native_sim_bootloader.clone(),
             boot_timeout: Duration::from_secs(out.native_sim_boot_timeout_s),
@@ -435,9 +416,8 @@ fn run_paths(
             Err(e) => eprintln!("warning: {e}"),
         }
     }
-    let flag = opts.interrupt.clone();
     // Ctrl-C and SIGTERM finish the current step, then reports and evidence are written.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    opts.interrupt = signals::interrupt_flag();
     let junit = out
         .junit
         .clone()
@@ -450,28 +430,14 @@ fn run_paths(
         .run_timeout_s
         .map(|s| Instant::now() + Duration::from_secs(s));
 
-    // Everything that can be checked without a board, first: bad input exits 96.
-    let mut prepared = Vec::new();
-    let mut invalid = 0;
-    for path in paths {
-        let loaded = match scenario::load(path) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: {e}");
-                invalid += 1;
-                continue;
-            }
-        };
-        for l in scenario::expand(loaded) {
-            match run::prepare(&l, &opts) {
-                Ok((layout, fixtures)) => prepared.push((l, layout, fixtures)),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    invalid += 1;
-                }
-            }
-        }
+    // Everything that can be checked without a board, first: bad input exits 96 once the
+    // valid scenarios have run.
+    let planned = plan::plan(paths, &opts);
+    for e in planned.invalid() {
+        eprintln!("error: {e}");
     }
+    let invalid = planned.invalid_count();
+    let prepared: Vec<Prepared> = planned.into_prepared();
 
     // What the board cannot do is known before it is opened: such scenarios are skipped with
     // the step that needs it (an unreadable inventory is reported when the board is opened).
@@ -479,13 +445,7 @@ fn run_paths(
     let lacking: Vec<Option<String>> = match &facts {
         Ok(f) => prepared
             .iter()
-            .map(|(l, layout, _)| {
-                needs::wrong_board(&l.scenario.boards, f.profile.as_deref()).or_else(|| {
-                    let n = needs::needs(l, layout);
-                    let u = needs::unmet(&n, &f.capabilities);
-                    (!u.is_empty()).then(|| needs::explain(&f.name, &u))
-                })
-            })
+            .map(|p| p.unfit(&f.name, f.profile.as_deref(), &f.capabilities))
             .collect(),
         Err(_) => vec![None; prepared.len()],
     };
@@ -497,7 +457,13 @@ fn run_paths(
     let infra = AtomicUsize::new(0);
     let worker = |console: &mut Console| loop {
         let i = next.fetch_add(1, Ordering::SeqCst);
-        let Some((loaded, layout, fixtures)) = prepared.get(i) else {
+        let Some(Prepared {
+            loaded,
+            layout,
+            fixtures,
+            ..
+        }) = prepared.get(i)
+        else {
             break;
         };
         if opts.interrupt.load(Ordering::SeqCst)

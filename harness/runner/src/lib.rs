@@ -6,6 +6,7 @@ pub mod evidence;
 pub mod expect;
 pub mod fixtures;
 pub mod needs;
+pub mod plan;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -1,8 +1,11 @@
 //! Which board a run uses, and opening it: the built-in simulated board, a real board from the
 //! lab inventory (probe-rs + serial), or native_sim executables on a flash file.
 //!
-//! Opening is the only backend-specific code the CLI has; the runner drives every `Board` the
-//! same way.
+//! Opening is the only backend-specific code above the board crate; the runner drives every
+//! `Board` the same way. It lives here rather than in `dfu_hil_board` because opening a board
+//! *for a scenario* needs the scenario's transport (`runner::scenario::TransportKind`), and
+//! the board crate sits below the runner: `run`, `lint` and the farm all choose boards through
+//! this module.
 
 use dfu_hil_board::hw::inventory::BoardEntry;
 use dfu_hil_board::hw::probe_rs::HwProbe;
