@@ -40,11 +40,13 @@
 //! Flash file format: every flash device of the layout, in `flash:` order, each exactly its
 //! size, raw (a one-device layout gives native_sim's own `flash.bin`). Same as `sim serve`.
 
-use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind, Snapshot};
+use crate::hw::Capability;
+use crate::probe::{BoardError, CoreState, PowerControl, Probe, ResetKind, Snapshot, Snapshots};
 use crate::transports::serial;
 use crate::{Board, BoardKind, Link};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_smp::{LineLimits, SmpError, Transport};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -881,6 +883,20 @@ impl Handle {
     }
 }
 
+/// What a native_sim pair can do, known before it is started: SMP over its serial PTY; the
+/// harness reads its flash file directly (external flash included); killing the process is a
+/// power cut "now". It cannot cut at an exact flash operation (the harness does not see them)
+/// and its app is a host executable, not the image in the slot (no `executes-image`).
+/// Declared here, once, for `run`, `lint` and the farm.
+pub fn capabilities() -> BTreeSet<Capability> {
+    [
+        Capability::Serial,
+        Capability::ReadExternalFlash,
+        Capability::PowerCut,
+    ]
+    .into()
+}
+
 /// The board, off: nothing is started until the first reset.
 pub fn open(cfg: NativeSimConfig, name: &str) -> Result<(Board, Handle), BoardError> {
     let inner = Arc::new(Mutex::new(Inner {
@@ -998,19 +1014,23 @@ impl Probe for NativeSimProbe {
         lock(&self.inner).core_state()
     }
 
-    fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
-        match at {
-            PowerCutAt::Now => {
-                lock(&self.inner).stop(Stopped::PowerCut);
-                Ok(())
-            }
-            PowerCutAt::FlashOp(_) => Err(BoardError::Unsupported(
-                "native-sim cannot cut power at a flash operation (only now); use the sim board"
-                    .into(),
-            )),
-        }
+    fn snapshots(&mut self) -> Option<&mut dyn Snapshots> {
+        Some(self)
     }
 
+    fn power_control(&mut self) -> Option<&mut dyn PowerControl> {
+        Some(self)
+    }
+
+    fn take_log(&mut self) -> Vec<String> {
+        let g = lock(&self.inner);
+        let mut log = lock_log(&g.log);
+        std::mem::take(&mut *log)
+    }
+}
+
+impl Snapshots for NativeSimProbe {
+    /// The flash file is the board's whole persistent state.
     fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
         let file = self.file();
         let bytes = std::fs::read(&file.path).map_err(|e| file.io(e))?;
@@ -1029,11 +1049,13 @@ impl Probe for NativeSimProbe {
             .map_err(|e| BoardError::Probe(format!("flash file {}: {e}", path.display())))?;
         g.reset_run().map_err(BoardError::from)
     }
+}
 
-    fn take_log(&mut self) -> Vec<String> {
-        let g = lock(&self.inner);
-        let mut log = lock_log(&g.log);
-        std::mem::take(&mut *log)
+impl PowerControl for NativeSimProbe {
+    /// The running executable is killed: what it wrote to the flash file stays.
+    fn cut_power_now(&mut self) -> Result<(), BoardError> {
+        lock(&self.inner).stop(Stopped::PowerCut);
+        Ok(())
     }
 }
 

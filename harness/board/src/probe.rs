@@ -76,7 +76,38 @@ pub enum BoardError {
     Probe(String),
 }
 
+/// Saving the board's persistent state and going back to it, to run a block again from the same
+/// point (power-cut sweeps). The simulated board saves its flash and core; native-sim its flash
+/// file; a real board cannot.
+pub trait Snapshots {
+    fn snapshot(&mut self) -> Result<Snapshot, BoardError>;
+    /// Go back to `snapshot` (taken on this board), with no power cut armed.
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError>;
+}
+
+/// Power cuts placed exactly before a flash erase or write: the unit of a sweep's cut points.
+/// Only a board that sees every flash operation MCUboot does (the simulated board) has it.
+pub trait FlashOpCuts {
+    /// Cut power before the `n`th flash erase/write from now (1 = the next one).
+    fn cut_before_flash_op(&mut self, n: u64) -> Result<(), BoardError>;
+    /// Flash erase/write operations counted so far.
+    fn flash_op_count(&mut self) -> u64;
+    /// The last counted flash operation, for reports (where a cut landed).
+    fn last_flash_op(&mut self) -> Option<String>;
+}
+
+/// Cutting the power now: the simulated board's supply, a native-sim process killed, a real
+/// board's inventory power hooks.
+pub trait PowerControl {
+    fn cut_power_now(&mut self) -> Result<(), BoardError>;
+}
+
 /// Flash, memory, reset and core state through a debug probe. Regions are partition names.
+///
+/// What not every board can do is an optional ability, discovered by asking for it
+/// ([`snapshots`](Probe::snapshots), [`flash_op_cuts`](Probe::flash_op_cuts),
+/// [`power_control`](Probe::power_control)): `None` says the board lacks it, so a caller
+/// never has to try an operation to find out.
 pub trait Probe: Send {
     /// Program `bytes` at the start of a region (erasing the sectors it covers).
     fn flash(&mut self, region: &str, bytes: &[u8]) -> Result<(), BoardError>;
@@ -100,33 +131,69 @@ pub trait Probe: Send {
     fn region_size(&self, region: &str) -> Result<u32, BoardError>;
     fn reset(&mut self, kind: ResetKind) -> Result<(), BoardError>;
     fn core_state(&mut self) -> Result<CoreState, BoardError>;
-    /// Cut power (simulated board: exactly before a flash operation; hardware: a power hook).
+    /// Saving and restoring the board's state, if the board can (see [`Snapshots`]).
+    fn snapshots(&mut self) -> Option<&mut dyn Snapshots> {
+        None
+    }
+    /// Power cuts at an exact flash operation, if the board counts them (see [`FlashOpCuts`]).
+    fn flash_op_cuts(&mut self) -> Option<&mut dyn FlashOpCuts> {
+        None
+    }
+    /// Cutting the power now, if the board can (see [`PowerControl`]).
+    fn power_control(&mut self) -> Option<&mut dyn PowerControl> {
+        None
+    }
+
+    // The five methods below are kept for the runner until it migrates to the abilities
+    // above (`run.rs` calls them for `power-cut` and sweeps). They only delegate: a backend
+    // implements the abilities, never these.
+
+    /// Cut power at `at` through [`flash_op_cuts`](Probe::flash_op_cuts) or
+    /// [`power_control`](Probe::power_control). Kept for the runner until it migrates.
     fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
-        let _ = at;
-        Err(BoardError::Unsupported(
-            "this board has no power-cut capability".into(),
-        ))
+        match at {
+            PowerCutAt::FlashOp(n) => match self.flash_op_cuts() {
+                Some(c) => c.cut_before_flash_op(n),
+                None => Err(BoardError::Unsupported(
+                    "this board cannot cut power at an exact flash operation; use the sim board for sweeps"
+                        .into(),
+                )),
+            },
+            PowerCutAt::Now => match self.power_control() {
+                Some(p) => p.cut_power_now(),
+                None => Err(BoardError::Unsupported(
+                    "this board has no power-cut capability".into(),
+                )),
+            },
+        }
     }
-    /// Flash erase/write operations counted so far (simulated board only): the unit of
-    /// power-cut points.
+    /// [`FlashOpCuts::flash_op_count`], `None` without that ability. Kept for the runner until
+    /// it migrates.
     fn flash_op_count(&mut self) -> Option<u64> {
-        None
+        self.flash_op_cuts().map(|c| c.flash_op_count())
     }
-    /// Describe the last counted flash operation (where a cut landed).
+    /// [`FlashOpCuts::last_flash_op`]. Kept for the runner until it migrates.
     fn last_flash_op(&mut self) -> Option<String> {
-        None
+        self.flash_op_cuts().and_then(|c| c.last_flash_op())
     }
-    /// Save the board's persistent state to run a block again from the same point (sweeps).
+    /// [`Snapshots::snapshot`]. Kept for the runner until it migrates.
     fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
-        Err(BoardError::Unsupported(
-            "this board cannot save and restore its state (sweeps need the simulated board)".into(),
-        ))
+        match self.snapshots() {
+            Some(s) => s.snapshot(),
+            None => Err(BoardError::Unsupported(
+                "this board cannot save and restore its state (sweeps need the simulated board)"
+                    .into(),
+            )),
+        }
     }
+    /// [`Snapshots::restore`]. Kept for the runner until it migrates.
     fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError> {
-        let _ = snapshot;
-        Err(BoardError::Unsupported(
-            "this board cannot restore a state".into(),
-        ))
+        match self.snapshots() {
+            Some(s) => s.restore(snapshot),
+            None => Err(BoardError::Unsupported(
+                "this board cannot restore a state".into(),
+            )),
+        }
     }
     /// NSIB slot and counter, network-core version, security counters (see BootChainFacts).
     fn boot_chain(&mut self) -> Result<BootChainFacts, BoardError> {

@@ -179,8 +179,7 @@ impl FarmBoard {
         FarmBoard {
             id: format!("sim-{n}"),
             layout: None,
-            // The simulated board can do everything the harness knows about.
-            capabilities: Capability::ALL.iter().copied().collect(),
+            capabilities: dfu_hil_board::sim::capabilities(),
             profile: None,
             choice: BoardChoice::Sim,
             device_link: Default::default(),

@@ -149,28 +149,14 @@ impl BoardChoice {
     }
 
     /// What the board can do and which profile it is, known before it is opened (see
-    /// `dfu_hil_runner::needs`). The simulated board can do everything the harness knows; a
-    /// native_sim pair has a serial PTY, a flash file the harness reads directly (external
-    /// flash included) and a process it can kill (a power cut "now"), but no
-    /// per-flash-operation cut; a lab board has its profile's capabilities with the
-    /// inventory's edits. Simulated boards have no profile: they stand in for any.
+    /// `dfu_hil_runner::needs`). Each backend declares its own capabilities
+    /// (`board::sim::capabilities`, `board::native_sim::capabilities`; a lab board has its
+    /// profile's with the inventory's edits): nothing is listed twice. Simulated boards have
+    /// no profile: they stand in for any.
     pub fn facts(&self, root: &Path) -> Result<BoardFacts, String> {
         let (capabilities, profile, device_link) = match self {
-            BoardChoice::Sim => (
-                Capability::ALL.iter().copied().collect(),
-                None,
-                Default::default(),
-            ),
-            BoardChoice::NativeSim { .. } => (
-                [
-                    Capability::Serial,
-                    Capability::ReadExternalFlash,
-                    Capability::PowerCut,
-                ]
-                .into(),
-                None,
-                Default::default(),
-            ),
+            BoardChoice::Sim => (dfu_hil_board::sim::capabilities(), None, Default::default()),
+            BoardChoice::NativeSim { .. } => (native_sim::capabilities(), None, Default::default()),
             BoardChoice::Hw { inventory, id } => {
                 let inv = Inventory::load(inventory).map_err(|e| e.to_string())?;
                 let entry = inv.select(id).map_err(|e| e.to_string())?;

@@ -13,7 +13,7 @@ use super::inventory::{DiscoveredProbe, Hooks, ProbeSelector};
 use super::profile::{AccessError, BoardProfile, Capability};
 use super::rtt::{self, RttReader, RttState};
 use super::symbols::{ElfSymbols, Symbolizer};
-use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind};
+use crate::probe::{BoardError, CoreState, PowerControl, Probe, ResetKind};
 use dfu_hil_mcuboot::layout::Layout;
 use probe_rs::flashing::{
     self, BinOptions, DownloadOptions, ElfOptions, FlashProgress, ProgressEvent, ProgressOperation,
@@ -514,21 +514,8 @@ impl Probe for HwProbe {
         Ok(c.state)
     }
 
-    fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
-        match at {
-            PowerCutAt::Now => {
-                let off = self.hooks.power_off.clone();
-                let on = self.hooks.power_on.clone();
-                self.rtt_detach();
-                self.run_hook("power-off", off)?;
-                std::thread::sleep(Duration::from_millis(500));
-                self.run_hook("power-on", on)
-            }
-            PowerCutAt::FlashOp(_) => Err(BoardError::Unsupported(
-                "a real board cannot cut power at an exact flash operation; use the sim board for sweeps"
-                    .into(),
-            )),
-        }
+    fn power_control(&mut self) -> Option<&mut dyn PowerControl> {
+        Some(self)
     }
 
     fn take_log(&mut self) -> Vec<String> {
@@ -685,6 +672,18 @@ impl ProgressBytes {
         }
         self.reported = Some(bytes);
         Some(bytes)
+    }
+}
+
+impl PowerControl for HwProbe {
+    /// The inventory's `power-off` then `power-on` hooks (an error names a missing one).
+    fn cut_power_now(&mut self) -> Result<(), BoardError> {
+        let off = self.hooks.power_off.clone();
+        let on = self.hooks.power_on.clone();
+        self.rtt_detach();
+        self.run_hook("power-off", off)?;
+        std::thread::sleep(Duration::from_millis(500));
+        self.run_hook("power-on", on)
     }
 }
 
