@@ -181,9 +181,19 @@ pub enum NativeSimError {
     Board(String),
 }
 
+/// The native-sim process stands in for the probe: its errors are probe errors, kept as the
+/// source; an executable that cannot start makes the board unavailable, one that never
+/// announces its PTY is a timeout.
 impl From<NativeSimError> for BoardError {
     fn from(e: NativeSimError) -> Self {
-        BoardError::Probe(e.to_string())
+        match e {
+            NativeSimError::Spawn { .. } => BoardError::unavailable("probe", e),
+            NativeSimError::NoPty { .. } => BoardError::Timeout {
+                context: String::new(),
+                source: e.into(),
+            },
+            other => BoardError::probe("", other),
+        }
     }
 }
 
@@ -246,8 +256,8 @@ impl FlashFile {
         Err(BoardError::NoRegion(region.to_owned()))
     }
 
-    fn io(&self, e: impl std::fmt::Display) -> BoardError {
-        BoardError::Probe(format!("flash file {}: {e}", self.path.display()))
+    fn io(&self, e: impl Into<crate::probe::Cause>) -> BoardError {
+        BoardError::probe(format!("flash file {}", self.path.display()), e)
     }
 
     /// Create the file erased (each device filled with its erased value) if it does not exist.
@@ -828,7 +838,7 @@ impl Inner {
 
     fn core_state(&mut self) -> Result<CoreState, BoardError> {
         if let Some(e) = self.unreported.take() {
-            return Err(BoardError::Probe(format!("native-sim reboot: {e}")));
+            return Err(BoardError::probe("native-sim reboot", e));
         }
         self.settle()?;
         if self.running() && self.pty.is_some() {
@@ -1046,7 +1056,7 @@ impl Snapshots for NativeSimProbe {
         g.stop(Stopped::ByHarness { halt: false });
         let path = g.cfg.flash_file.clone();
         std::fs::write(&path, bytes)
-            .map_err(|e| BoardError::Probe(format!("flash file {}: {e}", path.display())))?;
+            .map_err(|e| BoardError::probe(format!("flash file {}", path.display()), e))?;
         g.reset_run().map_err(BoardError::from)
     }
 }

@@ -64,6 +64,12 @@ pub enum ResetKind {
     Halt,
 }
 
+/// A cause kept under a board error: probe-rs's error, an io error, a process's error.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a board operation failed. Variants that wrap another error keep it as their `source()`
+/// (probe-rs's error, the io error of a port or file), so a report can say what broke and a
+/// caller can inspect it; [`BoardError::kind`] sorts them for reports.
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
     #[error("no region `{0}` on this board")]
@@ -72,8 +78,134 @@ pub enum BoardError {
     Flash { region: String, message: String },
     #[error("{0}")]
     Unsupported(String),
+    /// A probe failure already put into words (no underlying error to keep).
     #[error("probe: {0}")]
     Probe(String),
+    /// A probe failure with its cause: probe-rs's error, a hook's process error, the
+    /// native-sim flash file's io error. `context` says what was being done.
+    #[error("probe: {}{source}", prefix(context))]
+    ProbeFailed {
+        context: String,
+        #[source]
+        source: Cause,
+    },
+    /// A programming or reading error of `region` with its cause (probe-rs's flash error).
+    #[error("region `{region}`: {}{source}", prefix(context))]
+    FlashFailed {
+        region: String,
+        context: String,
+        #[source]
+        source: Cause,
+    },
+    /// The board cannot be used at all: probe not attached or not openable, port missing.
+    #[error("{}{source}", prefix(context))]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Cause,
+    },
+    /// The SMP link failed below SMP: the serial port, UDP socket or BLE connection.
+    #[error("{}{source}", prefix(context))]
+    Link {
+        context: String,
+        #[source]
+        source: Cause,
+    },
+    /// The probe or the board did not answer in time.
+    #[error("probe: {}{source}", prefix(context))]
+    Timeout {
+        context: String,
+        #[source]
+        source: Cause,
+    },
+}
+
+/// `"context: "`, or nothing for an empty context (the cause speaks for itself).
+fn prefix(context: &str) -> String {
+    if context.is_empty() {
+        String::new()
+    } else {
+        format!("{context}: ")
+    }
+}
+
+/// Which part of the board failed, for reports ("probe", "link", "timeout", …) instead of one
+/// "infrastructure" for everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BoardErrorKind {
+    /// The debug probe (or what stands in for it: a native-sim process, a flash file).
+    Probe,
+    /// Flash programming, erasing or reading.
+    Flash,
+    /// The SMP link below SMP: port, socket, BLE.
+    Link,
+    /// No answer in time.
+    Timeout,
+    /// The board could not be used at all (not attached, not openable).
+    Unavailable,
+    /// The board cannot do this (an ability or hook it lacks).
+    Unsupported,
+    /// A region the layout does not have.
+    Region,
+}
+
+impl BoardErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoardErrorKind::Probe => "probe",
+            BoardErrorKind::Flash => "flash",
+            BoardErrorKind::Link => "link",
+            BoardErrorKind::Timeout => "timeout",
+            BoardErrorKind::Unavailable => "unavailable",
+            BoardErrorKind::Unsupported => "unsupported",
+            BoardErrorKind::Region => "region",
+        }
+    }
+}
+
+impl std::fmt::Display for BoardErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl BoardError {
+    /// Which part of the board failed.
+    pub fn kind(&self) -> BoardErrorKind {
+        match self {
+            BoardError::NoRegion(_) => BoardErrorKind::Region,
+            BoardError::Flash { .. } | BoardError::FlashFailed { .. } => BoardErrorKind::Flash,
+            BoardError::Unsupported(_) => BoardErrorKind::Unsupported,
+            BoardError::Probe(_) | BoardError::ProbeFailed { .. } => BoardErrorKind::Probe,
+            BoardError::Unavailable { .. } => BoardErrorKind::Unavailable,
+            BoardError::Link { .. } => BoardErrorKind::Link,
+            BoardError::Timeout { .. } => BoardErrorKind::Timeout,
+        }
+    }
+
+    /// A probe failure doing `context`, keeping `source`.
+    pub fn probe(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        BoardError::ProbeFailed {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A board that cannot be used at all, keeping why.
+    pub fn unavailable(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        BoardError::Unavailable {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A link failure below SMP, keeping why.
+    pub fn link(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        BoardError::Link {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Saving the board's persistent state and going back to it, to run a block again from the same
@@ -211,5 +343,44 @@ pub trait Probe: Send {
     fn load_elfs(&mut self, elfs: &[(String, Vec<u8>)]) -> Result<(), BoardError> {
         let _ = elfs;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn errors_keep_their_cause_and_say_which_part_failed() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such device");
+        let e = BoardError::probe("attach to nRF52840_xxAA", io);
+        assert_eq!(
+            e.to_string(),
+            "probe: attach to nRF52840_xxAA: no such device"
+        );
+        assert_eq!(e.kind(), BoardErrorKind::Probe);
+        let cause = e.source().expect("the io error is kept");
+        assert!(cause.downcast_ref::<std::io::Error>().is_some());
+
+        let e = BoardError::link("/dev/ttyACM0", "port busy");
+        assert_eq!(e.to_string(), "/dev/ttyACM0: port busy");
+        assert_eq!(e.kind(), BoardErrorKind::Link);
+        assert_eq!(e.kind().as_str(), "link");
+
+        let e = BoardError::unavailable("", "gone");
+        assert_eq!(e.to_string(), "gone", "no empty context");
+        assert_eq!(e.kind(), BoardErrorKind::Unavailable);
+
+        // The worded variants keep their texts.
+        assert_eq!(BoardError::Probe("x".into()).to_string(), "probe: x");
+        assert_eq!(
+            BoardError::NoRegion("s".into()).kind(),
+            BoardErrorKind::Region
+        );
+        assert_eq!(
+            BoardError::Unsupported("u".into()).kind(),
+            BoardErrorKind::Unsupported
+        );
     }
 }

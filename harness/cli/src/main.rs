@@ -491,7 +491,7 @@ fn run_paths(
                         choice.name()
                     );
                     infra.fetch_add(1, Ordering::SeqCst);
-                    run::board_unavailable(loaded, layout, &choice.name(), &e)
+                    run::board_unavailable(loaded, layout, &choice.name(), &e.to_string())
                 }
             }
         };

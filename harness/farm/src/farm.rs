@@ -615,7 +615,12 @@ impl Worker<'_> {
                 }
                 Err(e) => {
                     eprintln!("error: {}: board {}: {e}", it.loaded.scenario.name, b.id);
-                    attempts.push(run::board_unavailable(&it.loaded, &it.layout, &b.id, &e));
+                    attempts.push(run::board_unavailable(
+                        &it.loaded,
+                        &it.layout,
+                        &b.id,
+                        &e.to_string(),
+                    ));
                     return Outcome {
                         board: b.id.clone(),
                         attempts,
@@ -682,10 +687,11 @@ impl Worker<'_> {
             return Ok(());
         }
         // Recovery needs only the probe; a serial link is the one every board has.
-        let mut board =
-            self.board
-                .choice
-                .open(layout, TransportKind::Serial, self.root, scenario)?;
+        let mut board = self
+            .board
+            .choice
+            .open(layout, TransportKind::Serial, self.root, scenario)
+            .map_err(|e| e.to_string())?;
         board
             .probe
             .reset(ResetKind::Run)

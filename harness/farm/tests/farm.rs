@@ -453,3 +453,48 @@ fn only_invalid_scenarios_are_invalid_input() {
     };
     assert_eq!(run_farm(&a, &root()), FarmStatus::InvalidInput);
 }
+
+/// Opening a lab board whose probe is not attached fails as "unavailable", with the cause kept
+/// and the board named as before.
+#[test]
+fn an_absent_probe_is_reported_unavailable() {
+    use dfu_hil_board::probe::BoardErrorKind;
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = tmp.path().join("lab.yaml");
+    std::fs::write(&inv, INVENTORY).unwrap();
+    let r = root();
+    let l = dfu_hil_runner::scenario::load(&r.join("scenarios/bad-signature.yaml")).unwrap();
+    let layout = dfu_hil_runner::run::resolve_layout(&r, &l).unwrap();
+    let choice = select::BoardChoice::parse(
+        "farm-test-52840",
+        Some(&inv),
+        &select::NativeSimArgs::default(),
+        &r,
+    );
+    let Err(e) = choice.open(&layout, l.scenario.transport, &r, "bad-signature") else {
+        panic!("no probe with that serial is attached");
+    };
+    assert_eq!(e.kind(), Some(BoardErrorKind::Unavailable), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("board `farm-test-52840`: probe: "),
+        "{text}"
+    );
+    assert!(std::error::Error::source(&e).is_some());
+}
+
+/// Each backend declares its capabilities once; the facts are those.
+#[test]
+fn board_facts_come_from_the_backends() {
+    let r = root();
+    let sim = select::BoardChoice::Sim.facts(&r).unwrap();
+    assert_eq!(sim.capabilities, dfu_hil_board::sim::capabilities());
+    let ns = select::BoardChoice::parse("native-sim", None, &select::NativeSimArgs::default(), &r)
+        .facts(&r)
+        .unwrap();
+    assert_eq!(ns.capabilities, dfu_hil_board::native_sim::capabilities());
+    assert_eq!(
+        farm::FarmBoard::sim(0).capabilities,
+        dfu_hil_board::sim::capabilities()
+    );
+}
