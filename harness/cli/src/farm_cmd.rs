@@ -35,10 +35,10 @@ pub struct FarmArgs {
     #[arg(long)]
     pub evidence: Option<PathBuf>,
     /// Folder of the host-local board lock files.
-    #[arg(long, default_value = "/tmp/dfu-hil-locks")]
+    #[arg(long, default_value = farm::DEFAULT_LOCK_DIR)]
     pub lock_dir: PathBuf,
     /// How long to wait for a board held by another job, in seconds.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = farm::DEFAULT_LOCK_TIMEOUT_S)]
     pub lock_timeout_s: u64,
     /// Timeout of one SMP request, in milliseconds.
     #[arg(long, default_value_t = 2500)]
@@ -54,35 +54,6 @@ pub struct FarmArgs {
     pub show_steps: bool,
     #[command(flatten)]
     pub device: crate::link_args::DeviceLinkArgs,
-}
-
-impl FarmArgs {
-    /// Defaults as clap would set them (for callers building the arguments in code).
-    pub fn new() -> Self {
-        FarmArgs {
-            inventory: None,
-            patterns: Vec::new(),
-            tags: Vec::new(),
-            board_tags: Vec::new(),
-            sim: 0,
-            reruns: 0,
-            out: None,
-            evidence: None,
-            lock_dir: PathBuf::from("/tmp/dfu-hil-locks"),
-            lock_timeout_s: 600,
-            request_timeout_ms: 2500,
-            step_timeout_s: None,
-            scenario_timeout_s: None,
-            show_steps: false,
-            device: Default::default(),
-        }
-    }
-}
-
-impl Default for FarmArgs {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl FarmArgs {
@@ -172,7 +143,10 @@ mod tests {
             .farm;
         let o = c.options(Arc::default());
         assert_eq!(o.step_timeout, Some(Duration::from_secs(7)));
-        let defaults = FarmArgs::new().options(Arc::default());
+        let defaults = Cli::try_parse_from(["farm"])
+            .unwrap()
+            .farm
+            .options(Arc::default());
         assert_eq!(defaults.step_timeout, None);
         assert_eq!(defaults.lock_timeout, FarmOptions::new().lock_timeout);
         assert_eq!(defaults.lock_dir, FarmOptions::new().lock_dir);
