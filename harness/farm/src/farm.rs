@@ -235,6 +235,9 @@ pub fn required_capabilities(
 pub(crate) struct BoardState {
     /// Reason the board takes no (more) scenarios.
     pub(crate) dead: Option<String>,
+    /// Which part failed, for reports: `lock`, `setup` (inventory, profile, layout), or a
+    /// board error's kind (`probe`, `link`, `timeout`, `unavailable`, …).
+    pub(crate) dead_kind: Option<&'static str>,
     pub(crate) lock_wait: Duration,
 }
 
@@ -542,7 +545,9 @@ impl Worker<'_> {
                 }
                 Err(e) => {
                     eprintln!("farm: {e}");
-                    state.lock().unwrap_or_else(|e| e.into_inner()).dead = Some(e);
+                    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                    st.dead = Some(e);
+                    st.dead_kind = Some("lock");
                     return;
                 }
             }
@@ -564,7 +569,7 @@ impl Worker<'_> {
             };
             let Some(i) = picked else { break };
             let it = &items[i];
-            let outcome = self.run_item(it);
+            let outcome = self.run_item(it, state);
             let broken = outcome.infrastructure;
             outcomes
                 .lock()
@@ -575,17 +580,18 @@ impl Worker<'_> {
                     Some("the board could not be opened".into());
                 break;
             }
-            if let Err(e) = self.recover(&it.layout, &it.loaded.scenario.name) {
+            if let Err((kind, e)) = self.recover(&it.layout, &it.loaded.scenario.name) {
                 eprintln!("farm: board `{}`: recovery failed: {e}", b.id);
-                state.lock().unwrap_or_else(|e| e.into_inner()).dead =
-                    Some(format!("recovery failed: {e}"));
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                st.dead = Some(format!("recovery failed: {e}"));
+                st.dead_kind = Some(kind);
                 break;
             }
         }
     }
 
     /// One scenario with the rerun policy.
-    fn run_item(&self, it: &Prepared) -> Outcome {
+    fn run_item(&self, it: &Prepared, state: &Mutex<BoardState>) -> Outcome {
         let b = self.board;
         let mut attempts = Vec::new();
         for attempt in 0..=self.reruns {
@@ -615,6 +621,7 @@ impl Worker<'_> {
                 }
                 Err(e) => {
                     eprintln!("error: {}: board {}: {e}", it.loaded.scenario.name, b.id);
+                    lock(state).dead_kind = Some(e.kind().map_or("setup", |k| k.as_str()));
                     attempts.push(run::board_unavailable(
                         &it.loaded,
                         &it.layout,
@@ -667,7 +674,7 @@ impl Worker<'_> {
             }
             if attempt < self.reruns {
                 // Recover before rerunning on the same board.
-                if let Err(e) = self.recover(&it.layout, &it.loaded.scenario.name) {
+                if let Err((_, e)) = self.recover(&it.layout, &it.loaded.scenario.name) {
                     eprintln!("farm: board `{}`: recovery before rerun failed: {e}", b.id);
                     break;
                 }
@@ -681,8 +688,9 @@ impl Worker<'_> {
     }
 
     /// Bring the board back to a known state after a scenario: a probe reset on hardware;
-    /// nothing for a simulated board (the next scenario opens a fresh one).
-    fn recover(&self, layout: &Layout, scenario: &str) -> Result<(), String> {
+    /// nothing for a simulated board (the next scenario opens a fresh one). An error says
+    /// which part failed (as in [`BoardState::dead_kind`]) and why.
+    fn recover(&self, layout: &Layout, scenario: &str) -> Result<(), (&'static str, String)> {
         if self.board.is_sim() {
             return Ok(());
         }
@@ -691,10 +699,10 @@ impl Worker<'_> {
             .board
             .choice
             .open(layout, TransportKind::Serial, self.root, scenario)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (e.kind().map_or("setup", |k| k.as_str()), e.to_string()))?;
         board
             .probe
             .reset(ResetKind::Run)
-            .map_err(|e| format!("probe reset: {e}"))
+            .map_err(|e| (e.kind().as_str(), format!("probe reset: {e}")))
     }
 }

@@ -108,6 +108,7 @@ pub(crate) fn write_farm_reports(
             "sim": b.is_sim(),
             "lock_wait_s": s.lock_wait.as_secs_f64(),
             "unavailable": s.dead,
+            "unavailable_kind": s.dead_kind,
         })).collect::<Vec<_>>(),
         "scenarios": outcomes.iter().map(|o| serde_json::json!({
             "name": o.last().name,

@@ -211,6 +211,7 @@ fn a_board_locked_by_another_job_is_reported_unavailable() {
     );
     let why = farm["boards"][0]["unavailable"].as_str().unwrap();
     assert!(why.contains("locked by another job"), "{why}");
+    assert_eq!(farm["boards"][0]["unavailable_kind"], "lock");
     assert_eq!(farm["scenarios"][0]["verdict"], "board-unavailable");
     let merged = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(merged.contains("<error"), "{merged}");
@@ -497,4 +498,24 @@ fn board_facts_come_from_the_backends() {
         farm::FarmBoard::sim(0).capabilities,
         dfu_hil_board::sim::capabilities()
     );
+}
+
+/// A lab board whose probe cannot be opened is reported unavailable, saying which part failed.
+#[test]
+fn a_board_that_cannot_be_opened_says_which_part_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = tmp.path().join("lab.yaml");
+    std::fs::write(&inv, INVENTORY).unwrap();
+    let out = tmp.path().join("out");
+    let a = FarmOptions {
+        inventory: Some(inv),
+        board_tags: vec!["nightly".into()],
+        patterns: vec!["bad-signature".into()],
+        ..args(&out)
+    };
+    assert_eq!(run_farm(&a, &root()), FarmStatus::BoardUnavailable);
+    let farm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("farm.json")).unwrap()).unwrap();
+    assert_eq!(farm["boards"][0]["unavailable_kind"], "unavailable");
+    assert_eq!(farm["scenarios"][0]["verdict"], "board-unavailable");
 }
