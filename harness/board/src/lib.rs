@@ -9,7 +9,10 @@ pub mod sim;
 pub mod transports;
 
 pub use device_link::DeviceLinkFacts;
-pub use probe::{BoardError, BootChainFacts, CoreState, PowerCutAt, Probe, ResetKind, Snapshot};
+pub use probe::{
+    BoardError, BootChainFacts, CoreState, FlashOpCuts, PowerControl, PowerCutAt, Probe, ResetKind,
+    Snapshot, Snapshots,
+};
 
 use dfu_hil_smp::{SmpError, Transport};
 use std::time::Duration;

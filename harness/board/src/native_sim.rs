@@ -40,11 +40,13 @@
 //! Flash file format: every flash device of the layout, in `flash:` order, each exactly its
 //! size, raw (a one-device layout gives native_sim's own `flash.bin`). Same as `sim serve`.
 
-use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind, Snapshot};
+use crate::hw::Capability;
+use crate::probe::{BoardError, CoreState, PowerControl, Probe, ResetKind, Snapshot, Snapshots};
 use crate::transports::serial;
 use crate::{Board, BoardKind, Link};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_smp::{LineLimits, SmpError, Transport};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -179,9 +181,19 @@ pub enum NativeSimError {
     Board(String),
 }
 
+/// The native-sim process stands in for the probe: its errors are probe errors, kept as the
+/// source; an executable that cannot start makes the board unavailable, one that never
+/// announces its PTY is a timeout.
 impl From<NativeSimError> for BoardError {
     fn from(e: NativeSimError) -> Self {
-        BoardError::Probe(e.to_string())
+        match e {
+            NativeSimError::Spawn { .. } => BoardError::unavailable("probe", e),
+            NativeSimError::NoPty { .. } => BoardError::Timeout {
+                context: String::new(),
+                source: e.into(),
+            },
+            other => BoardError::probe("", other),
+        }
     }
 }
 
@@ -244,8 +256,8 @@ impl FlashFile {
         Err(BoardError::NoRegion(region.to_owned()))
     }
 
-    fn io(&self, e: impl std::fmt::Display) -> BoardError {
-        BoardError::Probe(format!("flash file {}: {e}", self.path.display()))
+    fn io(&self, e: impl Into<crate::probe::Cause>) -> BoardError {
+        BoardError::probe(format!("flash file {}", self.path.display()), e)
     }
 
     /// Create the file erased (each device filled with its erased value) if it does not exist.
@@ -826,7 +838,7 @@ impl Inner {
 
     fn core_state(&mut self) -> Result<CoreState, BoardError> {
         if let Some(e) = self.unreported.take() {
-            return Err(BoardError::Probe(format!("native-sim reboot: {e}")));
+            return Err(BoardError::probe("native-sim reboot", e));
         }
         self.settle()?;
         if self.running() && self.pty.is_some() {
@@ -879,6 +891,20 @@ impl Handle {
     pub fn bootloader_runs(&self) -> u64 {
         lock(&self.0).bootloader_runs
     }
+}
+
+/// What a native_sim pair can do, known before it is started: SMP over its serial PTY; the
+/// harness reads its flash file directly (external flash included); killing the process is a
+/// power cut "now". It cannot cut at an exact flash operation (the harness does not see them)
+/// and its app is a host executable, not the image in the slot (no `executes-image`).
+/// Declared here, once, for `run`, `lint` and the farm.
+pub fn capabilities() -> BTreeSet<Capability> {
+    [
+        Capability::Serial,
+        Capability::ReadExternalFlash,
+        Capability::PowerCut,
+    ]
+    .into()
 }
 
 /// The board, off: nothing is started until the first reset.
@@ -998,19 +1024,23 @@ impl Probe for NativeSimProbe {
         lock(&self.inner).core_state()
     }
 
-    fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
-        match at {
-            PowerCutAt::Now => {
-                lock(&self.inner).stop(Stopped::PowerCut);
-                Ok(())
-            }
-            PowerCutAt::FlashOp(_) => Err(BoardError::Unsupported(
-                "native-sim cannot cut power at a flash operation (only now); use the sim board"
-                    .into(),
-            )),
-        }
+    fn snapshots(&mut self) -> Option<&mut dyn Snapshots> {
+        Some(self)
     }
 
+    fn power_control(&mut self) -> Option<&mut dyn PowerControl> {
+        Some(self)
+    }
+
+    fn take_log(&mut self) -> Vec<String> {
+        let g = lock(&self.inner);
+        let mut log = lock_log(&g.log);
+        std::mem::take(&mut *log)
+    }
+}
+
+impl Snapshots for NativeSimProbe {
+    /// The flash file is the board's whole persistent state.
     fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
         let file = self.file();
         let bytes = std::fs::read(&file.path).map_err(|e| file.io(e))?;
@@ -1026,14 +1056,16 @@ impl Probe for NativeSimProbe {
         g.stop(Stopped::ByHarness { halt: false });
         let path = g.cfg.flash_file.clone();
         std::fs::write(&path, bytes)
-            .map_err(|e| BoardError::Probe(format!("flash file {}: {e}", path.display())))?;
+            .map_err(|e| BoardError::probe(format!("flash file {}", path.display()), e))?;
         g.reset_run().map_err(BoardError::from)
     }
+}
 
-    fn take_log(&mut self) -> Vec<String> {
-        let g = lock(&self.inner);
-        let mut log = lock_log(&g.log);
-        std::mem::take(&mut *log)
+impl PowerControl for NativeSimProbe {
+    /// The running executable is killed: what it wrote to the flash file stays.
+    fn cut_power_now(&mut self) -> Result<(), BoardError> {
+        lock(&self.inner).stop(Stopped::PowerCut);
+        Ok(())
     }
 }
 

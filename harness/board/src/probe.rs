@@ -64,6 +64,12 @@ pub enum ResetKind {
     Halt,
 }
 
+/// A cause kept under a board error: probe-rs's error, an io error, a process's error.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a board operation failed. Variants that wrap another error keep it as their `source()`
+/// (probe-rs's error, the io error of a port or file), so a report can say what broke and a
+/// caller can inspect it; [`BoardError::kind`] sorts them for reports.
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
     #[error("no region `{0}` on this board")]
@@ -72,11 +78,168 @@ pub enum BoardError {
     Flash { region: String, message: String },
     #[error("{0}")]
     Unsupported(String),
+    /// A probe failure already put into words (no underlying error to keep).
     #[error("probe: {0}")]
     Probe(String),
+    /// A probe failure with its cause: probe-rs's error, a hook's process error, the
+    /// native-sim flash file's io error. `context` says what was being done.
+    #[error("probe: {}{source}", prefix(context))]
+    ProbeFailed {
+        context: String,
+        #[source]
+        source: Cause,
+    },
+    /// A programming or reading error of `region` with its cause (probe-rs's flash error).
+    #[error("region `{region}`: {}{source}", prefix(context))]
+    FlashFailed {
+        region: String,
+        context: String,
+        #[source]
+        source: Cause,
+    },
+    /// The board cannot be used at all: probe not attached or not openable, port missing.
+    #[error("{}{source}", prefix(context))]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Cause,
+    },
+    /// The SMP link failed below SMP: the serial port, UDP socket or BLE connection.
+    #[error("{}{source}", prefix(context))]
+    Link {
+        context: String,
+        #[source]
+        source: Cause,
+    },
+    /// The probe or the board did not answer in time.
+    #[error("probe: {}{source}", prefix(context))]
+    Timeout {
+        context: String,
+        #[source]
+        source: Cause,
+    },
+}
+
+/// `"context: "`, or nothing for an empty context (the cause speaks for itself).
+fn prefix(context: &str) -> String {
+    if context.is_empty() {
+        String::new()
+    } else {
+        format!("{context}: ")
+    }
+}
+
+/// Which part of the board failed, for reports ("probe", "link", "timeout", …) instead of one
+/// "infrastructure" for everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BoardErrorKind {
+    /// The debug probe (or what stands in for it: a native-sim process, a flash file).
+    Probe,
+    /// Flash programming, erasing or reading.
+    Flash,
+    /// The SMP link below SMP: port, socket, BLE.
+    Link,
+    /// No answer in time.
+    Timeout,
+    /// The board could not be used at all (not attached, not openable).
+    Unavailable,
+    /// The board cannot do this (an ability or hook it lacks).
+    Unsupported,
+    /// A region the layout does not have.
+    Region,
+}
+
+impl BoardErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoardErrorKind::Probe => "probe",
+            BoardErrorKind::Flash => "flash",
+            BoardErrorKind::Link => "link",
+            BoardErrorKind::Timeout => "timeout",
+            BoardErrorKind::Unavailable => "unavailable",
+            BoardErrorKind::Unsupported => "unsupported",
+            BoardErrorKind::Region => "region",
+        }
+    }
+}
+
+impl std::fmt::Display for BoardErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl BoardError {
+    /// Which part of the board failed.
+    pub fn kind(&self) -> BoardErrorKind {
+        match self {
+            BoardError::NoRegion(_) => BoardErrorKind::Region,
+            BoardError::Flash { .. } | BoardError::FlashFailed { .. } => BoardErrorKind::Flash,
+            BoardError::Unsupported(_) => BoardErrorKind::Unsupported,
+            BoardError::Probe(_) | BoardError::ProbeFailed { .. } => BoardErrorKind::Probe,
+            BoardError::Unavailable { .. } => BoardErrorKind::Unavailable,
+            BoardError::Link { .. } => BoardErrorKind::Link,
+            BoardError::Timeout { .. } => BoardErrorKind::Timeout,
+        }
+    }
+
+    /// A probe failure doing `context`, keeping `source`.
+    pub fn probe(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        BoardError::ProbeFailed {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A board that cannot be used at all, keeping why.
+    pub fn unavailable(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        BoardError::Unavailable {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A link failure below SMP, keeping why.
+    pub fn link(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        BoardError::Link {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Saving the board's persistent state and going back to it, to run a block again from the same
+/// point (power-cut sweeps). The simulated board saves its flash and core; native-sim its flash
+/// file; a real board cannot.
+pub trait Snapshots {
+    fn snapshot(&mut self) -> Result<Snapshot, BoardError>;
+    /// Go back to `snapshot` (taken on this board), with no power cut armed.
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError>;
+}
+
+/// Power cuts placed exactly before a flash erase or write: the unit of a sweep's cut points.
+/// Only a board that sees every flash operation MCUboot does (the simulated board) has it.
+pub trait FlashOpCuts {
+    /// Cut power before the `n`th flash erase/write from now (1 = the next one).
+    fn cut_before_flash_op(&mut self, n: u64) -> Result<(), BoardError>;
+    /// Flash erase/write operations counted so far.
+    fn flash_op_count(&mut self) -> u64;
+    /// The last counted flash operation, for reports (where a cut landed).
+    fn last_flash_op(&mut self) -> Option<String>;
+}
+
+/// Cutting the power now: the simulated board's supply, a native-sim process killed, a real
+/// board's inventory power hooks.
+pub trait PowerControl {
+    fn cut_power_now(&mut self) -> Result<(), BoardError>;
 }
 
 /// Flash, memory, reset and core state through a debug probe. Regions are partition names.
+///
+/// What not every board can do is an optional ability, discovered by asking for it
+/// ([`snapshots`](Probe::snapshots), [`flash_op_cuts`](Probe::flash_op_cuts),
+/// [`power_control`](Probe::power_control)): `None` says the board lacks it, so a caller
+/// never has to try an operation to find out.
 pub trait Probe: Send {
     /// Program `bytes` at the start of a region (erasing the sectors it covers).
     fn flash(&mut self, region: &str, bytes: &[u8]) -> Result<(), BoardError>;
@@ -100,33 +263,69 @@ pub trait Probe: Send {
     fn region_size(&self, region: &str) -> Result<u32, BoardError>;
     fn reset(&mut self, kind: ResetKind) -> Result<(), BoardError>;
     fn core_state(&mut self) -> Result<CoreState, BoardError>;
-    /// Cut power (simulated board: exactly before a flash operation; hardware: a power hook).
+    /// Saving and restoring the board's state, if the board can (see [`Snapshots`]).
+    fn snapshots(&mut self) -> Option<&mut dyn Snapshots> {
+        None
+    }
+    /// Power cuts at an exact flash operation, if the board counts them (see [`FlashOpCuts`]).
+    fn flash_op_cuts(&mut self) -> Option<&mut dyn FlashOpCuts> {
+        None
+    }
+    /// Cutting the power now, if the board can (see [`PowerControl`]).
+    fn power_control(&mut self) -> Option<&mut dyn PowerControl> {
+        None
+    }
+
+    // The five methods below are kept for the runner until it migrates to the abilities
+    // above (`run.rs` calls them for `power-cut` and sweeps). They only delegate: a backend
+    // implements the abilities, never these.
+
+    /// Cut power at `at` through [`flash_op_cuts`](Probe::flash_op_cuts) or
+    /// [`power_control`](Probe::power_control). Kept for the runner until it migrates.
     fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
-        let _ = at;
-        Err(BoardError::Unsupported(
-            "this board has no power-cut capability".into(),
-        ))
+        match at {
+            PowerCutAt::FlashOp(n) => match self.flash_op_cuts() {
+                Some(c) => c.cut_before_flash_op(n),
+                None => Err(BoardError::Unsupported(
+                    "this board cannot cut power at an exact flash operation; use the sim board for sweeps"
+                        .into(),
+                )),
+            },
+            PowerCutAt::Now => match self.power_control() {
+                Some(p) => p.cut_power_now(),
+                None => Err(BoardError::Unsupported(
+                    "this board has no power-cut capability".into(),
+                )),
+            },
+        }
     }
-    /// Flash erase/write operations counted so far (simulated board only): the unit of
-    /// power-cut points.
+    /// [`FlashOpCuts::flash_op_count`], `None` without that ability. Kept for the runner until
+    /// it migrates.
     fn flash_op_count(&mut self) -> Option<u64> {
-        None
+        self.flash_op_cuts().map(|c| c.flash_op_count())
     }
-    /// Describe the last counted flash operation (where a cut landed).
+    /// [`FlashOpCuts::last_flash_op`]. Kept for the runner until it migrates.
     fn last_flash_op(&mut self) -> Option<String> {
-        None
+        self.flash_op_cuts().and_then(|c| c.last_flash_op())
     }
-    /// Save the board's persistent state to run a block again from the same point (sweeps).
+    /// [`Snapshots::snapshot`]. Kept for the runner until it migrates.
     fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
-        Err(BoardError::Unsupported(
-            "this board cannot save and restore its state (sweeps need the simulated board)".into(),
-        ))
+        match self.snapshots() {
+            Some(s) => s.snapshot(),
+            None => Err(BoardError::Unsupported(
+                "this board cannot save and restore its state (sweeps need the simulated board)"
+                    .into(),
+            )),
+        }
     }
+    /// [`Snapshots::restore`]. Kept for the runner until it migrates.
     fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError> {
-        let _ = snapshot;
-        Err(BoardError::Unsupported(
-            "this board cannot restore a state".into(),
-        ))
+        match self.snapshots() {
+            Some(s) => s.restore(snapshot),
+            None => Err(BoardError::Unsupported(
+                "this board cannot restore a state".into(),
+            )),
+        }
     }
     /// NSIB slot and counter, network-core version, security counters (see BootChainFacts).
     fn boot_chain(&mut self) -> Result<BootChainFacts, BoardError> {
@@ -144,5 +343,44 @@ pub trait Probe: Send {
     fn load_elfs(&mut self, elfs: &[(String, Vec<u8>)]) -> Result<(), BoardError> {
         let _ = elfs;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn errors_keep_their_cause_and_say_which_part_failed() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such device");
+        let e = BoardError::probe("attach to nRF52840_xxAA", io);
+        assert_eq!(
+            e.to_string(),
+            "probe: attach to nRF52840_xxAA: no such device"
+        );
+        assert_eq!(e.kind(), BoardErrorKind::Probe);
+        let cause = e.source().expect("the io error is kept");
+        assert!(cause.downcast_ref::<std::io::Error>().is_some());
+
+        let e = BoardError::link("/dev/ttyACM0", "port busy");
+        assert_eq!(e.to_string(), "/dev/ttyACM0: port busy");
+        assert_eq!(e.kind(), BoardErrorKind::Link);
+        assert_eq!(e.kind().as_str(), "link");
+
+        let e = BoardError::unavailable("", "gone");
+        assert_eq!(e.to_string(), "gone", "no empty context");
+        assert_eq!(e.kind(), BoardErrorKind::Unavailable);
+
+        // The worded variants keep their texts.
+        assert_eq!(BoardError::Probe("x".into()).to_string(), "probe: x");
+        assert_eq!(
+            BoardError::NoRegion("s".into()).kind(),
+            BoardErrorKind::Region
+        );
+        assert_eq!(
+            BoardError::Unsupported("u".into()).kind(),
+            BoardErrorKind::Unsupported
+        );
     }
 }

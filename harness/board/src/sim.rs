@@ -2,11 +2,15 @@
 //! directly; the link is real serial framing over an in-memory UART, or the harness's BLE
 //! framing against a simulated GATT peripheral, or unframed datagrams ([`SimTransport`]).
 
-use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind, Snapshot};
+use crate::hw::Capability;
+use crate::probe::{
+    BoardError, CoreState, FlashOpCuts, PowerControl, Probe, ResetKind, Snapshot, Snapshots,
+};
 use crate::{Board, BoardKind, Link};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_sim::SimBoard;
 use dfu_hil_smp::{ByteStream, SerialTransport};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,6 +77,14 @@ impl SimTransport {
             }
         }
     }
+}
+
+/// What the simulated board can do: everything the harness knows about. It counts every flash
+/// operation (power cuts at an exact one), reads any flash device, has every link, and runs
+/// the images it boots. Declared here, once, for `run`, `lint` and the farm to match
+/// scenarios against before a board is opened.
+pub fn capabilities() -> BTreeSet<Capability> {
+    Capability::ALL.iter().copied().collect()
 }
 
 /// Build a sim board for a layout; returns the runner's `Board` and a handle on the simulator
@@ -199,43 +211,16 @@ impl Probe for SimProbe {
         })
     }
 
-    fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
-        let mut b = self.lock();
-        match at {
-            PowerCutAt::FlashOp(n) => b.flash.arm_power_cut(n),
-            PowerCutAt::Now => b.power_off(),
-        }
-        Ok(())
+    fn snapshots(&mut self) -> Option<&mut dyn Snapshots> {
+        Some(self)
     }
 
-    fn flash_op_count(&mut self) -> Option<u64> {
-        Some(self.lock().flash.op_count())
+    fn flash_op_cuts(&mut self) -> Option<&mut dyn FlashOpCuts> {
+        Some(self)
     }
 
-    fn last_flash_op(&mut self) -> Option<String> {
-        let b = self.lock();
-        b.flash.last_op().map(|op| {
-            format!(
-                "#{} {} {} 0x{:x}+0x{:x}",
-                op.n, op.kind, op.partition, op.offset, op.len
-            )
-        })
-    }
-
-    fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
-        let b = self.lock();
-        Ok(Snapshot(Box::new(b.save_state())))
-    }
-
-    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError> {
-        let saved = snapshot
-            .0
-            .downcast_ref::<dfu_hil_sim::device::board::SavedState>()
-            .ok_or_else(|| BoardError::Probe("snapshot from another board kind".into()))?;
-        let mut b = self.lock();
-        b.load_state(saved);
-        b.flash.disarm_power_cut();
-        Ok(())
+    fn power_control(&mut self) -> Option<&mut dyn PowerControl> {
+        Some(self)
     }
 
     fn boot_chain(&mut self) -> Result<crate::BootChainFacts, BoardError> {
@@ -261,6 +246,52 @@ impl Probe for SimProbe {
         };
         self.log_seen = seen;
         new
+    }
+}
+
+impl Snapshots for SimProbe {
+    fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
+        let b = self.lock();
+        Ok(Snapshot(Box::new(b.save_state())))
+    }
+
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError> {
+        let saved = snapshot
+            .0
+            .downcast_ref::<dfu_hil_sim::device::board::SavedState>()
+            .ok_or_else(|| BoardError::Probe("snapshot from another board kind".into()))?;
+        let mut b = self.lock();
+        b.load_state(saved);
+        b.flash.disarm_power_cut();
+        Ok(())
+    }
+}
+
+impl FlashOpCuts for SimProbe {
+    fn cut_before_flash_op(&mut self, n: u64) -> Result<(), BoardError> {
+        self.lock().flash.arm_power_cut(n);
+        Ok(())
+    }
+
+    fn flash_op_count(&mut self) -> u64 {
+        self.lock().flash.op_count()
+    }
+
+    fn last_flash_op(&mut self) -> Option<String> {
+        let b = self.lock();
+        b.flash.last_op().map(|op| {
+            format!(
+                "#{} {} {} 0x{:x}+0x{:x}",
+                op.n, op.kind, op.partition, op.offset, op.len
+            )
+        })
+    }
+}
+
+impl PowerControl for SimProbe {
+    fn cut_power_now(&mut self) -> Result<(), BoardError> {
+        self.lock().power_off();
+        Ok(())
     }
 }
 

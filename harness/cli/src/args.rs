@@ -2,7 +2,8 @@
 //! (`Cli::command().debug_assert()`) so a clash between options cannot ship, and the README's
 //! command lines are parsed with it.
 
-use crate::{bench_cmd, board_open, farm_cmd, hw_cmd, image_cmd, link_args, sim_cmd, smp_cmd};
+use crate::{bench_cmd, farm_cmd, hw_cmd, image_cmd, link_args, sim_cmd, smp_cmd};
+use dfu_hil_farm::select::DEFAULT_BOOT_TIMEOUT_S;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -142,7 +143,7 @@ pub struct Outputs {
     pub native_sim_bootloader: Option<String>,
     /// Seconds the native_sim bootloader may run before it is killed (SIGKILL) and the reset
     /// fails with "bootloader did not hand over".
-    #[arg(long, value_name = "S", default_value_t = board_open::DEFAULT_BOOT_TIMEOUT_S,
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_BOOT_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub native_sim_boot_timeout_s: u64,
     /// Timeout of one SMP request, in milliseconds.

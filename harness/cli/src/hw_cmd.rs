@@ -117,8 +117,8 @@ fn inventory_error(e: inventory::InventoryError) -> CliError {
 /// Check that `--board ID` can be found before anything runs: the inventory is readable and
 /// has that board. Both are input (a wrong path, a typo), so exit 96, not 98 as a board that
 /// is described but cannot be opened. Other boards (`sim`, `native-sim`) need no inventory.
-pub fn check_lab_board(choice: &crate::board_open::BoardChoice) -> CliResult<()> {
-    if let crate::board_open::BoardChoice::Hw { inventory, id } = choice {
+pub fn check_lab_board(choice: &dfu_hil_farm::select::BoardChoice) -> CliResult<()> {
+    if let dfu_hil_farm::select::BoardChoice::Hw { inventory, id } = choice {
         let inv = Inventory::load(inventory).map_err(inventory_error)?;
         inv.select(id).map_err(CliError::invalid)?;
     }

@@ -4,7 +4,6 @@
 
 pub mod args;
 pub mod bench_cmd;
-pub mod board_open;
 pub mod error;
 pub mod farm_cmd;
 pub mod file_kind;
@@ -12,6 +11,7 @@ pub mod hw_cmd;
 pub mod image_cmd;
 pub mod link_args;
 pub mod project_cmd;
+pub mod signals;
 pub mod sim_cmd;
 pub mod smp_cmd;
 

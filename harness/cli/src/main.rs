@@ -7,10 +7,12 @@ use clap::Parser;
 use dfu_hil_cli::args::{Cli, Command, Outputs, PmCmd};
 use dfu_hil_cli::error::{self, CliResult};
 use dfu_hil_cli::{
-    bench_cmd, board_open, farm_cmd, hw_cmd, image_cmd, project_cmd, sim_cmd, smp_cmd,
+    bench_cmd, farm_cmd, hw_cmd, image_cmd, project_cmd, signals, sim_cmd, smp_cmd,
 };
 use dfu_hil_runner::console::Console;
+use dfu_hil_farm::select::{BoardChoice, NativeSimArgs};
 use dfu_hil_runner::exit::Exit;
+use dfu_hil_runner::plan::{self, Prepared};
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult};
 use dfu_hil_runner::{needs, report, scenario};
 use std::io::Write as _;
@@ -45,16 +47,6 @@ fn exit_of<T: Into<u8>>(r: CliResult<T>) -> ExitCode {
     ExitCode::from(error::finish(r, &mut std::io::stderr()))
 }
 
-/// The farm still returns a bare `i32` from the table (kept until it moves to its own crate
-/// and returns `Exit`); a number outside the table, which it never returns, would be
-/// reported as infrastructure rather than passed through as a made-up code.
-fn farm_exit(r: anyhow::Result<i32>) -> ExitCode {
-    exit_of(
-        r.map_err(Into::into)
-            .map(|c| Exit::from_code(c).map_or(Exit::Infrastructure.code(), Exit::code)),
-    )
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = project_root(cli.root.clone());
@@ -77,14 +69,7 @@ fn main() -> ExitCode {
             jobs,
             out,
         } => {
-            let mut paths = scenario::select(&root, &patterns);
-            if !tags.is_empty() {
-                paths.retain(|p| {
-                    scenario::load(p)
-                        .map(|s| s.scenario.tags.iter().any(|t| tags.contains(t)))
-                        .unwrap_or(true)
-                });
-            }
+            let paths = plan::select(&root, &patterns, &tags);
             if paths.is_empty() {
                 eprintln!("error: no scenario matches {patterns:?} (tags {tags:?})");
                 return code(Exit::NothingSelected);
@@ -95,7 +80,7 @@ fn main() -> ExitCode {
         Command::Smp(args) => exit_of(smp_cmd::run_smp(args)),
         Command::Sim { cmd } => exit_of(sim_cmd::run_sim(cmd, &root)),
         Command::Bench(cmd) => exit_of(bench_cmd::run_bench(cmd, &root)),
-        Command::Farm(args) => farm_exit(farm_cmd::run_farm(args, &root)),
+        Command::Farm(args) => code(farm_cmd::run_farm(&args, &root, signals::interrupt_flag())),
         Command::Inventory(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Inventory(c))),
         Command::Probe(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Probe(c))),
         Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),
@@ -127,12 +112,7 @@ fn lint(
     let facts = match board {
         None => None,
         Some(b) => {
-            let choice = board_open::BoardChoice::parse(
-                b,
-                inventory,
-                &board_open::NativeSimArgs::default(),
-                root,
-            );
+            let choice = BoardChoice::parse(b, inventory, &NativeSimArgs::default(), root);
             // Lint opens nothing: a board it cannot describe (inventory, id, profile) is input.
             match choice.facts(root) {
                 Ok(f) => Some(f),
@@ -145,28 +125,19 @@ fn lint(
     };
     let opts = options(root, None);
     let mut bad = 0;
-    for p in &paths {
-        let mut problems = Vec::new();
-        match scenario::load(p) {
-            Err(e) => problems.push(e.to_string()),
-            Ok(s) => {
-                for v in scenario::expand(s) {
-                    match run::prepare(&v, &opts) {
-                        Err(e) => problems.push(e.to_string()),
-                        Ok((layout, _)) => {
-                            let Some(f) = &facts else { continue };
-                            if let Some(why) =
-                                needs::wrong_board(&v.scenario.boards, f.profile.as_deref())
-                            {
-                                problems.push(format!("{}: {why}", v.path.display()));
-                            }
-                            let n = needs::needs(&v, &layout);
-                            for u in needs::unmet(&n, &f.capabilities) {
-                                problems.push(format!("{u}, which board `{}` lacks", f.name));
-                            }
-                        }
-                    }
-                }
+    for file in plan::plan(&paths, &opts).files {
+        let p = &file.path;
+        let mut problems: Vec<String> = file.invalid.iter().map(ToString::to_string).collect();
+        // With a board: what each valid variant needs that the board lacks, at its step.
+        for (f, v) in facts
+            .iter()
+            .flat_map(|f| file.prepared.iter().map(move |v| (f, v)))
+        {
+            if let Some(why) = needs::wrong_board(&v.loaded.scenario.boards, f.profile.as_deref()) {
+                problems.push(format!("{}: {why}", v.loaded.path.display()));
+            }
+            for u in needs::unmet(&v.needs, &f.capabilities) {
+                problems.push(format!("{u}, which board `{}` lacks", f.name));
             }
         }
         // Variants repeat the same steps: each problem once.
@@ -215,10 +186,10 @@ fn run_paths(
     quiet: bool,
     verbose: bool,
 ) -> ExitCode {
-    let choice = board_open::BoardChoice::parse(
+    let choice = BoardChoice::parse(
         &out.board,
         out.inventory.as_deref(),
-        &board_open::NativeSimArgs {
+        &NativeSimArgs {
             app: out.native_sim_app.clone(),
             bootloader: out.native_sim_bootloader.clone(),
             boot_timeout: Duration::from_secs(out.native_sim_boot_timeout_s),
@@ -238,9 +209,8 @@ fn run_paths(
             Err(e) => eprintln!("warning: {e}"),
         }
     }
-    let flag = opts.interrupt.clone();
     // Ctrl-C and SIGTERM finish the current step, then reports and evidence are written.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    opts.interrupt = signals::interrupt_flag();
     let junit = out
         .junit
         .clone()
@@ -253,28 +223,14 @@ fn run_paths(
         .run_timeout_s
         .map(|s| Instant::now() + Duration::from_secs(s));
 
-    // Everything that can be checked without a board, first: bad input exits 96.
-    let mut prepared = Vec::new();
-    let mut invalid = 0;
-    for path in paths {
-        let loaded = match scenario::load(path) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: {e}");
-                invalid += 1;
-                continue;
-            }
-        };
-        for l in scenario::expand(loaded) {
-            match run::prepare(&l, &opts) {
-                Ok((layout, fixtures)) => prepared.push((l, layout, fixtures)),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    invalid += 1;
-                }
-            }
-        }
+    // Everything that can be checked without a board, first: bad input exits 96 once the
+    // valid scenarios have run.
+    let planned = plan::plan(paths, &opts);
+    for e in planned.invalid() {
+        eprintln!("error: {e}");
     }
+    let invalid = planned.invalid_count();
+    let prepared: Vec<Prepared> = planned.into_prepared();
 
     // What the board cannot do is known before it is opened: such scenarios are skipped with
     // the step that needs it (an unreadable inventory is reported when the board is opened).
@@ -282,13 +238,7 @@ fn run_paths(
     let lacking: Vec<Option<String>> = match &facts {
         Ok(f) => prepared
             .iter()
-            .map(|(l, layout, _)| {
-                needs::wrong_board(&l.scenario.boards, f.profile.as_deref()).or_else(|| {
-                    let n = needs::needs(l, layout);
-                    let u = needs::unmet(&n, &f.capabilities);
-                    (!u.is_empty()).then(|| needs::explain(&f.name, &u))
-                })
-            })
+            .map(|p| p.unfit(&f.name, f.profile.as_deref(), &f.capabilities))
             .collect(),
         Err(_) => vec![None; prepared.len()],
     };
@@ -300,7 +250,13 @@ fn run_paths(
     let infra = AtomicUsize::new(0);
     let worker = |console: &mut Console| loop {
         let i = next.fetch_add(1, Ordering::SeqCst);
-        let Some((loaded, layout, fixtures)) = prepared.get(i) else {
+        let Some(Prepared {
+            loaded,
+            layout,
+            fixtures,
+            ..
+        }) = prepared.get(i)
+        else {
             break;
         };
         if opts.interrupt.load(Ordering::SeqCst)
@@ -328,7 +284,7 @@ fn run_paths(
                         choice.name()
                     );
                     infra.fetch_add(1, Ordering::SeqCst);
-                    run::board_unavailable(loaded, layout, &choice.name(), &e)
+                    run::board_unavailable(loaded, layout, &choice.name(), &e.to_string())
                 }
             }
         };

@@ -12,6 +12,7 @@ pub mod fixture_spec;
 pub mod fixtures;
 pub mod needs;
 pub mod options;
+pub mod plan;
 pub mod prepare;
 pub mod report;
 pub mod result;

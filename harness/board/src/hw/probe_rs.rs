@@ -13,7 +13,7 @@ use super::inventory::{DiscoveredProbe, Hooks, ProbeSelector};
 use super::profile::{AccessError, BoardProfile, Capability};
 use super::rtt::{self, RttReader, RttState};
 use super::symbols::{ElfSymbols, Symbolizer};
-use crate::probe::{BoardError, CoreState, PowerCutAt, Probe, ResetKind};
+use crate::probe::{BoardError, CoreState, PowerControl, Probe, ResetKind};
 use dfu_hil_mcuboot::layout::Layout;
 use probe_rs::flashing::{
     self, BinOptions, DownloadOptions, ElfOptions, FlashProgress, ProgressEvent, ProgressOperation,
@@ -31,8 +31,16 @@ const DEMCR: u64 = 0xE000_EDFC;
 const DEMCR_TRCENA: u32 = 1 << 24;
 const HALT_TIMEOUT: Duration = Duration::from_millis(500);
 
-fn probe_err(e: impl std::fmt::Display) -> BoardError {
-    BoardError::Probe(e.to_string())
+/// A probe-rs error, kept as the source; probe-rs's own timeout is a timeout.
+fn probe_err(e: probe_rs::Error) -> BoardError {
+    if matches!(e, probe_rs::Error::Timeout) {
+        BoardError::Timeout {
+            context: String::new(),
+            source: e.into(),
+        }
+    } else {
+        BoardError::probe("", e)
+    }
 }
 
 fn access_err(e: AccessError) -> BoardError {
@@ -125,19 +133,20 @@ impl HwProbe {
         let sel: DebugProbeSelector = selector
             .to_string()
             .parse()
-            .map_err(|e| probe_err(format!("probe selector {selector}: {e}")))?;
+            .map_err(|e| BoardError::probe(format!("probe selector {selector}"), e))?;
         let probe = Lister::new().open(sel).map_err(|e| {
-            probe_err(format!(
-                "open probe {selector}: {e} (attached? udev rules?)"
-            ))
+            BoardError::unavailable(
+                format!("probe: open probe {selector} (attached? udev rules?)"),
+                e,
+            )
         })?;
         let mut perms = Permissions::new();
         if allow_erase_all {
             perms = perms.allow_erase_all();
         }
-        let session = probe
-            .attach(profile.chip.as_str(), perms)
-            .map_err(|e| probe_err(format!("attach to {}: {e}", profile.chip)))?;
+        let session = probe.attach(profile.chip.as_str(), perms).map_err(|e| {
+            BoardError::unavailable(format!("probe: attach to {}", profile.chip), e)
+        })?;
         Ok(HwProbe {
             session,
             profile,
@@ -218,9 +227,10 @@ impl HwProbe {
         bytes: &[u8],
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), BoardError> {
-        let flash_err = |e: probe_rs::flashing::FlashError| BoardError::Flash {
+        let flash_err = |e: probe_rs::flashing::FlashError| BoardError::FlashFailed {
             region: region.to_owned(),
-            message: e.to_string(),
+            context: String::new(),
+            source: e.into(),
         };
         let a = self
             .profile
@@ -271,9 +281,10 @@ impl HwProbe {
             ),
             ImageFile::Bin { region } => {
                 let len = std::fs::metadata(path)
-                    .map_err(|e| probe_err(format!("{}: {e}", path.display())))?
+                    .map_err(|e| BoardError::probe(path.display().to_string(), e))?
                     .len();
-                let len = u32::try_from(len).map_err(|_| probe_err("image larger than 4 GiB"))?;
+                let len = u32::try_from(len)
+                    .map_err(|_| BoardError::Probe("image larger than 4 GiB".into()))?;
                 let a = self
                     .profile
                     .access(&self.layout, region, 0, len, true)
@@ -292,14 +303,14 @@ impl HwProbe {
         };
         // The flash algorithm ran in RAM: any RTT control block there is gone.
         self.rtt_detach();
-        r.map_err(|e| probe_err(format!("flash {}: {e}", path.display())))
+        r.map_err(|e| BoardError::probe(format!("flash {}", path.display()), e))
     }
 
     /// Mass-erase the chip (needs `allow_erase_all` at attach).
     pub fn erase_chip(&mut self) -> Result<(), BoardError> {
         self.rtt_detach();
         flashing::erase_all(&mut self.session, &mut FlashProgress::empty(), false)
-            .map_err(|e| probe_err(format!("erase chip: {e}")))
+            .map_err(|e| BoardError::probe("erase chip", e))
     }
 
     /// Does `region` start with `bytes`? (Cheap "still holds image X" check.)
@@ -424,11 +435,11 @@ impl HwProbe {
             .arg("-c")
             .arg(&cmd)
             .status()
-            .map_err(|e| probe_err(format!("hook `{name}`: {e}")))?;
+            .map_err(|e| BoardError::probe(format!("hook `{name}`"), e))?;
         self.log
             .push(format!("[hw] hook {name}: `{cmd}` → {status}"));
         if !status.success() {
-            return Err(probe_err(format!(
+            return Err(BoardError::Probe(format!(
                 "hook `{name}` (`{cmd}`) failed: {status}"
             )));
         }
@@ -458,9 +469,10 @@ impl Probe for HwProbe {
         let mut core = self.session.core(a.core).map_err(probe_err)?;
         let mut buf = vec![0u8; len as usize];
         core.read(a.address, &mut buf)
-            .map_err(|e| BoardError::Flash {
+            .map_err(|e| BoardError::FlashFailed {
                 region: region.to_owned(),
-                message: format!("read 0x{:08x}+0x{len:x}: {e}", a.address),
+                context: format!("read 0x{:08x}+0x{len:x}", a.address),
+                source: e.into(),
             })?;
         Ok(buf)
     }
@@ -479,9 +491,10 @@ impl Probe for HwProbe {
         );
         // The flash algorithm ran in RAM: any RTT control block there is gone.
         self.rtt_detach();
-        r.map_err(|e| BoardError::Flash {
+        r.map_err(|e| BoardError::FlashFailed {
             region: region.to_owned(),
-            message: e.to_string(),
+            context: String::new(),
+            source: e.into(),
         })
     }
 
@@ -514,21 +527,8 @@ impl Probe for HwProbe {
         Ok(c.state)
     }
 
-    fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
-        match at {
-            PowerCutAt::Now => {
-                let off = self.hooks.power_off.clone();
-                let on = self.hooks.power_on.clone();
-                self.rtt_detach();
-                self.run_hook("power-off", off)?;
-                std::thread::sleep(Duration::from_millis(500));
-                self.run_hook("power-on", on)
-            }
-            PowerCutAt::FlashOp(_) => Err(BoardError::Unsupported(
-                "a real board cannot cut power at an exact flash operation; use the sim board for sweeps"
-                    .into(),
-            )),
-        }
+    fn power_control(&mut self) -> Option<&mut dyn PowerControl> {
+        Some(self)
     }
 
     fn take_log(&mut self) -> Vec<String> {
@@ -688,6 +688,18 @@ impl ProgressBytes {
     }
 }
 
+impl PowerControl for HwProbe {
+    /// The inventory's `power-off` then `power-on` hooks (an error names a missing one).
+    fn cut_power_now(&mut self) -> Result<(), BoardError> {
+        let off = self.hooks.power_off.clone();
+        let on = self.hooks.power_on.clone();
+        self.rtt_detach();
+        self.run_hook("power-off", off)?;
+        std::thread::sleep(Duration::from_millis(500));
+        self.run_hook("power-on", on)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -771,5 +783,26 @@ mod tests {
         p.on_event(&bar(Program, 100));
         assert_eq!(p.on_event(&step(Program, 10)), None);
         assert_eq!(p.on_event(&step(Program, 100)), Some(80));
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+    use crate::probe::BoardErrorKind;
+    use std::error::Error as _;
+
+    #[test]
+    fn probe_rs_errors_are_kept_and_its_timeout_is_a_timeout() {
+        let e = probe_err(probe_rs::Error::Timeout);
+        assert_eq!(e.kind(), BoardErrorKind::Timeout);
+        let cause = e.source().expect("probe-rs's error is kept");
+        assert!(matches!(
+            cause.downcast_ref::<probe_rs::Error>(),
+            Some(probe_rs::Error::Timeout)
+        ));
+        let e = probe_err(probe_rs::Error::CoreNotFound(3));
+        assert_eq!(e.kind(), BoardErrorKind::Probe);
+        assert!(e.to_string().starts_with("probe: "), "{e}");
     }
 }

@@ -1,20 +1,65 @@
 //! Which board a run uses, and opening it: the built-in simulated board, a real board from the
 //! lab inventory (probe-rs + serial), or native_sim executables on a flash file.
 //!
-//! Opening is the only backend-specific code the CLI has; the runner drives every `Board` the
-//! same way.
+//! Opening is the only backend-specific code above the board crate; the runner drives every
+//! `Board` the same way. It lives here rather than in `dfu_hil_board` because opening a board
+//! *for a scenario* needs the scenario's transport (`runner::scenario::TransportKind`), and
+//! the board crate sits below the runner: `run`, `lint` and the farm all choose boards through
+//! this module.
 
 use dfu_hil_board::hw::inventory::BoardEntry;
 use dfu_hil_board::hw::probe_rs::HwProbe;
 use dfu_hil_board::hw::{BoardProfile, Capability, Inventory};
 use dfu_hil_board::native_sim::{self, CommandSpec, NativeSimConfig};
+use dfu_hil_board::probe::BoardErrorKind;
 use dfu_hil_board::sim::SimTransport;
-use dfu_hil_board::{Board, BoardKind, Link};
+use dfu_hil_board::{Board, BoardError, BoardKind, Link};
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_runner::scenario::TransportKind;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Why a board could not be opened for a scenario (infrastructure, exit 98).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The lab's description of the board: inventory, profile, a layout or transport the board
+    /// is not set up for, a missing native_sim command line.
+    #[error("{0}")]
+    Setup(String),
+    /// The board itself (probe, port, process), with its cause.
+    #[error("board `{board}`: {source}")]
+    Board {
+        board: String,
+        #[source]
+        source: BoardError,
+    },
+    /// A backend's own error, already naming what failed.
+    #[error(transparent)]
+    Backend(#[from] BoardError),
+}
+
+impl OpenError {
+    /// Which part of the board failed (`None`: its setup, not the board).
+    pub fn kind(&self) -> Option<BoardErrorKind> {
+        match self {
+            OpenError::Setup(_) => None,
+            OpenError::Board { source, .. } | OpenError::Backend(source) => Some(source.kind()),
+        }
+    }
+}
+
+impl From<String> for OpenError {
+    fn from(s: String) -> Self {
+        OpenError::Setup(s)
+    }
+}
+
+impl From<&str> for OpenError {
+    fn from(s: &str) -> Self {
+        OpenError::Setup(s.to_owned())
+    }
+}
 
 /// What is known about a board before opening it.
 #[derive(Debug, Clone)]
@@ -146,28 +191,14 @@ impl BoardChoice {
     }
 
     /// What the board can do and which profile it is, known before it is opened (see
-    /// `dfu_hil_runner::needs`). The simulated board can do everything the harness knows; a
-    /// native_sim pair has a serial PTY, a flash file the harness reads directly (external
-    /// flash included) and a process it can kill (a power cut "now"), but no
-    /// per-flash-operation cut; a lab board has its profile's capabilities with the
-    /// inventory's edits. Simulated boards have no profile: they stand in for any.
+    /// `dfu_hil_runner::needs`). Each backend declares its own capabilities
+    /// (`board::sim::capabilities`, `board::native_sim::capabilities`; a lab board has its
+    /// profile's with the inventory's edits): nothing is listed twice. Simulated boards have
+    /// no profile: they stand in for any.
     pub fn facts(&self, root: &Path) -> Result<BoardFacts, String> {
         let (capabilities, profile, device_link) = match self {
-            BoardChoice::Sim => (
-                Capability::ALL.iter().copied().collect(),
-                None,
-                Default::default(),
-            ),
-            BoardChoice::NativeSim { .. } => (
-                [
-                    Capability::Serial,
-                    Capability::ReadExternalFlash,
-                    Capability::PowerCut,
-                ]
-                .into(),
-                None,
-                Default::default(),
-            ),
+            BoardChoice::Sim => (dfu_hil_board::sim::capabilities(), None, Default::default()),
+            BoardChoice::NativeSim { .. } => (native_sim::capabilities(), None, Default::default()),
             BoardChoice::Hw { inventory, id } => {
                 let inv = Inventory::load(inventory).map_err(|e| e.to_string())?;
                 let entry = inv.select(id).map_err(|e| e.to_string())?;
@@ -196,7 +227,7 @@ impl BoardChoice {
         transport: TransportKind,
         root: &Path,
         scenario: &str,
-    ) -> Result<Board, String> {
+    ) -> Result<Board, OpenError> {
         match self {
             BoardChoice::Sim => {
                 let t = match transport {
@@ -214,13 +245,17 @@ impl BoardChoice {
                         return Err(format!(
                             "board `{id}` has layout `{l}`, the scenario needs `{}`",
                             layout.name
-                        ));
+                        )
+                        .into());
                     }
                 }
                 let profile = BoardProfile::find(&root.join("boards"), &entry.profile)
                     .map_err(|e| e.to_string())?;
                 let mut probe = HwProbe::attach(&entry.probe, profile, layout.clone(), false)
-                    .map_err(|e| format!("board `{id}`: {e}"))?;
+                    .map_err(|source| OpenError::Board {
+                        board: id.clone(),
+                        source,
+                    })?;
                 probe.set_hooks(entry.hooks.clone());
                 let link = hw_link(entry, transport, inventory)?;
                 Ok(Board {
@@ -240,14 +275,16 @@ impl BoardChoice {
                 if transport != TransportKind::Serial {
                     return Err(format!(
                         "native_sim executables talk SMP over their UART PTY, not {transport:?}"
-                    ));
+                    )
+                    .into());
                 }
                 if let Some(l) = built_for {
                     if *l != layout.name {
                         return Err(format!(
                             "board `{name}` is built for layout `{l}`, the scenario needs `{}`",
                             layout.name
-                        ));
+                        )
+                        .into());
                     }
                 }
                 let app = command(app).ok_or(
@@ -268,9 +305,7 @@ impl BoardChoice {
                 cfg.bootloader = bootloader;
                 cfg.bootloader_timeout = *boot_timeout;
                 cfg.remove_flash_on_drop = true;
-                native_sim::open(cfg, name)
-                    .map(|(b, _)| b)
-                    .map_err(|e| e.to_string())
+                Ok(native_sim::open(cfg, name).map(|(b, _)| b)?)
             }
         }
     }
@@ -294,7 +329,11 @@ fn command(words: &[String]) -> Option<CommandSpec> {
 }
 
 /// The SMP link of a lab board over the scenario's transport, from its inventory entry.
-fn hw_link(entry: &BoardEntry, transport: TransportKind, inventory: &Path) -> Result<Link, String> {
+fn hw_link(
+    entry: &BoardEntry,
+    transport: TransportKind,
+    inventory: &Path,
+) -> Result<Link, OpenError> {
     let id = &entry.id;
     match transport {
         TransportKind::Serial => {
@@ -307,7 +346,10 @@ fn hw_link(entry: &BoardEntry, transport: TransportKind, inventory: &Path) -> Re
             // A reset may take the port away for a moment (USB CDC of the app): reopen it.
             let link =
                 dfu_hil_board::transports::serial::ReopeningSerial::open(&port.port, port.baud)
-                    .map_err(|e| format!("board `{id}`: {}: {e}", port.port))?;
+                    .map_err(|e| OpenError::Board {
+                        board: id.clone(),
+                        source: BoardError::link(port.port.clone(), e),
+                    })?;
             Ok(Link(Box::new(link)))
         }
         TransportKind::Udp => {
@@ -317,8 +359,12 @@ fn hw_link(entry: &BoardEntry, transport: TransportKind, inventory: &Path) -> Re
                     inventory.display()
                 )
             })?;
-            let link = dfu_hil_board::transports::UdpTransport::open(target)
-                .map_err(|e| format!("board `{id}`: udp {target}: {e}"))?;
+            let link = dfu_hil_board::transports::UdpTransport::open(target).map_err(|e| {
+                OpenError::Board {
+                    board: id.clone(),
+                    source: BoardError::link(format!("udp {target}"), e),
+                }
+            })?;
             Ok(Link(Box::new(link)))
         }
         TransportKind::Ble => ble_link(entry, inventory),
@@ -326,7 +372,7 @@ fn hw_link(entry: &BoardEntry, transport: TransportKind, inventory: &Path) -> Re
 }
 
 #[cfg(feature = "ble")]
-fn ble_link(entry: &BoardEntry, inventory: &Path) -> Result<Link, String> {
+fn ble_link(entry: &BoardEntry, inventory: &Path) -> Result<Link, OpenError> {
     let id = &entry.id;
     let target = entry
         .ble
@@ -339,14 +385,17 @@ fn ble_link(entry: &BoardEntry, inventory: &Path) -> Result<Link, String> {
             )
         })?;
     let link = dfu_hil_board::transports::ble::open(&target, std::time::Duration::from_secs(10))
-        .map_err(|e| format!("board `{id}`: BLE `{target}`: {e}"))?;
+        .map_err(|e| OpenError::Board {
+            board: id.clone(),
+            source: BoardError::link(format!("BLE `{target}`"), e),
+        })?;
     Ok(Link(Box::new(link)))
 }
 
 #[cfg(not(feature = "ble"))]
-fn ble_link(entry: &BoardEntry, _inventory: &Path) -> Result<Link, String> {
-    Err(format!(
+fn ble_link(entry: &BoardEntry, _inventory: &Path) -> Result<Link, OpenError> {
+    Err(OpenError::Setup(format!(
         "board `{}`: this dfu-hil was built without BLE (build with `--features ble`; needs libdbus-1-dev)",
         entry.id
-    ))
+    )))
 }
