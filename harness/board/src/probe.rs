@@ -47,15 +47,6 @@ pub struct BootChainFacts {
 /// A saved board state, opaque to the runner.
 pub struct Snapshot(pub Box<dyn std::any::Any + Send>);
 
-/// When a power cut happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PowerCutAt {
-    /// Before the Nth flash erase/write from now (1 = the next one).
-    FlashOp(u64),
-    /// Immediately.
-    Now,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetKind {
     /// Reset and let the CPU run (MCUboot, then the app).
@@ -276,57 +267,6 @@ pub trait Probe: Send {
         None
     }
 
-    // The five methods below are kept for the runner until it migrates to the abilities
-    // above (`run.rs` calls them for `power-cut` and sweeps). They only delegate: a backend
-    // implements the abilities, never these.
-
-    /// Cut power at `at` through [`flash_op_cuts`](Probe::flash_op_cuts) or
-    /// [`power_control`](Probe::power_control). Kept for the runner until it migrates.
-    fn power_cut(&mut self, at: PowerCutAt) -> Result<(), BoardError> {
-        match at {
-            PowerCutAt::FlashOp(n) => match self.flash_op_cuts() {
-                Some(c) => c.cut_before_flash_op(n),
-                None => Err(BoardError::Unsupported(
-                    "this board cannot cut power at an exact flash operation; use the sim board for sweeps"
-                        .into(),
-                )),
-            },
-            PowerCutAt::Now => match self.power_control() {
-                Some(p) => p.cut_power_now(),
-                None => Err(BoardError::Unsupported(
-                    "this board has no power-cut capability".into(),
-                )),
-            },
-        }
-    }
-    /// [`FlashOpCuts::flash_op_count`], `None` without that ability. Kept for the runner until
-    /// it migrates.
-    fn flash_op_count(&mut self) -> Option<u64> {
-        self.flash_op_cuts().map(|c| c.flash_op_count())
-    }
-    /// [`FlashOpCuts::last_flash_op`]. Kept for the runner until it migrates.
-    fn last_flash_op(&mut self) -> Option<String> {
-        self.flash_op_cuts().and_then(|c| c.last_flash_op())
-    }
-    /// [`Snapshots::snapshot`]. Kept for the runner until it migrates.
-    fn snapshot(&mut self) -> Result<Snapshot, BoardError> {
-        match self.snapshots() {
-            Some(s) => s.snapshot(),
-            None => Err(BoardError::Unsupported(
-                "this board cannot save and restore its state (sweeps need the simulated board)"
-                    .into(),
-            )),
-        }
-    }
-    /// [`Snapshots::restore`]. Kept for the runner until it migrates.
-    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), BoardError> {
-        match self.snapshots() {
-            Some(s) => s.restore(snapshot),
-            None => Err(BoardError::Unsupported(
-                "this board cannot restore a state".into(),
-            )),
-        }
-    }
     /// NSIB slot and counter, network-core version, security counters (see BootChainFacts).
     fn boot_chain(&mut self) -> Result<BootChainFacts, BoardError> {
         Err(BoardError::Unsupported(

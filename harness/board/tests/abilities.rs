@@ -3,7 +3,6 @@
 
 use dfu_hil_board::hw::Capability;
 use dfu_hil_board::native_sim::{self, CommandSpec, NativeSimConfig};
-use dfu_hil_board::PowerCutAt;
 use dfu_hil_mcuboot::layout::Layout;
 use std::path::{Path, PathBuf};
 
@@ -26,14 +25,10 @@ fn the_simulated_board_has_every_ability() {
     let cuts = p.flash_op_cuts().unwrap();
     assert!(cuts.flash_op_count() > before);
     assert!(cuts.last_flash_op().unwrap().contains("slot1"));
-    // The runner's shims delegate to the abilities.
-    assert_eq!(
-        p.flash_op_count(),
-        Some(p.flash_op_cuts().unwrap().flash_op_count())
-    );
-    let snap = p.snapshot().unwrap();
-    p.restore(&snap).unwrap();
-    p.power_cut(PowerCutAt::FlashOp(1)).unwrap();
+    let snapshots = p.snapshots().unwrap();
+    let snap = snapshots.snapshot().unwrap();
+    snapshots.restore(&snap).unwrap();
+    p.flash_op_cuts().unwrap().cut_before_flash_op(1).unwrap();
     assert_eq!(
         dfu_hil_board::sim::capabilities().len(),
         Capability::ALL.len()
@@ -57,9 +52,6 @@ fn native_sim_has_snapshots_and_power_control_but_no_flash_op_cuts() {
     assert!(p.snapshots().is_some());
     assert!(p.power_control().is_some());
     assert!(p.flash_op_cuts().is_none());
-    assert_eq!(p.flash_op_count(), None);
-    let e = p.power_cut(PowerCutAt::FlashOp(3)).unwrap_err().to_string();
-    assert!(e.contains("exact flash operation"), "{e}");
     let caps = native_sim::capabilities();
     assert!(caps.contains(&Capability::PowerCut));
     assert!(!caps.contains(&Capability::FlashOpCut));

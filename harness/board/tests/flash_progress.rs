@@ -2,7 +2,7 @@
 //! (sector by sector), the native-sim flash file, and the trait's default.
 
 use dfu_hil_board::native_sim::FlashFile;
-use dfu_hil_board::{sim, BoardError, CoreState, PowerCutAt, Probe, ResetKind};
+use dfu_hil_board::{sim, BoardError, CoreState, Probe, ResetKind};
 use dfu_hil_mcuboot::layout::Layout;
 use std::path::Path;
 
@@ -33,14 +33,14 @@ fn sim_reports_each_sector_and_programs_what_flash_does() {
     let (mut board, _) = sim::open(layout("nrf52840-internal"), "a");
     let (mut plain, _) = sim::open(layout("nrf52840-internal"), "b");
     let img = image();
-    let ops = board.probe.flash_op_count().unwrap();
+    let ops = board.probe.flash_op_cuts().unwrap().flash_op_count();
     let seen = flash_reporting(board.probe.as_mut(), "slot0", &img);
     assert_eq!(
         seen,
         vec![(0x1000, 0x2345), (0x2000, 0x2345), (0x2345, 0x2345)]
     );
     assert_eq!(
-        board.probe.flash_op_count().unwrap() - ops,
+        board.probe.flash_op_cuts().unwrap().flash_op_count() - ops,
         6,
         "an erase and a write per sector"
     );
@@ -70,7 +70,7 @@ fn sim_stale_sector_contents_are_erased() {
 #[test]
 fn sim_too_large_or_unknown_region_fails_before_erasing() {
     let (mut board, _) = sim::open(layout("nrf52840-internal"), "a");
-    let ops = board.probe.flash_op_count().unwrap();
+    let ops = board.probe.flash_op_cuts().unwrap().flash_op_count();
     let size = board.probe.region_size("mcuboot").unwrap() as usize;
     let mut seen = Vec::new();
     let e = board
@@ -84,7 +84,7 @@ fn sim_too_large_or_unknown_region_fails_before_erasing() {
         .unwrap_err();
     assert!(matches!(e, BoardError::NoRegion(_)), "{e}");
     assert!(seen.is_empty());
-    assert_eq!(board.probe.flash_op_count().unwrap(), ops);
+    assert_eq!(board.probe.flash_op_cuts().unwrap().flash_op_count(), ops);
 }
 
 #[test]
@@ -92,7 +92,12 @@ fn sim_power_cut_lands_between_sectors() {
     let (mut board, _) = sim::open(layout("nrf52840-internal"), "a");
     let img = image();
     // Ops: erase 0, write 0, erase 1, write 1, …: cut before the 4th (sector 1's write).
-    board.probe.power_cut(PowerCutAt::FlashOp(4)).unwrap();
+    board
+        .probe
+        .flash_op_cuts()
+        .unwrap()
+        .cut_before_flash_op(4)
+        .unwrap();
     let mut seen = Vec::new();
     let e = board
         .probe

@@ -4,7 +4,7 @@
 //! with `dfu-hil sim serve`).
 
 use dfu_hil_board::native_sim::{self, CommandSpec, FlashFile, NativeSimConfig};
-use dfu_hil_board::{BoardError, CoreState, PowerCutAt, ResetKind};
+use dfu_hil_board::{BoardError, CoreState, ResetKind};
 use dfu_hil_mcuboot::layout::Layout;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -160,15 +160,23 @@ fn processes_start_stop_and_restart() {
     board.probe.reset(ResetKind::Halt).unwrap();
     assert_eq!(board.probe.core_state().unwrap(), CoreState::Halted);
     board.probe.reset(ResetKind::Run).unwrap();
-    board.probe.power_cut(PowerCutAt::Now).unwrap();
+    board
+        .probe
+        .power_control()
+        .unwrap()
+        .cut_power_now()
+        .unwrap();
     assert_eq!(board.probe.core_state().unwrap(), CoreState::Off);
-    assert!(board.probe.power_cut(PowerCutAt::FlashOp(3)).is_err());
+    assert!(
+        board.probe.flash_op_cuts().is_none(),
+        "native-sim cannot cut at a flash operation"
+    );
 
     // Snapshot / restore of the flash file.
-    let snap = board.probe.snapshot().unwrap();
+    let snap = board.probe.snapshots().unwrap().snapshot().unwrap();
     board.probe.erase("slot1", 0, 0x1000).unwrap();
     assert_eq!(board.probe.read("slot1", 0, 4).unwrap(), [0xff; 4]);
-    board.probe.restore(&snap).unwrap();
+    board.probe.snapshots().unwrap().restore(&snap).unwrap();
     assert_eq!(
         board.probe.read("slot1", 0, 4).unwrap(),
         [0x3d, 0xb8, 0xf3, 0x96]

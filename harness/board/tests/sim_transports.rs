@@ -3,7 +3,7 @@
 //! resets, power cuts and a lost BLE notification.
 
 use dfu_hil_board::sim::{open_with, Shared, SimTransport};
-use dfu_hil_board::{Board, CoreState, Link, PowerCutAt, ResetKind};
+use dfu_hil_board::{Board, CoreState, Link, ResetKind};
 use dfu_hil_mcuboot::image::Image;
 use dfu_hil_mcuboot::keys::SigningKey;
 use dfu_hil_mcuboot::layout::Layout;
@@ -151,7 +151,12 @@ fn power_cut_drops_ble_and_silences_udp_until_the_app_runs() {
         let (mut board, _shared) = factory(t, buf);
         let mut c = client(&mut board, Duration::from_millis(200));
         assert_eq!(c.echo("a").unwrap(), "a");
-        board.probe.power_cut(PowerCutAt::Now).unwrap();
+        board
+            .probe
+            .power_control()
+            .unwrap()
+            .cut_power_now()
+            .unwrap();
         let e = c.echo("b").unwrap_err();
         match t {
             SimTransport::Ble { .. } => {
@@ -172,12 +177,12 @@ fn snapshot_restore_drops_the_ble_connection() {
     let gatt = dfu_hil_sim::SimGatt::new(shared.clone(), 498);
     let peer = gatt.peer();
     board.link = Link(Box::new(BleTransport::new(gatt)));
-    let snap = board.probe.snapshot().unwrap();
+    let snap = board.probe.snapshots().unwrap().snapshot().unwrap();
     let mut c = client(&mut board, Duration::from_millis(200));
     assert_eq!(c.echo("1").unwrap(), "1");
     // A sweep restores the board between cut points: the app that held the connection is
     // gone, so the next write makes a new one.
-    board.probe.restore(&snap).unwrap();
+    board.probe.snapshots().unwrap().restore(&snap).unwrap();
     assert_eq!(c.echo("2").unwrap(), "2");
     let s = peer.lock().unwrap().stats();
     assert_eq!((s.connections, s.disconnects), (2, 1));

@@ -3,8 +3,8 @@
 //! command lines are parsed with it.
 
 use crate::{bench_cmd, farm_cmd, hw_cmd, image_cmd, link_args, sim_cmd, smp_cmd};
-use dfu_hil_farm::select::DEFAULT_BOOT_TIMEOUT_S;
 use clap::{Parser, Subcommand};
+use dfu_hil_farm::select::DEFAULT_BOOT_TIMEOUT_S;
 use std::path::PathBuf;
 
 #[derive(Parser)]

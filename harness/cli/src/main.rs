@@ -6,11 +6,9 @@
 use clap::Parser;
 use dfu_hil_cli::args::{Cli, Command, Outputs, PmCmd};
 use dfu_hil_cli::error::{self, CliResult};
-use dfu_hil_cli::{
-    bench_cmd, farm_cmd, hw_cmd, image_cmd, project_cmd, signals, sim_cmd, smp_cmd,
-};
-use dfu_hil_runner::console::Console;
+use dfu_hil_cli::{bench_cmd, farm_cmd, hw_cmd, image_cmd, project_cmd, signals, sim_cmd, smp_cmd};
 use dfu_hil_farm::select::{BoardChoice, NativeSimArgs};
+use dfu_hil_runner::console::Console;
 use dfu_hil_runner::exit::Exit;
 use dfu_hil_runner::plan::{self, Prepared};
 use dfu_hil_runner::run::{self, RunOptions, ScenarioResult};

@@ -4,6 +4,7 @@
 
 use crate::expect::{Field, Mismatch};
 use crate::scenario::LoadedScenario;
+use dfu_hil_board::probe::BoardErrorKind;
 use dfu_hil_board::BoardError;
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_smp::{DeviceError, SmpError};
@@ -48,8 +49,10 @@ impl fmt::Display for Location {
 /// report can say *which* infrastructure failed instead of one word for all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BoardFailureKind {
-    /// The debug probe or the simulated board's probe side (flash, reset, core state).
+    /// The debug probe or the simulated board's probe side (reset, core state, memory).
     Probe,
+    /// Programming, erasing or reading flash through the probe.
+    Flash,
     /// The SMP link: port, BLE, UDP, framing, a device that stopped answering.
     Link,
     /// The board cannot do what the step asks (no power control, no flash-op counter).
@@ -65,6 +68,7 @@ impl BoardFailureKind {
     pub fn as_str(self) -> &'static str {
         match self {
             BoardFailureKind::Probe => "probe",
+            BoardFailureKind::Flash => "flash",
             BoardFailureKind::Link => "link",
             BoardFailureKind::Unsupported => "unsupported",
             BoardFailureKind::Unavailable => "unavailable",
@@ -185,13 +189,39 @@ impl From<Mismatch> for Failure {
 }
 
 impl From<BoardError> for Failure {
+    /// The board says which part failed ([`BoardError::kind`]); the report keeps it.
     fn from(e: BoardError) -> Self {
-        let kind = match &e {
-            BoardError::Unsupported(_) => BoardFailureKind::Unsupported,
-            _ => BoardFailureKind::Probe,
+        let kind = match e.kind() {
+            BoardErrorKind::Probe => BoardFailureKind::Probe,
+            BoardErrorKind::Flash => BoardFailureKind::Flash,
+            BoardErrorKind::Link => BoardFailureKind::Link,
+            BoardErrorKind::Unavailable => BoardFailureKind::Unavailable,
+            BoardErrorKind::Unsupported => BoardFailureKind::Unsupported,
+            BoardErrorKind::Region => BoardFailureKind::Scenario,
+            BoardErrorKind::Timeout => {
+                return Failure::Timeout {
+                    message: error_chain(&e),
+                }
+            }
         };
-        Failure::board(kind, e.to_string())
+        Failure::board(kind, error_chain(&e))
     }
+}
+
+/// An error and its sources in one line ("probe: open failed: USB busy"), so the report keeps
+/// what the probe library said.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 impl From<SmpError> for Failure {

@@ -25,6 +25,7 @@ mod commands;
 mod exchange;
 mod lines;
 mod options;
+mod scoped;
 mod window;
 
 pub use boot::{BootWait, ReadyReport, RebootSign};
@@ -36,6 +37,7 @@ pub use options::{
     RequestOptions, UploadOptions, DEFAULT_BUSY_BACKOFF, DEFAULT_FIRST_CHUNK_TIMEOUT,
     DEFAULT_TIMEOUT, DEFAULT_UPLOAD_TRIES,
 };
+pub use scoped::Using;
 pub use window::{UploadProgress, DEFAULT_GROW_AFTER, MAX_WINDOW};
 
 /// Zephyr's default `CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE`, assumed when params is unanswered.
@@ -150,7 +152,7 @@ pub struct Client<T: Transport> {
     /// the command methods); fixed when the client is made ([`Client::with_request_options`]).
     request_options: RequestOptions,
     /// Options of [`Client::upload`] and [`Client::upload_with_progress`], changed only by
-    /// the setters kept until the runner passes options per call.
+    /// the connection-wide setters (tools and tests); per call: [`Client::upload_with`].
     upload_options: UploadOptions,
     /// The device's SMP buffer size from params (or the 384 fallback once params went
     /// unanswered); `None` until asked.
@@ -248,9 +250,10 @@ impl<T: Transport> Client<T> {
     /// Per-request timeout (default 2.5 s) of the calls without options of their own, and
     /// of [`Client::upload`]'s requests after the first chunk.
     ///
-    /// Kept until the runner passes options per call: new code passes [`RequestOptions`] or
-    /// [`UploadOptions`] with the call, or makes the client with
-    /// [`Client::with_request_options`].
+    /// A connection-wide default, for tools and tests that make one client for one purpose.
+    /// Code that needs other options for some calls passes them with the call
+    /// ([`RequestOptions`], [`UploadOptions`], [`Client::using`]) instead of changing this and
+    /// restoring it (the runner does so; nothing in it calls a setter).
     pub fn set_timeout(&mut self, t: Duration) {
         self.request_options.timeout = t;
         self.upload_options.timeout = t;
@@ -259,7 +262,7 @@ impl<T: Transport> Client<T> {
     /// Timeout of [`Client::upload`]'s first chunk and of the slot and storage erases
     /// (default 40 s), which wait for flash erases.
     ///
-    /// Kept until the runner passes options per call: new code sets
+    /// A connection-wide default of [`Client::upload`]; per call:
     /// [`UploadOptions::first_chunk_timeout`].
     pub fn set_first_chunk_timeout(&mut self, t: Duration) {
         self.upload_options.first_chunk_timeout = t;
@@ -267,7 +270,7 @@ impl<T: Transport> Client<T> {
 
     /// Attempts per request of [`Client::upload`] (default 3, minimum 1).
     ///
-    /// Kept until the runner passes options per call: new code sets [`UploadOptions::tries`].
+    /// A connection-wide default of [`Client::upload`]; per call: [`UploadOptions::tries`].
     pub fn set_upload_tries(&mut self, n: u32) {
         self.upload_options.tries = n.max(1);
     }
@@ -275,8 +278,8 @@ impl<T: Transport> Client<T> {
     /// Stand in for the device's params answer: use this buffer size instead of asking
     /// (`None`: ask with params on the next upload, falling back to 384).
     ///
-    /// Kept until the runner passes options per call: new code sets
-    /// [`UploadOptions::buf_size`], which holds for that upload only.
+    /// Connection state (what the device would answer); for one upload only:
+    /// [`UploadOptions::buf_size`].
     pub fn set_buf_size(&mut self, b: Option<u32>) {
         self.buf_size = b;
     }
@@ -580,7 +583,7 @@ impl<T: Transport> Client<T> {
     }
 
     /// [`Client::upload_with`] with the client's upload options (the defaults, or what the
-    /// setters kept until the runner passes options per call changed).
+    /// connection-wide setters changed).
     pub fn upload_with_progress(
         &mut self,
         image: u32,

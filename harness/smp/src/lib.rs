@@ -28,6 +28,7 @@ pub use client::{
     format_exchange, format_packet, parse_image_state, parse_slot_info, parse_taskstat, BootWait,
     BootloaderMode, Client, Exchange, ImageSlots, LineDiscovery, Params, ReadyReport, RebootSign,
     RequestOptions, SlotInfo, SlotState, TaskStat, UploadOptions, UploadProgress, UploadReport,
+    Using,
 };
 pub use errors::{
     group_err_name, img_err_to_v1, mgmt_err_name, response_error, DeviceError, SmpError,

@@ -79,7 +79,8 @@ impl Ctx<'_> {
             out.push_str(&format!("  image list at the last expect: {before}\n"));
         }
         if matches!(core, Ok(CoreState::Running)) {
-            match self.client.image_state() {
+            let state = self.smp().image_state();
+            match state {
                 Ok(slots) => out.push_str(&format!(
                     "  image list: {}\n",
                     slots_line(&slots, |h| self.name_of_hash(h))

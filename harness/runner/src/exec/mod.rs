@@ -22,9 +22,9 @@ use crate::options::RunOptions;
 use crate::prepare::elf_path;
 use crate::result::{BoardFailureKind, Failure, ScenarioResult, StepResult, StepStatus};
 use crate::scenario::LoadedScenario;
-use dfu_hil_board::{Board, CoreState, Link, Probe};
+use dfu_hil_board::{Board, CoreState, FlashOpCuts, Link, PowerControl, Probe, Snapshots};
 use dfu_hil_mcuboot::layout::Layout;
-use dfu_hil_smp::{BootWait, Client, LineSetting, Transport};
+use dfu_hil_smp::{BootWait, Client, LineSetting, RequestOptions, Transport, Using};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,8 +48,10 @@ struct Ctx<'a> {
     image_list_before: Option<String>,
     /// Ctrl-C / SIGTERM: long steps (sweeps) stop early.
     interrupt: Arc<AtomicBool>,
-    /// The SMP request timeout of this run (sweeps shorten it while the power is off).
-    request_timeout: Duration,
+    /// The options of SMP commands in force: the run's (`--request-timeout-ms`), or a sweep's
+    /// shorter ones while the power is off ([`Ctx::with_request`]). Passed with every command
+    /// ([`Ctx::smp`]); the client itself keeps none.
+    request: RequestOptions,
     /// When the current step must end, and why (step or scenario timeout).
     step_deadline: Option<(Instant, String)>,
     /// How to wait for the device after a reset.
@@ -87,7 +89,10 @@ pub fn run_scenario(
     let board_name = board.name.clone();
     let mut ctx = Ctx {
         probe: board.probe,
-        client: Client::new(board.link),
+        client: Client::with_request_options(
+            board.link,
+            RequestOptions::timeout(opts.request_timeout),
+        ),
         layout,
         scenario: s,
         fixtures,
@@ -97,11 +102,10 @@ pub fn run_scenario(
         trailers_before: Vec::new(),
         image_list_before: None,
         interrupt: opts.interrupt.clone(),
-        request_timeout: opts.request_timeout,
+        request: RequestOptions::timeout(opts.request_timeout),
         step_deadline: None,
         boot: BootWait::default(),
     };
-    ctx.client.set_timeout(opts.request_timeout);
     // Checked in `prepare`; a scenario run without it gets the defaults.
     let device = crate::device_link::device_link(s, &opts.device, &opts.board_device)
         .unwrap_or_else(|_| crate::device_link::DeviceLink {
@@ -268,6 +272,51 @@ fn ctx_evidence<'c, 'a>(ctx: &'c mut Ctx<'a>) -> crate::evidence::Sources<'c> {
 }
 
 impl Ctx<'_> {
+    /// The SMP client with the request options in force for its option-less commands.
+    fn smp(&mut self) -> Using<'_, Link> {
+        self.client.using(self.request)
+    }
+
+    /// Run `f` with other request options in force; the previous ones come back on every
+    /// path out of `f` (an error, a `?`), so nothing is restored by hand.
+    fn with_request<R>(&mut self, options: RequestOptions, f: impl FnOnce(&mut Self) -> R) -> R {
+        let saved = std::mem::replace(&mut self.request, options);
+        let r = f(self);
+        self.request = saved;
+        r
+    }
+
+    /// The board's snapshots, or why a sweep cannot run on it.
+    fn snapshots(&mut self) -> Result<&mut dyn Snapshots, Failure> {
+        self.probe.snapshots().ok_or_else(|| {
+            Failure::board(
+                BoardFailureKind::Unsupported,
+                "this board cannot save and restore its state (sweeps need the simulated board)",
+            )
+        })
+    }
+
+    /// The board's flash-operation cuts, or why a sweep cannot run on it.
+    fn flash_op_cuts(&mut self) -> Result<&mut dyn FlashOpCuts, Failure> {
+        self.probe.flash_op_cuts().ok_or_else(|| {
+            Failure::board(
+                BoardFailureKind::Unsupported,
+                "this board cannot cut power at an exact flash operation (it does not count \
+                 them); use the simulated board for sweeps",
+            )
+        })
+    }
+
+    /// The board's power control, or why a power cut cannot happen on it.
+    fn power_control(&mut self) -> Result<&mut dyn PowerControl, Failure> {
+        self.probe.power_control().ok_or_else(|| {
+            Failure::board(
+                BoardFailureKind::Unsupported,
+                "this board has no power-cut capability",
+            )
+        })
+    }
+
     /// `until` shortened to the current step's deadline.
     fn clip(&self, until: Instant) -> Instant {
         match &self.step_deadline {

@@ -8,8 +8,8 @@ use crate::event::{Event, EventSink, Progress};
 use crate::expect::{self, Mismatch};
 use crate::result::{BoardFailureKind, Failure};
 use crate::scenario::{ResetHow, Step};
-use dfu_hil_board::{CoreState, PowerCutAt, ResetKind};
-use dfu_hil_smp::{BootWait, SmpError};
+use dfu_hil_board::{CoreState, ResetKind};
+use dfu_hil_smp::{BootWait, SmpError, UploadOptions, UploadProgress};
 use std::time::{Duration, Instant};
 
 impl Ctx<'_> {
@@ -45,19 +45,25 @@ impl Ctx<'_> {
             }
             Step::Upload(u) => {
                 let data = self.fixture(&u.image).bytes.clone();
-                self.client.set_upload_window(u.window);
-                if let Some(b) = u.buf_size {
-                    self.client.set_buf_size(Some(b));
-                }
+                // This upload's own options: the step's window and buffer size end with it.
+                let options = UploadOptions {
+                    timeout: self.request.timeout,
+                    window: u.window,
+                    buf_size: u.buf_size,
+                    ..UploadOptions::default()
+                };
                 let first = self.client.transcript().len();
-                let rep = match self
-                    .client
-                    .upload(u.image_number, &data, &mut |sent, total| {
+                let rep = match self.client.upload_with(
+                    u.image_number,
+                    &data,
+                    &options,
+                    &mut |p: &UploadProgress| {
                         events.event(&Event::Progress(Progress::Upload {
-                            sent: sent as u64,
-                            total: total as u64,
+                            sent: p.sent as u64,
+                            total: p.total as u64,
                         }))
-                    }) {
+                    },
+                ) {
                     Ok(r) => r,
                     Err(e @ (SmpError::Timeout | SmpError::Deadline(_))) => {
                         return Err(self.silent_upload(first, e))
@@ -76,24 +82,24 @@ impl Ctx<'_> {
             }
             Step::Test(f) => {
                 let hash = self.image_hash(f)?;
-                self.client.image_test(&hash)?;
+                self.smp().image_test(&hash)?;
                 Ok(format!("marked {f} ({}) for test", short_hash(&hash)))
             }
             Step::Confirm(c) => match &c.image {
                 None => {
-                    self.client.image_confirm(None)?;
+                    self.smp().image_confirm(None)?;
                     Ok("confirmed the running image".into())
                 }
                 Some(f) => {
                     let hash = self.image_hash(f)?;
-                    self.client.image_confirm(Some(&hash))?;
+                    self.smp().image_confirm(Some(&hash))?;
                     Ok(format!("confirmed {f} ({})", short_hash(&hash)))
                 }
             },
             Step::Reset(r) => {
                 let smp = match r.how {
                     ResetHow::Smp => {
-                        self.client.reset(false)?;
+                        self.smp().reset(false)?;
                         true
                     }
                     ResetHow::Probe => {
@@ -183,13 +189,13 @@ impl Ctx<'_> {
                     ))
                 }
                 None => {
-                    self.client.image_erase(e.slot)?;
+                    self.smp().image_erase(e.slot)?;
                     Ok("img_mgmt erase done".into())
                 }
             },
             Step::PowerCut(p) => match (p.at_flash_op, p.at_upload_percent) {
                 (Some(n), _) => {
-                    self.probe.power_cut(PowerCutAt::FlashOp(n))?;
+                    self.flash_op_cuts()?.cut_before_flash_op(n)?;
                     Ok(format!(
                         "armed: power goes before flash operation {n} from now"
                     ))
@@ -199,7 +205,7 @@ impl Ctx<'_> {
                     Ok(format!("armed: power goes at {pct}% of the next upload"))
                 }
                 (None, None) => {
-                    self.probe.power_cut(PowerCutAt::Now)?;
+                    self.power_control()?.cut_power_now()?;
                     Ok("power cut".into())
                 }
             },
@@ -335,7 +341,7 @@ impl Ctx<'_> {
             });
             return Err(Failure::Mismatch(Mismatch::from_fields(&fields)));
         }
-        let slots = self.client.image_state()?;
+        let slots = self.smp().image_state()?;
         self.image_list_before = Some(slots_line(&slots, |h| self.name_of_hash(h)));
         if let Some(want) = &e.running {
             let want_hash = self.image_hash(want)?;

@@ -4,9 +4,9 @@
 use super::Ctx;
 use crate::event::{Event, EventSink, Progress};
 use crate::expect::Mismatch;
-use crate::result::{BoardFailureKind, Failure};
+use crate::result::Failure;
 use crate::scenario::Step;
-use dfu_hil_board::PowerCutAt;
+use dfu_hil_smp::{RequestOptions, UploadOptions, UploadProgress};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -63,22 +63,21 @@ impl Ctx<'_> {
         events: &mut dyn EventSink,
     ) -> Result<String, Failure> {
         let t0 = Instant::now();
-        let start = self.probe.snapshot()?;
-        let before = self.probe.flash_op_count().ok_or_else(|| {
-            Failure::board(
-                BoardFailureKind::Unsupported,
-                "this board does not count flash operations",
-            )
-        })?;
+        let start = self.snapshots()?.snapshot()?;
+        let before = self.flash_op_cuts()?.flash_op_count();
         self.run_block(&w.cut_during, events)?;
-        let total = self.probe.flash_op_count().unwrap_or(before) - before;
-        let clean = self.probe.snapshot()?;
-        let timeout = Duration::from_millis(300);
+        let total = self
+            .flash_op_cuts()?
+            .flash_op_count()
+            .saturating_sub(before);
+        let clean = self.snapshots()?.snapshot()?;
+        // Nothing answers once the power is gone: do not wait long for it.
+        let power_off = RequestOptions::timeout(Duration::from_millis(300));
         let mut checked = 0u64;
         let mut k = 1;
         while k <= total {
             if let Some(why) = self.must_stop() {
-                self.probe.restore(&clean)?;
+                self.snapshots()?.restore(&clean)?;
                 let message =
                     format!("{why} during the sweep after {checked} of {total} cut points");
                 return Err(if self.interrupt.load(Ordering::SeqCst) {
@@ -87,16 +86,13 @@ impl Ctx<'_> {
                     Failure::Timeout { message }
                 });
             }
-            self.probe.restore(&start)?;
-            self.probe.power_cut(PowerCutAt::FlashOp(k))?;
-            // Nothing answers once the power is gone: do not wait long for it.
-            self.client.set_timeout(timeout);
-            let _ = self.run_block(&w.cut_during, events);
-            let cut_op = self.probe.last_flash_op().unwrap_or_default();
-            self.client.set_timeout(self.request_timeout);
+            self.snapshots()?.restore(&start)?;
+            self.flash_op_cuts()?.cut_before_flash_op(k)?;
+            let _ = self.with_request(power_off, |c| c.run_block(&w.cut_during, events));
+            let cut_op = self.flash_op_cuts()?.last_flash_op().unwrap_or_default();
             if let Err(e) = self.run_block(&w.then, events) {
                 if let Some(why) = self.deadline_passed() {
-                    self.probe.restore(&clean)?;
+                    self.snapshots()?.restore(&clean)?;
                     return Err(Failure::Timeout {
                         message: format!(
                             "{why} during the sweep after {checked} of {total} cut points"
@@ -115,7 +111,7 @@ impl Ctx<'_> {
             k += w.every.max(1);
         }
         // Later steps continue from the uninterrupted outcome.
-        self.probe.restore(&clean)?;
+        self.snapshots()?.restore(&clean)?;
         self.collect_log();
         Ok(format!(
             "{checked} cut points of {total} flash operations checked in {:.2} s, all recovered",
@@ -135,24 +131,29 @@ impl Ctx<'_> {
         let data = self.fixture(fixture).bytes.clone();
         let threshold = data.len() * pct / 100;
         let mut cut_at = None;
+        self.power_control()?;
+        // Nothing answers after the cut: this upload does not wait the normal timeouts for it.
+        // The options are this call's own; the run's come back with the next call.
+        let options = UploadOptions {
+            timeout: Duration::from_millis(200),
+            tries: 1,
+            ..UploadOptions::default()
+        };
         let probe = &mut self.probe;
-        // Nothing answers after the cut: do not wait the normal timeouts for it.
-        self.client.set_timeout(Duration::from_millis(200));
-        self.client.set_upload_tries(1);
-        let request_timeout = self.request_timeout;
-        let r = self.client.upload(image, &data, &mut |sent, total| {
-            events.event(&Event::Progress(Progress::Upload {
-                sent: sent as u64,
-                total: total as u64,
-            }));
-            if cut_at.is_none() && sent >= threshold {
-                cut_at = Some(sent);
-                let _ = probe.power_cut(PowerCutAt::Now);
-            }
-        });
-        self.client.set_timeout(request_timeout);
-        self.client
-            .set_upload_tries(dfu_hil_smp::client::DEFAULT_UPLOAD_TRIES);
+        let r = self
+            .client
+            .upload_with(image, &data, &options, &mut |p: &UploadProgress| {
+                events.event(&Event::Progress(Progress::Upload {
+                    sent: p.sent as u64,
+                    total: p.total as u64,
+                }));
+                if cut_at.is_none() && p.sent >= threshold {
+                    cut_at = Some(p.sent);
+                    if let Some(power) = probe.power_control() {
+                        let _ = power.cut_power_now();
+                    }
+                }
+            });
         match (cut_at, r) {
             (Some(at), Err(_)) => Ok(format!(
                 "power cut after {at}/{} bytes were acknowledged; upload interrupted",

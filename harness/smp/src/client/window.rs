@@ -102,7 +102,7 @@ impl<T: Transport> Client<T> {
     /// nRF Device Manager uses buffers − 1 too (docs/protocol-facts.md, "Pipelined uploads").
     /// `Some(n)` forces n (1 = stop-and-wait).
     ///
-    /// Kept until the runner passes options per call: new code sets [`UploadOptions::window`].
+    /// A connection-wide default of [`Client::upload`]; per call: [`UploadOptions::window`].
     pub fn set_upload_window(&mut self, window: Option<usize>) {
         self.upload_options.window = window.map(|n| n.clamp(1, MAX_WINDOW));
     }
