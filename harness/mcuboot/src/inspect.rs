@@ -686,8 +686,14 @@ fn check_fit_and_trailer(r: &mut Report, img: &Image, bytes: &[u8], opts: &Inspe
         None => MODES.to_vec(),
     };
     let need = img.total_size as u64;
+    let mut out_of_range = None;
     for mode in modes {
         let l = layout_for(mode);
+        if let Err(e) = l.check() {
+            // One diagnostic for the numbers, not one per mode: the fit verdict is unknown.
+            out_of_range.get_or_insert(e);
+            continue;
+        }
         if l.trailer_size() >= slot_size {
             continue;
         }
@@ -697,6 +703,13 @@ fn check_fit_and_trailer(r: &mut Report, img: &Image, bytes: &[u8], opts: &Inspe
             max_image_size: max,
             fits: need <= u64::from(max),
         });
+    }
+    if let Some(e) = out_of_range {
+        r.diag(
+            Severity::Error,
+            "trailer-layout-out-of-range",
+            format!("cannot place the trailer: {e}"),
+        );
     }
     let fitting: Vec<&FitReport> = r.fit.iter().filter(|f| f.fits).collect();
     if !r.fit.is_empty() && fitting.len() < r.fit.len() {
