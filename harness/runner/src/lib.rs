@@ -8,6 +8,7 @@ pub mod evidence;
 mod exec;
 pub mod expect;
 pub mod fixtures;
+pub mod limits;
 pub mod needs;
 pub mod options;
 pub mod prepare;
