@@ -160,16 +160,16 @@ struct Outputs {
           value_parser = clap::value_parser!(u64).range(1..))]
     native_sim_boot_timeout_s: u64,
     /// Timeout of one SMP request, in milliseconds.
-    #[arg(long, default_value_t = 2500)]
+    #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_MS))]
     request_timeout_ms: u64,
     /// Deadline for each step, in seconds (a scenario's `step-timeout-s` wins) [default: 300].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     step_timeout_s: Option<u64>,
     /// Deadline for each scenario, in seconds (a scenario's `timeout-s` wins) [default: 1800].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     scenario_timeout_s: Option<u64>,
     /// Deadline for the whole run, in seconds: scenarios not started by then are not run.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     run_timeout_s: Option<u64>,
     #[command(flatten)]
     device: link_args::DeviceLinkArgs,

@@ -138,8 +138,12 @@ pub fn run_smp_to(
             return Ok(EXIT_INPUT);
         }
     };
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        writeln!(err, "error: --timeout must be a positive number of seconds")?;
+    if !(args.timeout > 0.0 && args.timeout <= dfu_hil_runner::limits::MAX_TIMEOUT_S as f64) {
+        writeln!(
+            err,
+            "error: --timeout must be a positive number of seconds, at most {}",
+            dfu_hil_runner::limits::MAX_TIMEOUT_S
+        )?;
         return Ok(EXIT_INPUT);
     }
     let timeout = Duration::from_secs_f64(args.timeout);

@@ -137,8 +137,9 @@ impl Spans {
     }
 }
 
-/// Top of the 32-bit address space: every device and partition must end at or below it.
-const ADDRESS_SPACE: u64 = 1 << 32;
+/// Highest address a device may end at (exclusive end): every `base + offset + size` the
+/// harness computes stays a `u32`, so an end address of exactly 4 GiB is refused too.
+const ADDRESS_END: u64 = u32::MAX as u64;
 
 impl Layout {
     pub fn load(path: &Path) -> Result<Layout, LayoutError> {
@@ -188,9 +189,9 @@ impl Layout {
                     "write-size 0: the program unit must be at least 1 byte".into(),
                 ));
             }
-            if u64::from(d.base) + u64::from(d.size) > ADDRESS_SPACE {
+            if u64::from(d.base) + u64::from(d.size) > ADDRESS_END {
                 return Err(invalid(format!(
-                    "base {:#x} + size {:#x} ends past the 32-bit address space",
+                    "base {:#x} + size {:#x} does not end below 4 GiB (the 32-bit address space)",
                     d.base, d.size
                 )));
             }
@@ -339,6 +340,8 @@ partitions:
             (GOOD.replace("sector-size: 0x1000", "sector-size: 0"), "t.yaml:4:", "sector-size 0"),
             (GOOD.replace("write-size: 4", "write-size: 0"), "t.yaml:4:", "write-size 0"),
             (GOOD.replace("base: 0x0", "base: 0xffff0000"), "t.yaml:4:", "32-bit"),
+            // Ending exactly at 4 GiB would make the end address wrap to 0 in u32 arithmetic.
+            (GOOD.replace("base: 0x0", "base: 0xfff00000"), "t.yaml:4:", "32-bit"),
             (
                 GOOD.replace("size: 0x100000,", "size: 0xffffffff,")
                     .replace("offset: 0x86000, size: 0x7a000", "offset: 0xfffff000, size: 0x1000"),
