@@ -959,6 +959,39 @@ mod tests {
         assert!(r.has("trailer-magic-bad"), "{r}");
     }
 
+    /// Regression (issue #16): `image inspect --max-sectors 0xffffffff` on a padded image
+    /// overflowed the status-area size (debug panic; in release a wrong "fits" verdict).
+    #[test]
+    fn out_of_range_max_sectors_is_a_diagnosis_not_a_verdict() {
+        let opts = SignOptions {
+            slot_size: 0x10000,
+            pad: true,
+            ..Default::default()
+        };
+        let img = sign(&app(0x200), None, &opts).unwrap();
+        for slot_size in [None, Some(0x7a000), Some(16)] {
+            let r = inspect(
+                &img,
+                &InspectOptions {
+                    max_sectors: Some(u32::MAX),
+                    slot_size,
+                    ..Default::default()
+                },
+            );
+            if slot_size == Some(16) {
+                // Below the 64-byte floor: no slot checks at all.
+                continue;
+            }
+            assert!(r.has("trailer-layout-out-of-range"), "{r}");
+            // Only overwrite-only, which has no status area, still gets a verdict.
+            assert!(
+                r.fit.iter().all(|f| f.mode == UpgradeMode::OverwriteOnly),
+                "{r}"
+            );
+            assert!(r.trailer.is_none(), "{r}");
+        }
+    }
+
     /// A minimal ELF32 ARM executable: one PT_LOAD segment at `vaddr` holding `data`.
     fn elf(vaddr: u32, data: &[u8]) -> Vec<u8> {
         let mut e = vec![0x7f, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
