@@ -66,7 +66,7 @@ pub struct DeviceLinkSpec {
     pub serial_lines: Option<String>,
     /// The app's `CONFIG_MCUMGR_GRP_OS_RESET_MS` (Zephyr's default 250): how long it keeps
     /// answering after `os reset`.
-    /// Clamped to one hour when used (see `device_link`), so any value is safe here.
+    /// Values above one hour are taken as one hour.
     pub reset_delay_ms: Option<u64>,
     /// How long the device may take after a reset before it answers SMP (default 60; clamped
     /// to one day when used).
@@ -429,6 +429,7 @@ pub struct PowerCutStep {
     pub at_flash_op: Option<u64>,
     /// Cut when the next upload has sent this percentage of the image (0-100).
     #[serde(default, deserialize_with = "crate::limits::opt_percent")]
+    #[schemars(range(max = 100))]
     pub at_upload_percent: Option<u8>,
 }
 
