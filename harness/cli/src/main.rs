@@ -157,7 +157,7 @@ struct Outputs {
     /// Seconds the native_sim bootloader may run before it is killed (SIGKILL) and the reset
     /// fails with "bootloader did not hand over".
     #[arg(long, value_name = "S", default_value_t = board_open::DEFAULT_BOOT_TIMEOUT_S,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     native_sim_boot_timeout_s: u64,
     /// Timeout of one SMP request, in milliseconds.
     #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_MS))]
