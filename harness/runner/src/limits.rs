@@ -26,6 +26,10 @@ pub const MAX_EXPANDED_STEPS: usize = 100_000;
 /// Deepest nesting of parameter sweeps inside one another.
 pub const MAX_SWEEP_DEPTH: usize = 4;
 
+/// Highest `bootloader: max-sectors` (`BOOT_MAX_IMG_SECTORS`): a 64 MiB slot of 1 KiB
+/// sectors; the status area it sizes (sectors x 3 states x write size) must stay a `u32`.
+pub const MAX_IMG_SECTORS: u32 = 65_536;
+
 fn at_most<'de, D: Deserializer<'de>>(d: D, max: u64, unit: &str) -> Result<Option<u64>, D::Error> {
     let v = Option::<u64>::deserialize(d)?;
     match v {
@@ -60,4 +64,26 @@ pub fn opt_flash_op<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::E
 /// `at-upload-percent`: 0 ..= 100 (a larger value would arm a cut that never fires).
 pub fn opt_percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
     Ok(at_most(d, 100, "%")?.map(|n| n as u8))
+}
+
+/// `bootloader: max-align`: `BOOT_MAX_ALIGN` is 8, 16 or 32.
+pub fn max_align<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if ![8, 16, 32].contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "max-align {n} is out of range: BOOT_MAX_ALIGN is 8, 16 or 32"
+        )));
+    }
+    Ok(n)
+}
+
+/// `bootloader: max-sectors`: 1 ..= [`MAX_IMG_SECTORS`].
+pub fn max_sectors<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if !(1..=MAX_IMG_SECTORS).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "max-sectors {n} is out of range (1 to {MAX_IMG_SECTORS})"
+        )));
+    }
+    Ok(n)
 }

@@ -92,9 +92,17 @@ pub struct BootloaderSpec {
     /// Key fixture name (from the fixture manifest's `keys:`) MCUboot verifies with.
     #[serde(default = "default_key")]
     pub key: String,
-    #[serde(default = "default_max_align")]
+    /// `BOOT_MAX_ALIGN`: 8, 16 or 32.
+    #[serde(
+        default = "default_max_align",
+        deserialize_with = "crate::limits::max_align"
+    )]
     pub max_align: u32,
-    #[serde(default = "default_max_sectors")]
+    /// `BOOT_MAX_IMG_SECTORS` (1 to 65536).
+    #[serde(
+        default = "default_max_sectors",
+        deserialize_with = "crate::limits::max_sectors"
+    )]
     pub max_sectors: u32,
     #[serde(default = "yes")]
     pub validate_primary: bool,
@@ -1098,6 +1106,20 @@ steps:
             assert!(
                 e.starts_with(at) && e.contains("out of range"),
                 "{extra}: {e}"
+            );
+        }
+        for bad in [
+            "max-sectors: 4294967295",
+            "max-sectors: 0",
+            "max-align: 0",
+            "max-align: 12",
+        ] {
+            let text =
+                format!("name: t\nlayout: l\nbootloader: {{ {bad} }}\nsteps:\n  - reset: {{}}\n");
+            let e = parse(&text, Path::new("t.yaml")).unwrap_err().to_string();
+            assert!(
+                e.starts_with("t.yaml:3:") && e.contains("out of range"),
+                "{bad}: {e}"
             );
         }
         // The edges still load.
