@@ -38,16 +38,17 @@ pub struct FarmArgs {
     #[arg(long, default_value = farm::DEFAULT_LOCK_DIR)]
     pub lock_dir: PathBuf,
     /// How long to wait for a board held by another job, in seconds.
-    #[arg(long, default_value_t = farm::DEFAULT_LOCK_TIMEOUT_S)]
+    #[arg(long, default_value_t = farm::DEFAULT_LOCK_TIMEOUT_S,
+          value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     pub lock_timeout_s: u64,
     /// Timeout of one SMP request, in milliseconds.
-    #[arg(long, default_value_t = 2500)]
+    #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_MS))]
     pub request_timeout_ms: u64,
     /// Deadline for each step, in seconds (a scenario's `step-timeout-s` wins) [default: 300].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     pub step_timeout_s: Option<u64>,
     /// Deadline for each scenario, in seconds (a scenario's `timeout-s` wins).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     pub scenario_timeout_s: Option<u64>,
     /// Print each board's step lines (default: only the per-board summary and failures).
     #[arg(long)]

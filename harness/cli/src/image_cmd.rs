@@ -559,6 +559,7 @@ fn cmd_trailer(a: TrailerArgs, out: &mut dyn Write) -> CliResult {
         max_sectors: a.max_sectors,
         mode: a.mode.into(),
     };
+    layout.check().map_err(|e| invalid(e.to_string()))?;
     if layout.trailer_size() > slot_size {
         return Err(invalid(format!(
             "slot size {slot_size:#x} is smaller than the {:#x}-byte trailer",

@@ -130,10 +130,11 @@ pub fn run_smp_to(
 ) -> CliResult {
     // Input first, so a typo costs no connection.
     let input = Input::check(&args.cmd).map_err(CliError::invalid)?;
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        return Err(CliError::invalid(
-            "--timeout must be a positive number of seconds",
-        ));
+    if !(args.timeout > 0.0 && args.timeout <= dfu_hil_runner::limits::MAX_TIMEOUT_S as f64) {
+        return Err(CliError::invalid(format!(
+            "--timeout must be a positive number of seconds, at most {}",
+            dfu_hil_runner::limits::MAX_TIMEOUT_S
+        )));
     }
     let timeout = Duration::from_secs_f64(args.timeout);
     let link = open_link(&args, timeout)

@@ -686,8 +686,14 @@ fn check_fit_and_trailer(r: &mut Report, img: &Image, bytes: &[u8], opts: &Inspe
         None => MODES.to_vec(),
     };
     let need = img.total_size as u64;
+    let mut out_of_range = None;
     for mode in modes {
         let l = layout_for(mode);
+        if let Err(e) = l.check() {
+            // One diagnostic for the numbers, not one per mode: the fit verdict is unknown.
+            out_of_range.get_or_insert(e);
+            continue;
+        }
         if l.trailer_size() >= slot_size {
             continue;
         }
@@ -697,6 +703,13 @@ fn check_fit_and_trailer(r: &mut Report, img: &Image, bytes: &[u8], opts: &Inspe
             max_image_size: max,
             fits: need <= u64::from(max),
         });
+    }
+    if let Some(e) = out_of_range {
+        r.diag(
+            Severity::Error,
+            "trailer-layout-out-of-range",
+            format!("cannot place the trailer: {e}"),
+        );
     }
     let fitting: Vec<&FitReport> = r.fit.iter().filter(|f| f.fits).collect();
     if !r.fit.is_empty() && fitting.len() < r.fit.len() {
@@ -944,6 +957,39 @@ mod tests {
             },
         );
         assert!(r.has("trailer-magic-bad"), "{r}");
+    }
+
+    /// Regression (issue #16): `image inspect --max-sectors 0xffffffff` on a padded image
+    /// overflowed the status-area size (debug panic; in release a wrong "fits" verdict).
+    #[test]
+    fn out_of_range_max_sectors_is_a_diagnosis_not_a_verdict() {
+        let opts = SignOptions {
+            slot_size: 0x10000,
+            pad: true,
+            ..Default::default()
+        };
+        let img = sign(&app(0x200), None, &opts).unwrap();
+        for slot_size in [None, Some(0x7a000), Some(16)] {
+            let r = inspect(
+                &img,
+                &InspectOptions {
+                    max_sectors: Some(u32::MAX),
+                    slot_size,
+                    ..Default::default()
+                },
+            );
+            if slot_size == Some(16) {
+                // Below the 64-byte floor: no slot checks at all.
+                continue;
+            }
+            assert!(r.has("trailer-layout-out-of-range"), "{r}");
+            // Only overwrite-only, which has no status area, still gets a verdict.
+            assert!(
+                r.fit.iter().all(|f| f.mode == UpgradeMode::OverwriteOnly),
+                "{r}"
+            );
+            assert!(r.trailer.is_none(), "{r}");
+        }
     }
 
     /// A minimal ELF32 ARM executable: one PT_LOAD segment at `vaddr` holding `data`.

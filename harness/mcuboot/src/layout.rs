@@ -5,6 +5,7 @@
 //! scenario runs on an internal-flash layout and on one with the secondary slot on external QSPI.
 
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 use std::path::{Path, PathBuf};
 
 /// One flash device: internal NVMC flash, or an external NOR (QSPI/SPI).
@@ -94,21 +95,64 @@ pub enum LayoutError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: partition `{partition}`: {message}")]
+    /// `at` is `:line:col` of the partition's entry when the text was parsed, else empty.
+    #[error("{path}{at}: partition `{partition}`: {message}")]
     Invalid {
         path: PathBuf,
+        at: String,
         partition: String,
         message: String,
     },
+    /// `at` is `:line:col` of the device's entry when the text was parsed, else empty.
+    #[error("{path}{at}: flash device `{device}`: {message}")]
+    InvalidDevice {
+        path: PathBuf,
+        at: String,
+        device: String,
+        message: String,
+    },
+    #[error("{path}: not UTF-8 text: invalid byte {byte:#04x} at byte offset {offset}")]
+    NotUtf8 {
+        path: PathBuf,
+        offset: usize,
+        byte: u8,
+    },
 }
+
+/// Where each flash device and partition entry starts in the text, read beside the layout
+/// itself so that a check made after parsing can still point at the line.
+#[derive(Default, Deserialize)]
+struct Spans {
+    #[serde(default)]
+    flash: Vec<Spanned<serde::de::IgnoredAny>>,
+    #[serde(default)]
+    partitions: Vec<Spanned<serde::de::IgnoredAny>>,
+}
+
+impl Spans {
+    fn at(list: &[Spanned<serde::de::IgnoredAny>], i: usize) -> String {
+        list.get(i)
+            .map(|s| format!(":{}:{}", s.referenced.line(), s.referenced.column()))
+            .unwrap_or_default()
+    }
+}
+
+/// Highest address a device may end at (exclusive end): every `base + offset + size` the
+/// harness computes stays a `u32`, so an end address of exactly 4 GiB is refused too.
+const ADDRESS_END: u64 = u32::MAX as u64;
 
 impl Layout {
     pub fn load(path: &Path) -> Result<Layout, LayoutError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LayoutError::Io {
+        let bytes = std::fs::read(path).map_err(|source| LayoutError::Io {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text, path)
+        let text = std::str::from_utf8(&bytes).map_err(|e| LayoutError::NotUtf8 {
+            path: path.to_owned(),
+            offset: e.valid_up_to(),
+            byte: bytes.get(e.valid_up_to()).copied().unwrap_or(0),
+        })?;
+        Self::parse(text, path)
     }
 
     /// Parse and check a layout; `path` is only used in messages.
@@ -117,17 +161,54 @@ impl Layout {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        layout.check(path)?;
+        let spans: Spans = serde_saphyr::from_str(text).unwrap_or_default();
+        layout.check_at(path, &spans)?;
         Ok(layout)
     }
 
-    fn check(&self, path: &Path) -> Result<(), LayoutError> {
-        let invalid = |p: &str, message: String| LayoutError::Invalid {
-            path: path.to_owned(),
-            partition: p.to_owned(),
-            message,
-        };
-        for p in &self.partitions {
+    /// Check a layout built in code (no text, so errors carry no line).
+    pub fn check(&self, path: &Path) -> Result<(), LayoutError> {
+        self.check_at(path, &Spans::default())
+    }
+
+    fn check_at(&self, path: &Path, spans: &Spans) -> Result<(), LayoutError> {
+        for (i, d) in self.flash.iter().enumerate() {
+            let invalid = |message: String| LayoutError::InvalidDevice {
+                path: path.to_owned(),
+                at: Spans::at(&spans.flash, i),
+                device: d.name.clone(),
+                message,
+            };
+            if d.sector_size == 0 {
+                return Err(invalid(
+                    "sector-size 0: the erase unit must be at least 1 byte".into(),
+                ));
+            }
+            if d.write_size == 0 {
+                return Err(invalid(
+                    "write-size 0: the program unit must be at least 1 byte".into(),
+                ));
+            }
+            if u64::from(d.base) + u64::from(d.size) > ADDRESS_END {
+                return Err(invalid(format!(
+                    "base {:#x} + size {:#x} does not end below 4 GiB (the 32-bit address space)",
+                    d.base, d.size
+                )));
+            }
+            if self.flash[..i].iter().any(|e| e.name == d.name) {
+                return Err(invalid("defined twice".into()));
+            }
+        }
+        for (i, p) in self.partitions.iter().enumerate() {
+            let invalid = |p: &str, message: String| LayoutError::Invalid {
+                path: path.to_owned(),
+                at: Spans::at(&spans.partitions, i),
+                partition: p.to_owned(),
+                message,
+            };
+            if self.partitions[..i].iter().any(|q| q.name == p.name) {
+                return Err(invalid(&p.name, "defined twice".into()));
+            }
             let Some(dev) = self.device(&p.device) else {
                 return Err(invalid(
                     &p.name,
@@ -156,11 +237,12 @@ impl Layout {
                     ),
                 ));
             }
+            let end = |x: &Partition| u64::from(x.offset) + u64::from(x.size);
             for q in &self.partitions {
                 if q.name != p.name
                     && q.device == p.device
-                    && p.offset < q.offset + q.size
-                    && q.offset < p.offset + p.size
+                    && u64::from(p.offset) < end(q)
+                    && u64::from(q.offset) < end(p)
                 {
                     return Err(invalid(&p.name, format!("overlaps partition `{}`", q.name)));
                 }
@@ -169,10 +251,12 @@ impl Layout {
         for (i, pair) in self.images.iter().enumerate() {
             for name in [&pair.primary, &pair.secondary] {
                 if self.partition(name).is_none() {
-                    return Err(invalid(
-                        name,
-                        format!("image {i} names a partition the layout does not define"),
-                    ));
+                    return Err(LayoutError::Invalid {
+                        path: path.to_owned(),
+                        at: String::new(),
+                        partition: name.clone(),
+                        message: format!("image {i} names a partition the layout does not define"),
+                    });
                 }
             }
         }
@@ -193,9 +277,10 @@ impl Layout {
             .expect("checked at load: every partition names a device")
     }
 
-    /// Absolute address of a partition (device base + offset).
+    /// Absolute address of a partition (device base + offset); the load check keeps every
+    /// device inside 32 bits, so this saturates only for a layout built in code and unchecked.
     pub fn address(&self, p: &Partition) -> u32 {
-        self.device_of(p).base + p.offset
+        self.device_of(p).base.saturating_add(p.offset)
     }
 
     pub fn partition_names(&self) -> Vec<&str> {
@@ -244,5 +329,59 @@ partitions:
             .to_string();
         assert!(e.contains("t.yaml") && e.contains("wirte"), "{e}");
         assert!(e.contains("line 4"), "{e}");
+    }
+
+    /// Regression (issue #16): `sector-size: 0` divided by zero; a device or partition ending
+    /// past 4 GiB overflowed (debug panic, a wrong address in release); duplicate names were
+    /// accepted. Each is an error at the entry's line.
+    #[test]
+    fn out_of_range_geometry_is_an_error_at_its_line() {
+        let cases = [
+            (GOOD.replace("sector-size: 0x1000", "sector-size: 0"), "t.yaml:4:", "sector-size 0"),
+            (GOOD.replace("write-size: 4", "write-size: 0"), "t.yaml:4:", "write-size 0"),
+            (GOOD.replace("base: 0x0", "base: 0xffff0000"), "t.yaml:4:", "32-bit"),
+            // Ending exactly at 4 GiB would make the end address wrap to 0 in u32 arithmetic.
+            (GOOD.replace("base: 0x0", "base: 0xfff00000"), "t.yaml:4:", "32-bit"),
+            (
+                GOOD.replace("size: 0x100000,", "size: 0xffffffff,")
+                    .replace("offset: 0x86000, size: 0x7a000", "offset: 0xfffff000, size: 0x1000"),
+                "t.yaml:8:",
+                "does not fit",
+            ),
+            (
+                GOOD.replace("size: 0x100000,", "size: 0xffffffff,")
+                    .replace("offset: 0x86000, size: 0x7a000", "offset: 0xffffe000, size: 0x1000"),
+                "",
+                "",
+            ),
+            (GOOD.replace("name: slot1", "name: slot0"), "t.yaml:8:", "defined twice"),
+            (
+                GOOD.replace("partitions:", "  - { name: internal, base: 0x100000, size: 0x1000, sector-size: 0x1000, write-size: 4 }\npartitions:"),
+                "t.yaml:5:",
+                "defined twice",
+            ),
+        ];
+        for (text, at, what) in cases {
+            let r = Layout::parse(&text, Path::new("t.yaml"));
+            if what.is_empty() {
+                // A partition near the top of a 4 GiB device is fine and addressable.
+                let l = r.unwrap();
+                assert_eq!(l.address(l.partition("slot1").unwrap()), 0xffffe000);
+                continue;
+            }
+            let e = r.unwrap_err().to_string();
+            assert!(e.starts_with(at) && e.contains(what), "{e}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_layout_names_the_byte_offset() {
+        let dir = std::env::temp_dir().join(format!("dfu-hil-layout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bad.yaml");
+        std::fs::write(&p, b"name: \xc3\x28\n").unwrap();
+        let e = Layout::load(&p).unwrap_err().to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.contains("byte offset 6") && e.contains("0xc3"), "{e}");
     }
 }

@@ -139,8 +139,16 @@ pub fn import(text: &str, path: &Path, opts: &PmOptions) -> Result<Layout, PmErr
             name: name.clone(),
             message,
         };
+        // PM maps are 32-bit address spaces; a larger number is a broken map, and letting it
+        // through would truncate it to a wrong partition (or wrap and hide `slot0`).
+        let Some(e_end) = e.address.checked_add(e.size).filter(|&x| x <= 1 << 32) else {
+            return Err(invalid(format!(
+                "address {:#x} + size {:#x} ends past the 32-bit address space",
+                e.address, e.size
+            )));
+        };
         if let Some(end) = e.end_address {
-            if end != e.address + e.size {
+            if end != e_end {
                 return Err(invalid(format!(
                     "end_address {end:#x} != address {:#x} + size {:#x}",
                     e.address, e.size
@@ -205,7 +213,9 @@ pub fn import(text: &str, path: &Path, opts: &PmOptions) -> Result<Layout, PmErr
             .max();
         if let Some(end) = end {
             let mut d = dev.clone();
-            d.size = d.size.max(end as u32);
+            // `end` is at most 4 GiB (checked per entry above); a device of exactly 4 GiB is
+            // capped one byte short and the layout check then names the partition that does not fit.
+            d.size = d.size.max(u32::try_from(end).unwrap_or(u32::MAX));
             devices.push(d);
         }
     }
@@ -225,8 +235,9 @@ pub fn import(text: &str, path: &Path, opts: &PmOptions) -> Result<Layout, PmErr
         .map(|q| Partition {
             name: harness_name(&q.name).to_string(),
             device: dev_name(&q.region).clone(),
-            offset: q.offset as u32,
-            size: q.size as u32,
+            // Both fit: every kept entry ends at or below 4 GiB (checked above).
+            offset: u32::try_from(q.offset).unwrap_or(u32::MAX),
+            size: u32::try_from(q.size).unwrap_or(u32::MAX),
         })
         .collect();
     let has = |n: &str| kept.iter().any(|q| q.name == n);

@@ -91,10 +91,15 @@ impl SignOptions {
     /// flag fields and the magic, or just two flags and the magic for overwrite-only.
     pub fn trailer_size(&self) -> u32 {
         let magic = align_up(16, self.max_align);
+        // Saturating: a size past u32 can only mean "does not fit", which the fit check reports.
         if self.overwrite_only {
-            2 * self.max_align + magic
+            self.max_align.saturating_mul(2).saturating_add(magic)
         } else {
-            self.max_sectors * 3 * self.align + 4 * self.max_align + magic
+            self.max_sectors
+                .saturating_mul(3)
+                .saturating_mul(self.align)
+                .saturating_add(self.max_align.saturating_mul(4))
+                .saturating_add(magic)
         }
     }
 }
@@ -178,7 +183,8 @@ pub fn choose_hash(key: Option<&PublicKey>, opts: &SignOptions) -> Result<HashAl
 }
 
 fn align_up(v: u32, a: u32) -> u32 {
-    v.div_ceil(a) * a
+    let a = a.max(1);
+    v.div_ceil(a).saturating_mul(a)
 }
 
 /// The trailer magic bytes for a max-align (imgtool `image.py`, `Image.__init__`; MCUboot

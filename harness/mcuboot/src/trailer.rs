@@ -162,11 +162,15 @@ pub fn magic_for(max_align: u32) -> [u8; 16] {
     }
 }
 
+/// Alignment helpers saturate instead of wrapping: a layout whose numbers do not fit is reported
+/// by [`TrailerLayout::check`], and until then no offset helper may panic on it.
 fn align_up(v: u32, a: u32) -> u32 {
-    v.div_ceil(a) * a
+    let a = a.max(1);
+    v.div_ceil(a).saturating_mul(a)
 }
 
 fn align_down(v: u32, a: u32) -> u32 {
+    let a = a.max(1);
     v / a * a
 }
 
@@ -216,43 +220,54 @@ impl TrailerLayout {
     }
 
     pub fn magic_off(&self) -> u32 {
-        self.slot_size - 16
+        self.slot_size.saturating_sub(16)
     }
 
     pub fn image_ok_off(&self) -> u32 {
-        align_down(self.slot_size - 16 - self.max_align, self.max_align)
+        align_down(
+            self.slot_size
+                .saturating_sub(16)
+                .saturating_sub(self.max_align),
+            self.max_align,
+        )
     }
 
     pub fn copy_done_off(&self) -> u32 {
-        self.image_ok_off() - self.max_align
+        self.image_ok_off().saturating_sub(self.max_align)
     }
 
     pub fn swap_info_off(&self) -> u32 {
-        self.copy_done_off() - self.max_align
+        self.copy_done_off().saturating_sub(self.max_align)
     }
 
     /// Swap-using-offset only: both slots' unprotected TLV sizes.
     pub fn tlv_sizes_off(&self) -> Option<u32> {
-        (self.mode == UpgradeMode::SwapOffset).then(|| self.swap_info_off() - self.max_align)
+        (self.mode == UpgradeMode::SwapOffset)
+            .then(|| self.swap_info_off().saturating_sub(self.max_align))
     }
 
     pub fn swap_size_off(&self) -> u32 {
-        self.tlv_sizes_off().unwrap_or(self.swap_info_off()) - self.max_align
+        self.tlv_sizes_off()
+            .unwrap_or(self.swap_info_off())
+            .saturating_sub(self.max_align)
     }
 
     /// The info block: flags, swap size and magic (`boot_trailer_info_sz`), without encryption keys.
     pub fn info_size(&self) -> u32 {
-        self.slot_size - self.swap_size_off()
+        self.slot_size.saturating_sub(self.swap_size_off())
     }
 
-    /// Length of the swap status area (`N * STATES * W`).
+    /// Length of the swap status area (`N * STATES * W`); saturates at `u32::MAX` for numbers
+    /// [`check`](Self::check) rejects.
     pub fn status_size(&self) -> u32 {
-        self.max_sectors * self.mode.status_states() * self.write_size
+        self.max_sectors
+            .saturating_mul(self.mode.status_states())
+            .saturating_mul(self.write_size)
     }
 
     /// `boot_trailer_sz`: status area plus info block.
     pub fn trailer_size(&self) -> u32 {
-        self.status_size() + self.info_size()
+        self.status_size().saturating_add(self.info_size())
     }
 
     /// The bytes a reader needs to decode this trailer: `(offset, len)` of the whole trailer,
@@ -262,9 +277,55 @@ impl TrailerLayout {
         (self.slot_size - len, len)
     }
 
-    /// Offset of the first status record.
+    /// Offset of the first status record (0 when the trailer does not fit in the slot).
     pub fn status_off(&self) -> u32 {
-        self.slot_size - self.trailer_size()
+        self.slot_size.saturating_sub(self.trailer_size())
+    }
+
+    /// Whether every offset of this layout is representable: the slot holds the info block
+    /// (magic, flags, swap size) and the status area size fits in 32 bits. The offset helpers
+    /// saturate rather than panic, so a caller holding numbers from a user or a device must call
+    /// this before trusting them; [`decode`](Self::decode) does.
+    pub fn check(&self) -> Result<(), TrailerError> {
+        if self.max_align == 0 {
+            return Err(TrailerError::OutOfRange {
+                what: "max-align",
+                value: 0,
+                why: "must be at least 1 (MCUboot uses 8, 16 or 32)".into(),
+            });
+        }
+        // Info block: magic cell + image_ok + copy_done + swap_info (+ tlv sizes) + swap_size.
+        let cells = if self.mode == UpgradeMode::SwapOffset {
+            5
+        } else {
+            4
+        };
+        let info = u64::from(align_up(16, self.max_align)) + cells * u64::from(self.max_align);
+        if u64::from(self.slot_size) < info {
+            return Err(TrailerError::OutOfRange {
+                what: "slot-size",
+                value: self.slot_size.into(),
+                why: format!(
+                    "smaller than the {info:#x}-byte trailer info block (magic and flags at max-align {})",
+                    self.max_align
+                ),
+            });
+        }
+        let status = u64::from(self.max_sectors)
+            * u64::from(self.mode.status_states())
+            * u64::from(self.write_size);
+        if status + u64::from(self.info_size()) > u64::from(u32::MAX) {
+            return Err(TrailerError::OutOfRange {
+                what: "max-sectors",
+                value: self.max_sectors.into(),
+                why: format!(
+                    "a status area of {status:#x} bytes ({} states x write size {}) does not fit in 32 bits",
+                    self.mode.status_states(),
+                    self.write_size
+                ),
+            });
+        }
+        Ok(())
     }
 
     pub fn field_off(&self, field: Field) -> u32 {
@@ -284,7 +345,7 @@ impl TrailerLayout {
         let mut data = vec![self.erased; cell];
         data[cell - 16..].copy_from_slice(&magic_for(self.max_align));
         TrailerWrite {
-            offset: self.slot_size - cell as u32,
+            offset: self.slot_size.saturating_sub(cell as u32),
             data,
         }
     }
@@ -316,7 +377,8 @@ impl TrailerLayout {
 
     /// Offset of status record `n` (0-based, in swap order) in the status area.
     pub fn status_record_off(&self, n: u32) -> u32 {
-        self.status_off() + n * self.write_size
+        self.status_off()
+            .saturating_add(n.saturating_mul(self.write_size))
     }
 
     pub fn status_record_write(&self, n: u32, state: u8) -> TrailerWrite {
@@ -341,6 +403,7 @@ impl TrailerLayout {
     /// Decode a trailer from bytes that end at the slot end (the whole slot, or just its last
     /// `trailer_size()` bytes as a probe would read them).
     pub fn decode(&self, tail: &[u8]) -> Result<Trailer, TrailerError> {
+        self.check()?;
         let needed = self.trailer_size() as usize;
         if tail.len() < self.info_size() as usize {
             return Err(TrailerError::TooShort {
@@ -348,11 +411,26 @@ impl TrailerLayout {
                 needed,
             });
         }
-        let base = self.slot_size as usize - tail.len();
-        let at = |off: u32| off as usize - base;
-        let magic_raw: [u8; 16] = tail[at(self.magic_off())..at(self.magic_off()) + 16]
-            .try_into()
-            .expect("16 bytes");
+        let Some(base) = (self.slot_size as usize).checked_sub(tail.len()) else {
+            return Err(TrailerError::LongerThanSlot {
+                got: tail.len(),
+                slot_size: self.slot_size,
+            });
+        };
+        // Every field lies inside the tail once `check` passed and the tail holds the info block;
+        // the lookups stay checked so a mistake here is an error, never a panic.
+        let bytes = |off: u32, len: usize| -> Result<&[u8], TrailerError> {
+            (off as usize)
+                .checked_sub(base)
+                .and_then(|at| tail.get(at..at.checked_add(len)?))
+                .ok_or(TrailerError::TooShort {
+                    got: tail.len(),
+                    needed,
+                })
+        };
+        let byte = |off: u32| bytes(off, 1).map(|b| b[0]);
+        let mut magic_raw = [0u8; 16];
+        magic_raw.copy_from_slice(bytes(self.magic_off(), 16)?);
         let magic = if magic_raw.iter().all(|&b| b == self.erased) {
             MagicState::Unset
         } else if magic_raw == magic_for(self.max_align) {
@@ -360,14 +438,15 @@ impl TrailerLayout {
         } else {
             MagicState::Bad
         };
-        let image_ok_raw = tail[at(self.image_ok_off())];
-        let copy_done_raw = tail[at(self.copy_done_off())];
-        let swap_info_raw = tail[at(self.swap_info_off())];
-        let ss = &tail[at(self.swap_size_off())..at(self.swap_size_off()) + 4];
+        let image_ok_raw = byte(self.image_ok_off())?;
+        let copy_done_raw = byte(self.copy_done_off())?;
+        let swap_info_raw = byte(self.swap_info_off())?;
+        let mut ss = [0u8; 4];
+        ss.copy_from_slice(bytes(self.swap_size_off(), 4)?);
         let swap_size = if ss.iter().all(|&b| b == self.erased) {
             None
         } else {
-            Some(u32::from_le_bytes(ss.try_into().expect("4 bytes")))
+            Some(u32::from_le_bytes(ss))
         };
         let swap_info = if swap_info_raw == self.erased {
             None
@@ -378,7 +457,7 @@ impl TrailerLayout {
         if tail.len() >= needed {
             let n = self.max_sectors * self.mode.status_states();
             for i in 0..n {
-                status.push(tail[at(self.status_record_off(i))]);
+                status.push(byte(self.status_record_off(i))?);
             }
         }
         Ok(Trailer {
@@ -479,6 +558,15 @@ impl fmt::Display for Trailer {
 pub enum TrailerError {
     #[error("trailer read too short: got {got} bytes, the trailer needs {needed}")]
     TooShort { got: usize, needed: usize },
+    #[error("trailer read of {got} bytes is longer than the {slot_size:#x}-byte slot")]
+    LongerThanSlot { got: usize, slot_size: u32 },
+    /// A build constant or slot size for which the trailer offsets cannot be computed.
+    #[error("{what} {value:#x} is out of range: {why}")]
+    OutOfRange {
+        what: &'static str,
+        value: u64,
+        why: String,
+    },
 }
 
 #[cfg(test)]
@@ -632,5 +720,55 @@ mod tests {
                 needed: l.trailer_size() as usize
             })
         );
+    }
+
+    /// Regression (issue #16): numbers a user types used to overflow the offset arithmetic
+    /// (debug panic) or index out of bounds in `decode` (release); now `check` names the value.
+    #[rstest]
+    #[case(0x7a000, 8, 0xffff_ffff, "max-sectors")]
+    #[case(16, 8, 128, "slot-size")]
+    #[case(0, 8, 128, "slot-size")]
+    #[case(0x7a000, 0, 128, "max-align")]
+    fn out_of_range_numbers_are_errors_not_panics(
+        #[case] slot_size: u32,
+        #[case] max_align: u32,
+        #[case] max_sectors: u32,
+        #[case] what: &str,
+    ) {
+        for mode in [
+            UpgradeMode::SwapMove,
+            UpgradeMode::SwapOffset,
+            UpgradeMode::OverwriteOnly,
+        ] {
+            let l = TrailerLayout {
+                slot_size,
+                max_align,
+                max_sectors,
+                ..TrailerLayout::new(slot_size, mode)
+            };
+            if mode == UpgradeMode::OverwriteOnly && what == "max-sectors" {
+                // No status area: any sector count is representable.
+                assert_eq!(l.check(), Ok(()));
+                continue;
+            }
+            match l.check() {
+                Err(TrailerError::OutOfRange { what: w, .. }) => assert_eq!(w, what),
+                other => panic!("{mode}: expected {what} out of range, got {other:?}"),
+            }
+            // Every helper stays total and decode reports instead of indexing out of bounds.
+            let _ = (l.tail(), l.status_off(), l.swap_size_off(), l.magic_write());
+            let _ = (l.status_record_write(u32::MAX, 1), l.swap_size_write(1));
+            let slot = vec![0xffu8; 12];
+            assert!(l.decode(&slot).is_err());
+        }
+    }
+
+    #[test]
+    fn decode_of_more_bytes_than_the_slot_is_an_error() {
+        let l = TrailerLayout::new(0x1000, UpgradeMode::OverwriteOnly);
+        assert!(matches!(
+            l.decode(&vec![0xff; 0x2000]),
+            Err(TrailerError::LongerThanSlot { .. })
+        ));
     }
 }

@@ -251,3 +251,23 @@ fn errors_name_file_and_partition() {
         .to_string();
     assert!(e.contains("overlaps"), "{e}");
 }
+
+/// Regression (issue #16): an address at or past 4 GiB was truncated to 32 bits, and an
+/// address + size that overflowed dropped `slot0` and still imported.
+#[test]
+fn addresses_past_32_bits_are_refused() {
+    for bad in [
+        "mcuboot_primary: { address: 0x100000000, size: 0x1000 }\n",
+        "mcuboot_primary: { address: 0xfffff000, size: 0x2000 }\n",
+        "mcuboot_primary: { address: 0x1000, size: 0xffffffffffffffff }\n\
+         mcuboot_secondary: { address: 0x2000, size: 0x1000 }\n",
+    ] {
+        let e = import(bad, Path::new("pm_static.yml"), &PmOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pm_static.yml") && e.contains("mcuboot_primary") && e.contains("32-bit"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -20,9 +20,19 @@ pub struct Sources<'a> {
     pub fixtures: &'a BTreeMap<String, Built>,
 }
 
-/// Folder name: scenario name made safe for a path.
+/// Longest evidence folder name. File systems refuse names over 255 bytes, and a refused name
+/// used to mean no evidence at all; long names keep a readable prefix and a hash of the whole.
+const MAX_FOLDER_NAME: usize = 120;
+
+/// Folder name: board and scenario name made safe for a path, at most [`MAX_FOLDER_NAME`]
+/// bytes (a longer one is cut and ends in a short hash of the full name, so two long names
+/// that share a prefix still get separate folders).
 pub fn folder_name(r: &ScenarioResult) -> String {
-    format!("{}--{}", r.board, r.name)
+    bounded_folder_name(&format!("{}--{}", r.board, r.name))
+}
+
+fn bounded_folder_name(full: &str) -> String {
+    let safe: String = full
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -31,7 +41,15 @@ pub fn folder_name(r: &ScenarioResult) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    if safe.len() <= MAX_FOLDER_NAME {
+        return safe;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(full.as_bytes());
+    let tag = hex::encode(&digest[..6]);
+    // `safe` is ASCII, so any byte index is a char boundary.
+    format!("{}--{tag}", &safe[..MAX_FOLDER_NAME - tag.len() - 2])
 }
 
 pub fn write(
@@ -134,4 +152,24 @@ pub fn write(
         std::fs::write(dir.join("scenario.yaml"), text)?;
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded_folder_name;
+
+    /// Regression (issue #16): a 100 kB scenario name made a folder name the file system
+    /// refuses, and the run silently wrote no evidence.
+    #[test]
+    fn long_names_are_bounded_and_stay_distinct() {
+        let a = format!("sim--{}", "x".repeat(100_000));
+        let b = format!("sim--{}y", "x".repeat(100_000));
+        let (fa, fb) = (bounded_folder_name(&a), bounded_folder_name(&b));
+        assert_eq!(fa.len(), 120);
+        assert!(fa.starts_with("sim--xxx"), "{fa}");
+        assert_ne!(fa, fb);
+        assert_eq!(bounded_folder_name("sim--a b/c"), "sim--a_b_c");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(&fa)).unwrap();
+    }
 }

@@ -10,6 +10,7 @@ pub mod exit;
 pub mod expect;
 pub mod fixture_spec;
 pub mod fixtures;
+pub mod limits;
 pub mod needs;
 pub mod options;
 pub mod plan;

@@ -38,8 +38,10 @@ pub struct Scenario {
     #[serde(default)]
     pub elf: BTreeMap<String, PathBuf>,
     /// Whole-scenario timeout in seconds (overrides `--scenario-timeout-s`; default 1800).
+    #[serde(default, deserialize_with = "crate::limits::opt_secs")]
     pub timeout_s: Option<u64>,
     /// Timeout of each step in seconds (overrides `--step-timeout-s`; default 300).
+    #[serde(default, deserialize_with = "crate::limits::opt_secs")]
     pub step_timeout_s: Option<u64>,
     /// What the harness assumes about the device's SMP link, where this app's build differs
     /// from Zephyr's defaults (the command line still wins).
@@ -64,8 +66,10 @@ pub struct DeviceLinkSpec {
     pub serial_lines: Option<String>,
     /// The app's `CONFIG_MCUMGR_GRP_OS_RESET_MS` (Zephyr's default 250): how long it keeps
     /// answering after `os reset`.
+    /// Values above one hour are taken as one hour.
     pub reset_delay_ms: Option<u64>,
-    /// How long the device may take after a reset before it answers SMP (default 60).
+    /// How long the device may take after a reset before it answers SMP (default 60; clamped
+    /// to one day when used).
     pub boot_timeout_s: Option<u64>,
 }
 
@@ -88,9 +92,17 @@ pub struct BootloaderSpec {
     /// Key fixture name (from the fixture manifest's `keys:`) MCUboot verifies with.
     #[serde(default = "default_key")]
     pub key: String,
-    #[serde(default = "default_max_align")]
+    /// `BOOT_MAX_ALIGN`: 8, 16 or 32.
+    #[serde(
+        default = "default_max_align",
+        deserialize_with = "crate::limits::max_align"
+    )]
     pub max_align: u32,
-    #[serde(default = "default_max_sectors")]
+    /// `BOOT_MAX_IMG_SECTORS` (1 to 65536).
+    #[serde(
+        default = "default_max_sectors",
+        deserialize_with = "crate::limits::max_sectors"
+    )]
     pub max_sectors: u32,
     #[serde(default = "yes")]
     pub validate_primary: bool,
@@ -421,8 +433,11 @@ pub struct EraseStep {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PowerCutStep {
     /// Cut before the Nth flash erase/write from now (1 = the next one), MCUboot-sim style.
+    #[serde(default, deserialize_with = "crate::limits::opt_flash_op")]
     pub at_flash_op: Option<u64>,
-    /// Cut when the next upload has sent this percentage of the image.
+    /// Cut when the next upload has sent this percentage of the image (0-100).
+    #[serde(default, deserialize_with = "crate::limits::opt_percent")]
+    #[schemars(range(max = 100))]
     pub at_upload_percent: Option<u8>,
 }
 
@@ -485,7 +500,7 @@ impl SweepStep {
 
     /// Check the sweep's shape and build `instances` from `do` (recursively for nested
     /// sweeps). Errors are worded for the sweep's own line.
-    fn instantiate(&mut self) -> Result<(), String> {
+    fn instantiate(&mut self, budget: &mut Expansion) -> Result<(), String> {
         let Some(name) = self.param.clone() else {
             if self.do_steps.is_some() || !self.values.is_empty() {
                 return Err("sweep: `values`/`do` need `param` (the name used as ${name})".into());
@@ -493,7 +508,10 @@ impl SweepStep {
             if self.cut_during.is_empty() || self.then.is_empty() {
                 return Err("sweep: a power-cut sweep needs `cut-during` and `then` (or sweep a parameter with `param`, `values`, `do`)".into());
             }
-            return instantiate_all(self.cut_during.iter_mut().chain(self.then.iter_mut()));
+            return instantiate_all(
+                self.cut_during.iter_mut().chain(self.then.iter_mut()),
+                budget,
+            );
         };
         if !self.cut_during.is_empty() || !self.then.is_empty() {
             return Err("sweep: either power-cut points (`cut-during`, `then`) or a parameter (`param`, `values`, `do`), not both".into());
@@ -505,30 +523,65 @@ impl SweepStep {
             .do_steps
             .as_ref()
             .ok_or_else(|| format!("sweep over `{name}`: no `do` steps"))?;
+        if budget.depth >= crate::limits::MAX_SWEEP_DEPTH {
+            return Err(format!(
+                "sweep over `{name}`: parameter sweeps nested more than {} deep",
+                crate::limits::MAX_SWEEP_DEPTH
+            ));
+        }
+        budget.depth += 1;
         self.instances.clear();
         for v in &self.values {
             let label = format!("{name}={}", plain(v));
             let concrete = substitute(block, &name, v);
             let mut steps: Vec<Step> = serde_json::from_value(concrete)
                 .map_err(|e| format!("sweep with {label}: `do`: {e}"))?;
-            instantiate_all(steps.iter_mut()).map_err(|e| format!("with {label}: {e}"))?;
+            budget.add(steps.len())?;
+            instantiate_all(steps.iter_mut(), budget).map_err(|e| format!("with {label}: {e}"))?;
             self.instances.push((label, steps));
+        }
+        budget.depth -= 1;
+        Ok(())
+    }
+}
+
+/// How much a scenario has grown while its sweeps are instantiated, so that a small file
+/// cannot ask for an exponential number of steps (see [`crate::limits`]).
+#[derive(Debug, Default)]
+struct Expansion {
+    /// Steps in the scenario so far, sweep instances included.
+    steps: usize,
+    /// Parameter sweeps currently being instantiated inside one another.
+    depth: usize,
+}
+
+impl Expansion {
+    fn add(&mut self, n: usize) -> Result<(), String> {
+        self.steps = self.steps.saturating_add(n);
+        if self.steps > crate::limits::MAX_EXPANDED_STEPS {
+            return Err(format!(
+                "sweeps expand to more than {} steps",
+                crate::limits::MAX_EXPANDED_STEPS
+            ));
         }
         Ok(())
     }
 }
 
-fn instantiate_all<'a>(steps: impl Iterator<Item = &'a mut Step>) -> Result<(), String> {
+fn instantiate_all<'a>(
+    steps: impl Iterator<Item = &'a mut Step>,
+    budget: &mut Expansion,
+) -> Result<(), String> {
     for s in steps {
-        instantiate_step(s)?;
+        instantiate_step(s, budget)?;
     }
     Ok(())
 }
 
-fn instantiate_step(step: &mut Step) -> Result<(), String> {
+fn instantiate_step(step: &mut Step, budget: &mut Expansion) -> Result<(), String> {
     match step {
-        Step::Sweep(w) => w.instantiate(),
-        Step::ExpectError(e) => instantiate_step(&mut e.action),
+        Step::Sweep(w) => w.instantiate(budget),
+        Step::ExpectError(e) => instantiate_step(&mut e.action, budget),
         _ => Ok(()),
     }
 }
@@ -573,7 +626,10 @@ pub struct DiagnosisExpect {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WaitBootStep {
-    #[serde(default = "default_boot_timeout")]
+    #[serde(
+        default = "default_boot_timeout",
+        deserialize_with = "crate::limits::ms"
+    )]
     pub timeout_ms: u64,
 }
 
@@ -584,6 +640,7 @@ fn default_boot_timeout() -> u64 {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SleepStep {
+    #[serde(deserialize_with = "crate::limits::ms")]
     pub ms: u64,
 }
 
@@ -635,18 +692,36 @@ pub enum ScenarioError {
 }
 
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, path)
+    parse(utf8(&bytes, path)?, path)
+}
+
+/// The file's text, or an error naming the byte offset of the first byte that is not UTF-8.
+fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ScenarioError> {
+    std::str::from_utf8(bytes).map_err(|e| ScenarioError::Invalid {
+        path: path.to_owned(),
+        message: format!(
+            "not UTF-8 text: invalid byte 0x{:02x} at byte offset {}",
+            bytes[e.valid_up_to()],
+            e.valid_up_to()
+        ),
+    })
 }
 
 pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let mut scenario: Scenario = parse_yaml(text, path)?;
-    let (mut steps, step_files) = expand_includes(std::mem::take(&mut scenario.steps), path, 0)?;
+    let mut includes = Includes::default();
+    let (mut steps, step_files) =
+        expand_includes(std::mem::take(&mut scenario.steps), path, 0, &mut includes)?;
+    let mut budget = Expansion {
+        steps: steps.len(),
+        depth: 0,
+    };
     for (st, file) in steps.iter_mut().zip(&step_files) {
-        instantiate_step(&mut st.value).map_err(|message| ScenarioError::Parse {
+        instantiate_step(&mut st.value, &mut budget).map_err(|message| ScenarioError::Parse {
             path: file.clone(),
             line: st.referenced.line(),
             column: st.referenced.column(),
@@ -663,16 +738,38 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
 
 type Expanded = (Vec<Spanned<Step>>, Vec<PathBuf>);
 
+/// Included files already parsed, by path: a file included from many places is read and parsed
+/// once; and the running count of steps, bounded by [`crate::limits::MAX_EXPANDED_STEPS`]
+/// because includes multiply (9 files each including the next one 9 times is 9^8 steps).
+#[derive(Default)]
+struct Includes {
+    parsed: std::collections::HashMap<PathBuf, Vec<Spanned<Step>>>,
+    steps: usize,
+}
+
 /// Replace `include` steps by the included files' steps, remembering where each came from.
 fn expand_includes(
     steps: Vec<Spanned<Step>>,
     path: &Path,
     depth: usize,
+    includes: &mut Includes,
 ) -> Result<Expanded, ScenarioError> {
     let mut out = Vec::new();
     let mut files = Vec::new();
     for st in steps {
         let Step::Include(rel) = &st.value else {
+            includes.steps += 1;
+            if includes.steps > crate::limits::MAX_EXPANDED_STEPS {
+                return Err(ScenarioError::Parse {
+                    path: path.to_owned(),
+                    line: st.referenced.line(),
+                    column: st.referenced.column(),
+                    message: format!(
+                        "includes expand to more than {} steps",
+                        crate::limits::MAX_EXPANDED_STEPS
+                    ),
+                });
+            }
             out.push(st);
             files.push(path.to_owned());
             continue;
@@ -689,10 +786,18 @@ fn expand_includes(
                 "include `{rel}`: includes nested too deep (a cycle?)"
             )));
         }
-        let text = std::fs::read_to_string(&inc)
-            .map_err(|e| at(format!("include `{}`: {e}", inc.display())))?;
-        let file: IncludeFile = parse_yaml(&text, &inc)?;
-        let (s, f) = expand_includes(file.steps, &inc, depth + 1)?;
+        let file_steps = match includes.parsed.get(&inc) {
+            Some(s) => s.clone(),
+            None => {
+                let bytes = std::fs::read(&inc)
+                    .map_err(|e| at(format!("include `{}`: {e}", inc.display())))?;
+                let text = utf8(&bytes, &inc)?;
+                let file: IncludeFile = parse_yaml(text, &inc)?;
+                includes.parsed.insert(inc.clone(), file.steps.clone());
+                file.steps
+            }
+        };
+        let (s, f) = expand_includes(file_steps, &inc, depth + 1, includes)?;
         out.extend(s);
         files.extend(f);
     }
@@ -965,5 +1070,124 @@ steps:
             e.starts_with("t.yaml:4:5:") && e.contains("needs `cut-during` and `then`"),
             "{e}"
         );
+    }
+
+    /// Regression (issue #16): numbers that later overflowed a clock or a counter, or armed a
+    /// cut that never fires, are rejected where they are written.
+    #[test]
+    fn out_of_range_numbers_are_rejected_at_their_line() {
+        let cases = [
+            ("timeout-s: 18446744073709551615\n", "t.yaml:3:"),
+            ("step-timeout-s: 18446744073709551615\n", "t.yaml:3:"),
+            (
+                "steps:\n  - power-cut: { at-flash-op: 18446744073709551615 }\n",
+                "t.yaml:4:",
+            ),
+            (
+                "steps:\n  - power-cut: { at-upload-percent: 250 }\n",
+                "t.yaml:4:",
+            ),
+            (
+                "steps:\n  - sleep: { ms: 18446744073709551615 }\n",
+                "t.yaml:4:",
+            ),
+            (
+                "steps:\n  - wait-boot: { timeout-ms: 18446744073709551615 }\n",
+                "t.yaml:4:",
+            ),
+        ];
+        for (extra, at) in cases {
+            let text = if extra.starts_with("steps:") {
+                format!("name: t\nlayout: l\n{extra}")
+            } else {
+                format!("name: t\nlayout: l\n{extra}steps:\n  - reset: {{}}\n")
+            };
+            let e = parse(&text, Path::new("t.yaml")).unwrap_err().to_string();
+            assert!(
+                e.starts_with(at) && e.contains("out of range"),
+                "{extra}: {e}"
+            );
+        }
+        for bad in [
+            "max-sectors: 4294967295",
+            "max-sectors: 0",
+            "max-align: 0",
+            "max-align: 12",
+        ] {
+            let text =
+                format!("name: t\nlayout: l\nbootloader: {{ {bad} }}\nsteps:\n  - reset: {{}}\n");
+            let e = parse(&text, Path::new("t.yaml")).unwrap_err().to_string();
+            assert!(
+                e.starts_with("t.yaml:3:") && e.contains("out of range"),
+                "{bad}: {e}"
+            );
+        }
+        // The edges still load.
+        let ok = "name: t\nlayout: l\ntimeout-s: 2592000\nsteps:\n  - power-cut: { at-upload-percent: 100 }\n";
+        parse(ok, Path::new("t.yaml")).unwrap();
+    }
+
+    /// Regression (issue #16): 8 nested sweeps of 10 values asked for 10^8 steps at load and
+    /// exhausted memory; now the nesting and the total are bounded, named at the sweep's line.
+    #[test]
+    fn nested_sweeps_are_bounded() {
+        let mut block = "[ { reset: {} } ]".to_string();
+        for level in 0..8 {
+            block = format!(
+                "[ {{ sweep: {{ param: p{level}, values: [0,1,2,3,4,5,6,7,8,9], do: {block} }} }} ]"
+            );
+        }
+        let text = format!("name: t\nlayout: l\nsteps: {block}\n");
+        let e = parse(&text, Path::new("t.yaml")).unwrap_err().to_string();
+        assert!(e.starts_with("t.yaml:3:"), "{e}");
+        assert!(e.contains("nested more than"), "{e}");
+
+        // Shallow but wide: 3 levels of 100 values = 10^6 steps.
+        let values: Vec<String> = (0..100).map(|v| v.to_string()).collect();
+        let values = values.join(",");
+        let mut block = "[ { reset: {} } ]".to_string();
+        for level in 0..3 {
+            block =
+                format!("[ {{ sweep: {{ param: p{level}, values: [{values}], do: {block} }} }} ]");
+        }
+        let text = format!("name: t\nlayout: l\nsteps: {block}\n");
+        let e = parse(&text, Path::new("t.yaml")).unwrap_err().to_string();
+        assert!(e.contains("more than 100000 steps"), "{e}");
+    }
+
+    /// Regression (issue #16): a scenario and 8 files each including the next one 9 times
+    /// (9^7 steps) took 55 s and 1 GB.
+    #[test]
+    fn include_fan_out_is_bounded_and_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        for level in 0..8 {
+            let body = if level == 7 {
+                "steps:\n  - reset: {}\n".to_string()
+            } else {
+                let inc = format!("  - include: f{}.yaml\n", level + 1);
+                format!("steps:\n{}", inc.repeat(9))
+            };
+            std::fs::write(dir.path().join(format!("f{level}.yaml")), body).unwrap();
+        }
+        let main = dir.path().join("main.yaml");
+        std::fs::write(&main, "name: t\nlayout: l\nsteps:\n  - include: f0.yaml\n").unwrap();
+        let t = std::time::Instant::now();
+        let e = load(&main).unwrap_err().to_string();
+        assert!(e.contains("more than 100000 steps"), "{e}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    /// Regression (issue #16): a non-UTF-8 file said only "stream did not contain valid UTF-8".
+    #[test]
+    fn non_utf8_names_the_byte_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.yaml");
+        std::fs::write(&p, b"name: t\nlayout: \xff\n").unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("byte offset 16"), "{e}");
     }
 }

@@ -154,7 +154,7 @@ impl FlashMap {
 
     /// Arm a power cut before the `n`-th operation from now (1 = the very next one).
     pub fn arm_power_cut(&mut self, n: u64) {
-        self.cut_before = Some(self.ops + n);
+        self.cut_before = Some(self.ops.saturating_add(n));
     }
 
     pub fn disarm_power_cut(&mut self) {
