@@ -146,15 +146,8 @@ pub struct Outputs {
     #[arg(long, value_name = "S", default_value_t = DEFAULT_BOOT_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(1..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     pub native_sim_boot_timeout_s: u64,
-    /// Timeout of one SMP request, in milliseconds.
-    #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_MS))]
-    pub request_timeout_ms: u64,
-    /// Deadline for each step, in seconds (a scenario's `step-timeout-s` wins) [default: 300].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
-    pub step_timeout_s: Option<u64>,
-    /// Deadline for each scenario, in seconds (a scenario's `timeout-s` wins) [default: 1800].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
-    pub scenario_timeout_s: Option<u64>,
+    #[command(flatten)]
+    pub timeouts: crate::timeout_args::TimeoutArgs,
     /// Deadline for the whole run, in seconds: scenarios not started by then are not run.
     #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     pub run_timeout_s: Option<u64>,

@@ -41,15 +41,8 @@ pub struct FarmArgs {
     #[arg(long, default_value_t = farm::DEFAULT_LOCK_TIMEOUT_S,
           value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
     pub lock_timeout_s: u64,
-    /// Timeout of one SMP request, in milliseconds.
-    #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_MS))]
-    pub request_timeout_ms: u64,
-    /// Deadline for each step, in seconds (a scenario's `step-timeout-s` wins) [default: 300].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
-    pub step_timeout_s: Option<u64>,
-    /// Deadline for each scenario, in seconds (a scenario's `timeout-s` wins).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(..=dfu_hil_runner::limits::MAX_TIMEOUT_S))]
-    pub scenario_timeout_s: Option<u64>,
+    #[command(flatten)]
+    pub timeouts: crate::timeout_args::TimeoutArgs,
     /// Print each board's step lines (default: only the per-board summary and failures).
     #[arg(long)]
     pub show_steps: bool,
@@ -71,9 +64,9 @@ impl FarmArgs {
             evidence: self.evidence.clone(),
             lock_dir: self.lock_dir.clone(),
             lock_timeout: Duration::from_secs(self.lock_timeout_s),
-            request_timeout: Duration::from_millis(self.request_timeout_ms),
-            scenario_timeout: self.scenario_timeout_s.map(Duration::from_secs),
-            step_timeout: self.step_timeout_s.map(Duration::from_secs),
+            request_timeout: self.timeouts.request_timeout(),
+            scenario_timeout: self.timeouts.scenario_timeout(),
+            step_timeout: self.timeouts.step_timeout(),
             show_steps: self.show_steps,
             device: self.device.options(),
             interrupt,

@@ -14,6 +14,7 @@ pub mod project_cmd;
 pub mod signals;
 pub mod sim_cmd;
 pub mod smp_cmd;
+pub mod timeout_args;
 
 pub use args::{Cli, Command};
 pub use error::{CliError, CliResult};

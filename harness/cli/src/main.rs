@@ -164,12 +164,12 @@ fn options(root: &Path, out: Option<&Outputs>) -> RunOptions {
             .unwrap_or_else(|| root.join("target/dfu-hil/evidence")),
     );
     if let Some(out) = out {
-        o.request_timeout = Duration::from_millis(out.request_timeout_ms);
-        if let Some(t) = out.scenario_timeout_s {
-            o.scenario_timeout = Some(Duration::from_secs(t));
+        o.request_timeout = out.timeouts.request_timeout();
+        if let Some(t) = out.timeouts.scenario_timeout() {
+            o.scenario_timeout = Some(t);
         }
-        if let Some(t) = out.step_timeout_s {
-            o.step_timeout = Duration::from_secs(t);
+        if let Some(t) = out.timeouts.step_timeout() {
+            o.step_timeout = t;
         }
         o.device = out.device.options();
     }

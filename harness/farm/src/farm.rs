@@ -41,6 +41,7 @@ use dfu_hil_board::hw::{BoardProfile, Capability, Inventory};
 use dfu_hil_board::ResetKind;
 use dfu_hil_mcuboot::layout::Layout;
 use dfu_hil_runner::console::Console;
+use dfu_hil_runner::event::{Event, EventSink};
 use dfu_hil_runner::needs;
 use dfu_hil_runner::plan::{self, Prepared};
 use dfu_hil_runner::run::{self, DeviceLinkOptions, RunOptions};
@@ -645,29 +646,15 @@ impl Worker<'_> {
                 &mut console,
             );
             let passed = r.passed();
-            {
-                let _g = self.print_lock.lock();
-                let what = if passed { "pass" } else { "FAIL" };
-                let rerun = if attempt > 0 {
-                    format!(" (rerun {attempt})")
-                } else {
-                    String::new()
-                };
-                println!("[{}] {what} {}{rerun}", b.id, r.name);
-                if !passed {
-                    if let Some(s) = r.failed_step() {
-                        println!(
-                            "[{}]   step {} ({}) at {}:{}: {}",
-                            b.id,
-                            s.index,
-                            s.summary,
-                            r.path.display(),
-                            s.line,
-                            s.message
-                        );
-                    }
-                }
+            AttemptLines {
+                board: &b.id,
+                print_lock: self.print_lock,
             }
+            .event(&Event::AttemptFinished {
+                result: &r,
+                attempt: attempt as usize + 1,
+                of: self.reruns as usize + 1,
+            });
             attempts.push(r);
             if passed || self.opts.interrupt.load(Ordering::SeqCst) {
                 break;
@@ -704,5 +691,41 @@ impl Worker<'_> {
             .probe
             .reset(ResetKind::Run)
             .map_err(|e| (e.kind().as_str(), format!("probe reset: {e}")))
+    }
+}
+
+/// The farm's one line per attempt ("[board] pass NAME", "[board] FAIL NAME (rerun 1)" and the
+/// failed step at its file:line:col), a sink of the run's events like the console.
+struct AttemptLines<'a> {
+    board: &'a str,
+    print_lock: &'a Mutex<()>,
+}
+
+impl EventSink for AttemptLines<'_> {
+    fn event(&mut self, event: &Event<'_>) {
+        let Event::AttemptFinished {
+            result: r, attempt, ..
+        } = event
+        else {
+            return;
+        };
+        let _g = self.print_lock.lock();
+        let what = if r.passed() { "pass" } else { "FAIL" };
+        let rerun = if *attempt > 1 {
+            format!(" (rerun {})", attempt - 1)
+        } else {
+            String::new()
+        };
+        println!("[{}] {what} {}{rerun}", self.board, r.name);
+        if let Some(s) = r.failed_step() {
+            println!(
+                "[{}]   step {} ({}) at {}: {}",
+                self.board,
+                s.index,
+                s.summary,
+                s.location(),
+                s.message
+            );
+        }
     }
 }

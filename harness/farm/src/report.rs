@@ -53,11 +53,10 @@ fn rerun_record(r: &ScenarioResult) -> TestRerun {
                 NonSuccessKind::Failure
             },
             format!(
-                "step {} ({}) at {}:{}: {}",
+                "step {} ({}) at {}: {}",
                 s.index,
                 s.summary,
-                r.path.display(),
-                s.line,
+                s.location(),
                 s.message
             ),
         ),
