@@ -290,8 +290,12 @@ fn sigterm_still_writes_reports() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(130), "{out}");
     assert!(out.contains("interrupted"), "{out}");
+    // Stopped, not failed: the console and JUnit say so.
+    assert!(out.contains("INTERRUPTED: power-cut-during-swap"), "{out}");
+    assert!(out.contains("0 passed, 0 failed, 1 interrupted"), "{out}");
     let junit = std::fs::read_to_string(tmp.path().join("junit.xml")).unwrap();
     assert!(junit.contains("interrupted"), "{junit}");
+    assert!(junit.contains("type=\"interrupted\""), "{junit}");
     assert!(tmp.path().join("results.json").is_file());
     assert!(
         std::fs::read_dir(tmp.path().join("evidence"))

@@ -1,6 +1,6 @@
 //! Upload throughput over a serial line, as arithmetic: what a device's receive lines let a
 //! client send per request, what that costs on the wire, and what rate follows once the device
-//! time per request (its flash work, from `dfu_hil_sim::flash_timing`) is added.
+//! time per request (its flash work, from `dfu_hil_sim::device::flash_timing`) is added.
 //! `dfu-hil bench upload` prints every step.
 //!
 //! The link model:
