@@ -116,9 +116,7 @@ pub fn run_paths(
         },
         root,
     );
-    if let Err(e) = hw_cmd::check_lab_board(&choice) {
-        return Err(e);
-    }
+    hw_cmd::check_lab_board(&choice)?;
     let jobs = if choice.parallel() { jobs } else { 1 };
     let mut opts = options(root, Some(out));
     // Read once: capabilities and profile for skipping, the board's device-link facts.
