@@ -1,0 +1,163 @@
+//! `trailers.txt`: every area of the flash where MCUboot keeps swap state, decoded — each
+//! slot's trailer and, for swap-using-scratch, the scratch area's own small trailer, which
+//! after a power cut can hold the only record of how far the swap got.
+//!
+//! The scratch trailer (MCUboot `boot/bootutil/src/bootutil_misc.c`, `boot_scratch_trailer_sz`
+//! and `boot_status_entries`) sits at the end of the scratch area like a slot's, but its status
+//! area has room for one sector's records only (`BOOT_STATUS_STATE_COUNT` entries): the scratch
+//! holds the status only while the region holding the primary slot's trailer is swapped, the
+//! first region of the swap. Which of the two MCUboot trusts on resume is decided by the
+//! table in `boot/bootutil/src/swap_scratch.c` (`swap_status_source`); [`status_source`] says
+//! the same in words for the engineer reading the dump.
+
+use crate::expect;
+use crate::scenario::BootloaderSpec;
+use dfu_hil_board::Probe;
+use dfu_hil_mcuboot::layout::Layout;
+use dfu_hil_mcuboot::trailer::{Flag, MagicState, Trailer, TrailerLayout, UpgradeMode};
+use std::fmt::Write as _;
+
+/// Name of the scratch partition in layouts (Zephyr's `scratch_partition`).
+pub const SCRATCH: &str = "scratch";
+
+/// One decoded area: its raw tail (for `trailer-<region>.bin`) and its text.
+pub struct Decoded {
+    pub region: String,
+    pub raw: Option<Vec<u8>>,
+    pub text: String,
+}
+
+/// The scratch trailer's geometry: the primary slot's constants (`BOOT_MAX_ALIGN`,
+/// `BOOT_WRITE_SZ`), the scratch area's size and erased value, one sector's status records.
+pub fn scratch_layout(
+    layout: &Layout,
+    boot: &BootloaderSpec,
+    primary: &str,
+) -> Option<TrailerLayout> {
+    let slot = expect::trailer_layout(layout, boot, primary)?;
+    let p = layout.partition(SCRATCH)?;
+    Some(TrailerLayout {
+        slot_size: p.size,
+        erased: layout.device_of(p).erased,
+        max_sectors: 1,
+        mode: UpgradeMode::SwapScratch,
+        ..slot
+    })
+}
+
+/// Where MCUboot's swap-scratch resume reads the status of an interrupted swap from, given the
+/// primary slot's and the scratch area's trailers (the rows of `swap_status_source`, in order).
+pub fn status_source(primary: &Trailer, scratch: &Trailer) -> &'static str {
+    let pri_good = primary.magic == MagicState::Good;
+    let scr_good = scratch.magic == MagicState::Good;
+    if pri_good && !scr_good && primary.copy_done == Flag::Set {
+        "none (the primary's swap is complete)"
+    } else if pri_good && !scr_good && primary.copy_done == Flag::Unset {
+        "primary slot (a swap is in progress; its status is in the primary trailer)"
+    } else if scr_good {
+        "scratch (the region holding the primary trailer was being swapped)"
+    } else if primary.magic == MagicState::Unset && primary.copy_done == Flag::Unset {
+        "primary slot (nothing written yet)"
+    } else {
+        "none"
+    }
+}
+
+/// Decode every slot trailer, and the scratch trailer in swap-scratch mode, through `probe`.
+pub fn decode_all(probe: &mut dyn Probe, layout: &Layout, boot: &BootloaderSpec) -> Vec<Decoded> {
+    let mut out = Vec::new();
+    let mut primaries = Vec::new();
+    for pair in &layout.images {
+        for region in [&pair.primary, &pair.secondary] {
+            let Some(l) = expect::trailer_layout(layout, boot, region) else {
+                continue;
+            };
+            let (d, t) = decode_one(probe, region, &l);
+            if *region == pair.primary {
+                primaries.push((region.clone(), t));
+            }
+            out.push(d);
+        }
+    }
+    if boot.mode == UpgradeMode::SwapScratch && layout.partition(SCRATCH).is_some() {
+        let first = layout.images.first().map(|p| p.primary.as_str());
+        if let Some(l) = first.and_then(|p| scratch_layout(layout, boot, p)) {
+            let (mut d, t) = decode_one(probe, SCRATCH, &l);
+            d.text.insert_str(0, "scratch trailer, ");
+            if let Some(scr) = &t {
+                for (region, pri) in &primaries {
+                    if let Some(pri) = pri {
+                        let _ = writeln!(
+                            d.text,
+                            "  resume status source for {region} (swap_status_source): {}",
+                            status_source(pri, scr)
+                        );
+                    }
+                }
+                if let Some(n) = scr.image_num().filter(|_| layout.images.len() > 1) {
+                    let _ = writeln!(d.text, "  belongs to image {n} (swap-info)");
+                }
+            }
+            out.push(d);
+        }
+    }
+    out
+}
+
+fn decode_one(
+    probe: &mut dyn Probe,
+    region: &str,
+    l: &TrailerLayout,
+) -> (Decoded, Option<Trailer>) {
+    let (off, len) = l.tail();
+    match probe.read(region, off, len) {
+        Ok(raw) => {
+            let (text, t) = match l.decode(&raw) {
+                Ok(t) => (
+                    format!(
+                        "{region} (trailer at 0x{off:x}, {len} bytes): {t}\n  status records written: {}\n",
+                        t.status_written()
+                    ),
+                    Some(t),
+                ),
+                Err(e) => (format!("{region}: {e}\n"), None),
+            };
+            (
+                Decoded {
+                    region: region.to_owned(),
+                    raw: Some(raw),
+                    text,
+                },
+                t,
+            )
+        }
+        Err(e) => (
+            Decoded {
+                region: region.to_owned(),
+                raw: None,
+                text: format!("{region}: unreadable through the probe: {e}\n"),
+            },
+            None,
+        ),
+    }
+}
+
+/// The text of `trailers.txt`: the decoded areas, then the partitions that have no MCUboot
+/// trailer (dumped whole beside it, not decoded here).
+pub fn text(decoded: &[Decoded], layout: &Layout) -> String {
+    let mut s: String = decoded.iter().map(|d| d.text.as_str()).collect();
+    let others: Vec<&str> = layout
+        .partitions
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|n| !decoded.iter().any(|d| d.region == *n))
+        .collect();
+    if !others.is_empty() {
+        let _ = writeln!(
+            s,
+            "no MCUboot trailer (dumped whole as partition-<name>.bin): {}",
+            others.join(", ")
+        );
+    }
+    s
+}
