@@ -3,8 +3,8 @@
 //! command lines are parsed with it.
 
 use crate::{bench_cmd, farm_cmd, hw_cmd, image_cmd, link_args, sim_cmd, smp_cmd};
-use dfu_hil_farm::select::DEFAULT_BOOT_TIMEOUT_S;
 use clap::{Parser, Subcommand};
+use dfu_hil_farm::select::DEFAULT_BOOT_TIMEOUT_S;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -63,6 +63,9 @@ pub enum Command {
         #[command(subcommand)]
         cmd: sim_cmd::SimCommand,
     },
+    /// Boot an evidence folder's flash image again (`--at-cut`: as at a failing sweep's cut
+    /// point) on `sim` or `native-sim`; exit 0 when the recorded failing boot is reproduced.
+    Replay(crate::replay_cmd::ReplayArgs),
     /// Benchmarks (figures, never pass/fail): `bench upload` through a paced PTY.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCmd),

@@ -35,8 +35,8 @@ pub const BOOTLOADER_FILE: &str = "bootloader.yaml";
 /// The probe's core state when the scenario ended, as text (`running`, `fault loop in …`).
 pub const CORE_STATE_FILE: &str = "core-state.txt";
 
-/// The board's state at the cut point of a sweep whose recovery failed: read after the power
-/// cut, before the `then` block powered the board on again.
+/// The board's state at the cut point of a sweep whose recovery failed: read just before the
+/// `then` block powered the board on again after the cut.
 #[derive(Debug, Clone)]
 pub struct AtCut {
     /// `flash operation 12/96 (#12 erase slot0 …)`.
@@ -44,10 +44,13 @@ pub struct AtCut {
     pub images: FlashImages,
     /// `trailers.txt` of that state.
     pub trailers: String,
+    /// The state right after the cut, when steps of the `then` block changed the flash before
+    /// its power-on (written to `after-cut/` inside the folder).
+    pub after_cut: Option<Box<AtCut>>,
 }
 
 impl AtCut {
-    /// Read the board as it is now (just after the cut).
+    /// Read the board as it is now (the state the recovery boot started from).
     pub fn capture(
         probe: &mut dyn Probe,
         layout: &Layout,
@@ -59,6 +62,7 @@ impl AtCut {
             cut,
             images: flash_image::capture(probe, layout),
             trailers: trailers::text(&decoded, layout),
+            after_cut: None,
         }
     }
 
@@ -67,10 +71,22 @@ impl AtCut {
         self.images.write(dir, layout)?;
         write_partitions(dir, &self.images, layout)?;
         std::fs::write(dir.join("trailers.txt"), &self.trailers)?;
+        if let Some(a) = &self.after_cut {
+            a.write(&dir.join("after-cut"), layout)?;
+            std::fs::write(
+                dir.join("after-cut").join("cut.txt"),
+                format!(
+                    "power cut before {}\nthe flash right after the cut; steps before the recovery \
+                     boot changed it into the flash one folder up\n",
+                    a.cut
+                ),
+            )?;
+        }
         std::fs::write(
             dir.join("cut.txt"),
             format!(
-                "power cut before {}\nthe board was off; the recovery boot that failed started from this flash\n",
+                "power cut before {}\nthis is the flash the failing recovery boot started from (its first \
+                 power-on after the cut; the flash right after the cut when it had none)\n",
                 self.cut
             ),
         )

@@ -84,6 +84,7 @@ pub fn decode_all(probe: &mut dyn Probe, layout: &Layout, boot: &BootloaderSpec)
         if let Some(l) = first.and_then(|p| scratch_layout(layout, boot, p)) {
             let (mut d, t) = decode_one(probe, SCRATCH, &l);
             d.text.insert_str(0, "scratch trailer, ");
+            d.text.push_str(&scratch_body(probe, &l));
             if let Some(scr) = &t {
                 for (region, pri) in &primaries {
                     if let Some(pri) = pri {
@@ -102,6 +103,25 @@ pub fn decode_all(probe: &mut dyn Probe, layout: &Layout, boot: &BootloaderSpec)
         }
     }
     out
+}
+
+/// What the scratch area holds before its trailer: erased, or a sector in flight (written
+/// bytes), the copy a resume needs when the power was cut mid-swap.
+fn scratch_body(probe: &mut dyn Probe, l: &TrailerLayout) -> String {
+    let (trailer_off, _) = l.tail();
+    match probe.read(SCRATCH, 0, trailer_off) {
+        Ok(body) => {
+            let first = body.iter().position(|b| *b != l.erased);
+            let last = body.iter().rposition(|b| *b != l.erased);
+            match (first, last) {
+                (Some(a), Some(b)) => format!(
+                    "  scratch contents: written between 0x{a:x} and 0x{b:x} (data of the region being swapped, which a resume copies back; see partition-scratch.bin)\n"
+                ),
+                _ => "  scratch contents: erased before the trailer\n".into(),
+            }
+        }
+        Err(e) => format!("  scratch contents: unreadable ({e})\n"),
+    }
 }
 
 fn decode_one(

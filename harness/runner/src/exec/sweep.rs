@@ -94,10 +94,15 @@ impl Ctx<'_> {
             let _ = self.run_block(&w.cut_during, events);
             let cut_op = self.probe.last_flash_op().unwrap_or_default();
             self.client.set_timeout(self.request_timeout);
-            // Evidence hook (at_cut.rs): the flash at this cut point, kept if recovery fails.
-            let at_cut = self.state_at_cut();
-            if let Err(e) = self.run_block(&w.then, events) {
-                self.keep_at_cut(at_cut, format!("flash operation {k}/{total} ({cut_op})"));
+            // Evidence hook (at_cut.rs): keep the flash the recovery boot starts from.
+            let armed = self.arm_at_cut();
+            let recovered = self.run_block(&w.then, events);
+            let cut_states = self.disarm_at_cut(armed);
+            if let Err(e) = recovered {
+                self.keep_at_cut(
+                    cut_states,
+                    format!("flash operation {k}/{total} ({cut_op})"),
+                );
                 if let Some(why) = self.deadline_passed() {
                     self.probe.restore(&clean)?;
                     return Err(Failure::Timeout {
