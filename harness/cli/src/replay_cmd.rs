@@ -40,6 +40,13 @@ pub struct ReplayArgs {
 /// Replay, writing the report to `out`: `Exit::Pass` when the recorded core state was
 /// reproduced, `Exit::ScenarioFailed` when the boot ended differently.
 pub fn run_replay(a: &ReplayArgs, out: &mut dyn Write) -> CliResult<Exit> {
+    if !matches!(a.board.as_str(), "sim" | "native-sim") {
+        return Err(CliError::invalid(format!(
+            "replay runs on `sim` or `native-sim`, not `{}` (a lab board's flash is not \
+             programmed from an evidence folder)",
+            a.board
+        )));
+    }
     let folder = replay::open_folder(&a.dir, a.at_cut).map_err(CliError::invalid)?;
     let mut board = open_board(a, &folder)?;
     let r = replay::boot_once(board.probe.as_mut(), &folder).map_err(CliError::infrastructure)?;
@@ -96,8 +103,7 @@ fn open_board(a: &ReplayArgs, folder: &EvidenceFolder) -> CliResult<Board> {
                 .map_err(CliError::infrastructure)
         }
         other => Err(CliError::invalid(format!(
-            "replay runs on `sim` or `native-sim`, not `{other}` (a lab board's flash is not \
-             programmed from an evidence folder)"
+            "replay runs on `sim` or `native-sim`, not `{other}`"
         ))),
     }
 }
