@@ -4,6 +4,7 @@
 //! scenario files, so the folder alone is enough to boot the state again (`dfu-hil replay`).
 
 pub mod flash_image;
+pub mod nsib;
 pub mod trailers;
 
 pub use flash_image::{capture, DeviceImage, FlashImages};
@@ -58,10 +59,11 @@ impl AtCut {
         cut: String,
     ) -> AtCut {
         let decoded = trailers::decode_all(probe, layout, bootloader);
+        let images = flash_image::capture(probe, layout);
         AtCut {
             cut,
-            images: flash_image::capture(probe, layout),
-            trailers: trailers::text(&decoded, layout),
+            trailers: trailers::text(&decoded, layout) + &nsib::describe(&images, layout),
+            images,
             after_cut: None,
         }
     }
@@ -152,13 +154,11 @@ pub fn write(
             std::fs::write(dir.join(format!("trailer-{}.bin", d.region)), raw)?;
         }
     }
-    std::fs::write(
-        dir.join("trailers.txt"),
-        trailers::text(&decoded, src.layout),
-    )?;
     // Every partition the layout has (scratch, s0/s1, provision, …), and the whole devices:
     // the state a failure analysis starts from.
     let images = flash_image::capture(src.probe, src.layout);
+    let text = trailers::text(&decoded, src.layout) + &nsib::describe(&images, src.layout);
+    std::fs::write(dir.join("trailers.txt"), text)?;
     write_partitions(&dir, &images, src.layout)?;
     images.write(&dir, src.layout)?;
     // What the run ended on, and what replay needs to boot it again.

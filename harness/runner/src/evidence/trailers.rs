@@ -181,3 +181,63 @@ pub fn text(decoded: &[Decoded], layout: &Layout) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dfu_hil_mcuboot::trailer::{Field, TrailerWrite};
+
+    /// A trailer of `l` with these writes applied to an erased tail, decoded.
+    fn trailer(l: &TrailerLayout, writes: &[TrailerWrite]) -> Trailer {
+        let (off, len) = l.tail();
+        let mut tail = vec![l.erased; len as usize];
+        for w in writes {
+            let at = (w.offset - off) as usize;
+            tail[at..at + w.data.len()].copy_from_slice(&w.data);
+        }
+        l.decode(&tail).expect("decodes")
+    }
+
+    fn layout() -> Layout {
+        Layout::parse(
+            "name: t\n\
+             flash:\n\
+             \x20 - { name: int, base: 0, size: 0x30000, sector-size: 0x1000, write-size: 4 }\n\
+             partitions:\n\
+             \x20 - { name: slot0, device: int, offset: 0, size: 0x10000 }\n\
+             \x20 - { name: slot1, device: int, offset: 0x10000, size: 0x10000 }\n\
+             \x20 - { name: scratch, device: int, offset: 0x20000, size: 0x2000 }\n",
+            std::path::Path::new("t.yaml"),
+        )
+        .expect("test layout")
+    }
+
+    /// The scratch trailer is the end of the scratch area with one sector's three status
+    /// records (`boot_scratch_trailer_sz`), and the status source follows MCUboot's table.
+    #[test]
+    fn scratch_trailer_geometry_and_status_source() {
+        let l = layout();
+        let boot = BootloaderSpec {
+            mode: UpgradeMode::SwapScratch,
+            ..BootloaderSpec::default()
+        };
+        let sl = scratch_layout(&l, &boot, "slot0").expect("scratch layout");
+        assert_eq!(sl.slot_size, 0x2000);
+        assert_eq!(sl.status_size(), 3 * 4, "one sector of records");
+        let (off, len) = sl.tail();
+        assert_eq!(off + len, 0x2000);
+        assert_eq!(len, 3 * 4 + sl.info_size());
+
+        let pl = expect::trailer_layout(&l, &boot, "slot0").expect("slot0 layout");
+        let erased_scr = trailer(&sl, &[]);
+        let good_scr = trailer(&sl, &[sl.magic_write()]);
+        let pri_running = trailer(&pl, &[pl.magic_write()]);
+        let pri_done = trailer(&pl, &[pl.magic_write(), pl.flag_write(Field::CopyDone, 1)]);
+        let pri_erased = trailer(&pl, &[]);
+        assert!(status_source(&pri_done, &erased_scr).starts_with("none"));
+        assert!(status_source(&pri_running, &erased_scr).starts_with("primary slot (a swap"));
+        assert!(status_source(&pri_running, &good_scr).starts_with("scratch"));
+        assert!(status_source(&pri_erased, &good_scr).starts_with("scratch"));
+        assert!(status_source(&pri_erased, &erased_scr).starts_with("primary slot (nothing"));
+    }
+}
