@@ -146,6 +146,43 @@ fn failing_scratch_sweep_leaves_evidence_that_replay_reproduces() {
         "{out}"
     );
 
+    // The same flash through the native-sim backend, with the harness's stand-ins for a
+    // native_sim MCUboot and app (docs/hardware.md): its MCUboot spins and is killed, which is
+    // the recorded outcome in that backend's words.
+    let at_cut_before = std::fs::read(dir.join("at-cut/flash.bin")).unwrap();
+    let exe = env!("CARGO_BIN_EXE_dfu-hil");
+    let layout = dir.join("layout.yaml");
+    let layout = layout.to_str().unwrap();
+    let boot = format!("{exe} sim boot --layout {layout} --flash {{flash}}");
+    let app = format!(
+        "{exe} sim serve --app-only --reset-exit-status 1 --layout {layout} --flash {{flash}}"
+    );
+    let o = dfu_hil(&[
+        "replay",
+        "--at-cut",
+        dir.to_str().unwrap(),
+        "--board",
+        "native-sim",
+        "--native-sim-bootloader",
+        &boot,
+        "--native-sim-app",
+        &app,
+        "--native-sim-boot-timeout-s",
+        "1",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("the bootloader did not hand over"), "{out}");
+    assert!(
+        out.contains("reproduced: stuck before the application"),
+        "{out}"
+    );
+    let at_cut_flash = std::fs::read(dir.join("at-cut/flash.bin")).unwrap();
+    assert_ne!(
+        at_cut_flash, flash,
+        "the evidence's own images are left as written"
+    );
+
     // The flash as the scenario ended is the state *after* the failing boot: booting it is the
     // next boot (MCUboot reverts to v1), which the report says differs from the record.
     let o = dfu_hil(&["replay", dir.to_str().unwrap()]);

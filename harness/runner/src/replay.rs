@@ -118,6 +118,8 @@ fn read_text(p: &Path) -> Result<String, ReplayError> {
 #[derive(Debug, Clone)]
 pub struct Replay {
     pub core: CoreState,
+    /// The reset itself failed: the bootloader did not hand over (native-sim), with why.
+    pub boot_error: Option<String>,
     /// The image that runs (its fixture name when known), when the core runs.
     pub running: Option<String>,
     /// `(slot, what is in it)` for every MCUboot slot after the boot.
@@ -128,10 +130,58 @@ pub struct Replay {
     pub log: Vec<String>,
 }
 
+/// How a boot ended, comparable across board kinds (the simulated board names MCUboot's
+/// panic loop; a native_sim MCUboot that spins is killed and reported as not handing over).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The application runs.
+    App,
+    /// The CPU never reached the application: fault loop, lock-up, bootloader spinning.
+    Stuck,
+    Halted,
+    Off,
+}
+
+impl Outcome {
+    /// The outcome a recorded `core-state.txt` line stands for (`None`: `unknown: …`).
+    pub fn of_recorded(core: &str) -> Option<Outcome> {
+        let core = core.trim();
+        if core == "running" {
+            Some(Outcome::App)
+        } else if core.starts_with("fault loop") || core == "locked up" {
+            Some(Outcome::Stuck)
+        } else if core == "halted" {
+            Some(Outcome::Halted)
+        } else if core == "off" {
+            Some(Outcome::Off)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::App => "the application runs",
+            Outcome::Stuck => "stuck before the application",
+            Outcome::Halted => "halted",
+            Outcome::Off => "off",
+        })
+    }
+}
+
 /// Power the board on once (its flash already holds the folder's image) and read what it did.
 pub fn boot_once(probe: &mut dyn Probe, folder: &EvidenceFolder) -> Result<Replay, ReplayError> {
-    probe.reset(ResetKind::Run)?;
+    // A native_sim MCUboot that never hands over fails the reset (it is killed after its
+    // timeout): that is the boot's outcome, not a broken board.
+    let boot_error = probe.reset(ResetKind::Run).err().map(|e| e.to_string());
     let core = probe.core_state()?;
+    if let (Some(e), CoreState::Running) = (&boot_error, &core) {
+        return Err(ReplayError::Board(BoardError::Probe(format!(
+            "the reset failed ({e}) yet the core runs"
+        ))));
+    }
     let log = probe.take_log();
     let mut slots = Vec::new();
     for pair in &folder.layout.images {
@@ -150,6 +200,7 @@ pub fn boot_once(probe: &mut dyn Probe, folder: &EvidenceFolder) -> Result<Repla
     let decoded = trailers::decode_all(probe, &folder.layout, &folder.bootloader);
     Ok(Replay {
         core,
+        boot_error,
         running,
         slots,
         trailers: trailers::text(&decoded, &folder.layout),
@@ -187,12 +238,24 @@ fn slot_content(probe: &mut dyn Probe, folder: &EvidenceFolder, region: &str) ->
 }
 
 impl Replay {
-    /// Whether the replayed boot ended as the recorded run did; `None` without a record.
+    /// How this boot ended, in the terms two boards can share.
+    pub fn outcome(&self) -> Outcome {
+        if self.boot_error.is_some() {
+            return Outcome::Stuck;
+        }
+        match self.core {
+            CoreState::Running => Outcome::App,
+            CoreState::FaultLoop { .. } | CoreState::LockedUp => Outcome::Stuck,
+            CoreState::Halted => Outcome::Halted,
+            CoreState::Off => Outcome::Off,
+        }
+    }
+
+    /// Whether the replayed boot ended as the recorded run did: the same core state, or (on
+    /// another board kind, whose words differ) the same outcome. `None` without a record.
     pub fn reproduced(&self, folder: &EvidenceFolder) -> Option<bool> {
-        folder
-            .recorded_core
-            .as_deref()
-            .map(|rec| rec == self.core.to_string())
+        let rec = folder.recorded_core.as_deref()?;
+        Some(rec == self.core.to_string() || Outcome::of_recorded(rec) == Some(self.outcome()))
     }
 
     /// The report `dfu-hil replay` prints.
@@ -211,6 +274,9 @@ impl Replay {
             CoreState::Off => "the board is off",
         };
         let _ = writeln!(s, "core:     {} ({what})", self.core);
+        if let Some(e) = &self.boot_error {
+            let _ = writeln!(s, "boot:     the bootloader did not hand over: {e}");
+        }
         if let Some(r) = &self.running {
             let _ = writeln!(s, "running:  {r}");
         }
@@ -228,10 +294,17 @@ impl Replay {
             }
         }
         match (&folder.recorded_core, self.reproduced(folder)) {
-            (Some(rec), Some(true)) => {
+            (Some(rec), Some(true)) if *rec == self.core.to_string() => {
                 let _ = writeln!(
                     s,
                     "reproduced: the recorded run also ended with core `{rec}`"
+                );
+            }
+            (Some(rec), Some(true)) => {
+                let _ = writeln!(
+                    s,
+                    "reproduced: {} as in the recorded run (core `{rec}` there)",
+                    self.outcome()
                 );
             }
             (Some(rec), _) => {
