@@ -94,7 +94,15 @@ impl FlashImages {
         for d in &self.devices {
             std::fs::write(dir.join(format!("flash-{}.bin", d.device)), &d.bytes)?;
         }
-        std::fs::write(dir.join("flash.bin"), self.concatenated())?;
+        match self.devices.as_slice() {
+            // One device: flash.bin is the same bytes; a second name, not a second copy.
+            [d] => link_or_write(
+                &dir.join(format!("flash-{}.bin", d.device)),
+                &dir.join("flash.bin"),
+                &d.bytes,
+            )?,
+            _ => std::fs::write(dir.join("flash.bin"), self.concatenated())?,
+        }
         std::fs::write(dir.join("README.txt"), self.readme(layout))?;
         Ok(())
     }
@@ -139,6 +147,16 @@ impl FlashImages {
         }
         s
     }
+}
+
+/// `to` as a hard link to `from` (which holds `bytes`), so an evidence folder does not keep the
+/// same megabytes twice; a plain copy where links are not possible.
+pub(crate) fn link_or_write(from: &Path, to: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::write(to, bytes)
 }
 
 #[cfg(test)]

@@ -102,13 +102,14 @@ fn write_partitions(dir: &Path, images: &FlashImages, layout: &Layout) -> std::i
         let Some(bytes) = images.partition(layout, &p.name) else {
             continue;
         };
-        std::fs::write(dir.join(format!("partition-{}.bin", p.name)), bytes)?;
+        let part = dir.join(format!("partition-{}.bin", p.name));
+        std::fs::write(&part, bytes)?;
         if layout
             .images
             .iter()
             .any(|i| i.primary == p.name || i.secondary == p.name)
         {
-            std::fs::write(dir.join(format!("slot-{}.bin", p.name)), bytes)?;
+            flash_image::link_or_write(&part, &dir.join(format!("slot-{}.bin", p.name)), bytes)?;
         }
     }
     Ok(())
