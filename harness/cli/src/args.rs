@@ -63,6 +63,9 @@ pub enum Command {
         #[command(subcommand)]
         cmd: sim_cmd::SimCommand,
     },
+    /// Boot an evidence folder's flash image again (`--at-cut`: as at a failing sweep's cut
+    /// point) on `sim` or `native-sim`; exit 0 when the recorded failing boot is reproduced.
+    Replay(crate::replay_cmd::ReplayArgs),
     /// Benchmarks (figures, never pass/fail): `bench upload` through a paced PTY.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCmd),

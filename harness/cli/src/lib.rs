@@ -11,6 +11,7 @@ pub mod hw_cmd;
 pub mod image_cmd;
 pub mod link_args;
 pub mod project_cmd;
+pub mod replay_cmd;
 pub mod run_cmd;
 pub mod signals;
 pub mod sim_cmd;

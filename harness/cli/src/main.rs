@@ -7,7 +7,8 @@ use clap::Parser;
 use dfu_hil_cli::args::{Cli, Command, PmCmd};
 use dfu_hil_cli::error::{self, CliResult};
 use dfu_hil_cli::{
-    bench_cmd, farm_cmd, hw_cmd, image_cmd, project_cmd, run_cmd, signals, sim_cmd, smp_cmd,
+    bench_cmd, farm_cmd, hw_cmd, image_cmd, project_cmd, replay_cmd, run_cmd, signals, sim_cmd,
+    smp_cmd,
 };
 use dfu_hil_runner::exit::Exit;
 use dfu_hil_runner::plan;
@@ -86,6 +87,7 @@ fn main() -> ExitCode {
         Command::Image(cmd) => exit_of(image_cmd::run_image(cmd)),
         Command::Smp(args) => exit_of(smp_cmd::run_smp(args)),
         Command::Sim { cmd } => exit_of(sim_cmd::run_sim(cmd, &root)),
+        Command::Replay(args) => exit_of(replay_cmd::run_replay(&args, &mut std::io::stdout())),
         Command::Bench(cmd) => exit_of(bench_cmd::run_bench(cmd, &root)),
         Command::Farm(args) => code(farm_cmd::run_farm(&args, &root, signals::interrupt_flag())),
         Command::Inventory(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Inventory(c))),

@@ -313,7 +313,7 @@ impl BoardChoice {
 
 /// A native_sim command from its words: `{flash}` is the flash file; `--flash={flash}` is
 /// added when no argument mentions it (what native_sim executables take).
-fn command(words: &[String]) -> Option<CommandSpec> {
+pub fn command(words: &[String]) -> Option<CommandSpec> {
     let (program, args) = words.split_first()?;
     let mut args = args.to_vec();
     if !args

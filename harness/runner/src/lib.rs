@@ -15,6 +15,7 @@ pub mod needs;
 pub mod options;
 pub mod plan;
 pub mod prepare;
+pub mod replay;
 pub mod report;
 pub mod result;
 pub mod run;

@@ -6,9 +6,11 @@
 //!
 //! The executor is split by job: this file holds the loop (deadlines, interrupts, results),
 //! `steps.rs` one function per step kind, `sweep.rs` the sweeps and cut uploads,
-//! `evidence_text.rs` the evidence beside a failure and the diagnosis, `smp_errors.rs` the
+//! `evidence_text.rs` the evidence beside a failure and the diagnosis, `at_cut.rs` the flash
+//! kept at a failing sweep's cut point, `smp_errors.rs` the
 //! matching of device errors against a scenario's words.
 
+mod at_cut;
 mod evidence_text;
 mod smp_errors;
 mod steps;
@@ -56,6 +58,8 @@ struct Ctx<'a> {
     step_deadline: Option<(Instant, String)>,
     /// How to wait for the device after a reset.
     boot: BootWait,
+    /// The flash at the cut point of a sweep whose recovery failed (see `at_cut.rs`).
+    at_cut: Option<crate::evidence::AtCut>,
 }
 
 /// Hand the scenario's ELF files to the probe (symbols for fault loops, RTT).
@@ -105,6 +109,7 @@ pub fn run_scenario(
         request: RequestOptions::timeout(opts.request_timeout),
         step_deadline: None,
         boot: BootWait::default(),
+        at_cut: None,
     };
     // Checked in `prepare`; a scenario run without it gets the defaults.
     let device = crate::device_link::device_link(s, &opts.device, &opts.board_device)
@@ -268,6 +273,7 @@ fn ctx_evidence<'c, 'a>(ctx: &'c mut Ctx<'a>) -> crate::evidence::Sources<'c> {
         layout: ctx.layout,
         bootloader: &ctx.scenario.scenario.bootloader,
         fixtures: ctx.fixtures,
+        at_cut: ctx.at_cut.as_ref(),
     }
 }
 

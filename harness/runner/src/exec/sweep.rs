@@ -90,7 +90,15 @@ impl Ctx<'_> {
             self.flash_op_cuts()?.cut_before_flash_op(k)?;
             let _ = self.with_request(power_off, |c| c.run_block(&w.cut_during, events));
             let cut_op = self.flash_op_cuts()?.last_flash_op().unwrap_or_default();
-            if let Err(e) = self.run_block(&w.then, events) {
+            // Evidence hook (at_cut.rs): keep the flash the recovery boot starts from.
+            let armed = self.arm_at_cut();
+            let recovered = self.run_block(&w.then, events);
+            let cut_states = self.disarm_at_cut(armed);
+            if let Err(e) = recovered {
+                self.keep_at_cut(
+                    cut_states,
+                    format!("flash operation {k}/{total} ({cut_op})"),
+                );
                 if let Some(why) = self.deadline_passed() {
                     self.snapshots()?.restore(&clean)?;
                     return Err(Failure::Timeout {
