@@ -180,7 +180,22 @@ pub fn flatten(
                 ));
             }
         }
-        let region = e.region.as_deref().unwrap_or("flash_primary");
+        // No `region`: Partition Manager's default is flash_primary, but an entry in the
+        // Cortex-M SRAM window (0x2000_0000..0x4000_0000, where every Nordic SoC has its RAM and
+        // none its flash) is RAM written by an older PM that did not tag it.
+        let region = match e.region.as_deref() {
+            Some(r) => r,
+            None if (0x2000_0000..0x4000_0000).contains(&e.address) => {
+                notes.push(format!(
+                    "{}: `{}` has no region and sits at {:#x}, in SRAM: read as sram_primary",
+                    at(e),
+                    e.name,
+                    e.address
+                ));
+                "sram_primary"
+            }
+            None => "flash_primary",
+        };
         let Some(dev) = Dev::of(region) else {
             not_flash
                 .entry(region.to_string())
