@@ -506,3 +506,29 @@ fn regionless_entries_default_to_flash_primary_but_sram_stays_sram() {
     );
     assert_eq!(imp.missing, vec!["mcuboot_secondary"]);
 }
+
+/// Without a SoC, regions.yml beside the map sizes the internal flash (an nRF52832 build is not
+/// read as 1 MiB).
+#[test]
+fn without_a_soc_regions_yml_sizes_the_flash() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("partitions.yml");
+    std::fs::write(
+        &map,
+        "app: { address: 0x0, size: 0x7e000, region: flash_primary }\n\
+         storage: { address: 0x7e000, size: 0x4000, region: flash_primary }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("regions.yml"),
+        "flash_primary:\n  base_address: 0x0\n  device: flash_controller\n  size: 0x80000\n",
+    )
+    .unwrap();
+    let e = dfu_hil_build::pm::import_file(&map, &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("partitions.yml:2:") && e.contains("storage") && e.contains("--soc"),
+        "{e}"
+    );
+}
