@@ -299,6 +299,13 @@ impl Build {
         self.images.iter().find(|i| &i.role == role)
     }
 
+    /// NSIB (`b0`) is part of this build. [`Build::nsib`] can be `Some` without it: an image may
+    /// set `CONFIG_SB_NUM_VER_COUNTER_SLOTS` (an app with `CONFIG_SECURE_BOOT=y` in a sysbuild
+    /// build that has no b0, as in the corpus' npm1300_testground).
+    pub fn has_b0(&self) -> bool {
+        self.files.contains_key("b0.config")
+    }
+
     /// The project directory (the one holding the build directory).
     pub fn project_dir(&self) -> Option<&Path> {
         self.dir.parent()
