@@ -383,4 +383,49 @@ mod tests {
         );
         assert_eq!(sniff(p, &[0x3d, 0xb8, 0xf3, 0x96]), FileKind::Binary);
     }
+
+    /// Arbitrary bytes in every reader: errors, never a panic.
+    #[test]
+    fn no_panics_on_garbage() {
+        let mut state = 0x2545_f491_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let t = tempfile::tempdir().unwrap();
+        let seeds: [&[u8]; 5] = [
+            b":10000000",
+            b"PK\x03\x04",
+            b"{\"files\": [",
+            b"CONFIG_A=\"",
+            &[0x3d, 0xb8, 0xf3, 0x96, 0, 0, 0, 0, 0x20, 0],
+        ];
+        for round in 0..400 {
+            let mut bytes = seeds[round % seeds.len()].to_vec();
+            let extra = (next() % 96) as usize;
+            for _ in 0..extra {
+                let r = next();
+                // Mostly printable hex-ish text so the parsers get past their first check.
+                bytes.push(if r % 3 == 0 {
+                    (r >> 8) as u8
+                } else {
+                    b"0123456789ABCDEF:\n=\"{}[],"[(r >> 8) as usize % 25]
+                });
+            }
+            let name = ["x.bin", "x.hex", "x.zip", "manifest.json"][round % 4];
+            let p = t.path().join(name);
+            std::fs::write(&p, &bytes).unwrap();
+            let _ = read_image_file(&p);
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = ihex::parse(&p, &text).map(|h| h.images());
+            let _ = manifest::parse(&p, &text);
+            let _ = ihex::image_len(&bytes);
+            if let Ok(k) = crate::kconfig::Kconfig::parse(&p, &text) {
+                let _ = crate::facts::McubootFacts::from_kconfig(&k);
+                let _ = crate::facts::AppFacts::from_kconfig(&k);
+            }
+        }
+    }
 }

@@ -155,7 +155,7 @@ impl HexImage {
             i += ((4 - (*start as usize % 4)) % 4).min(seg.len());
             while i + IMAGE_HEADER_SIZE <= seg.len() {
                 if let Some(len) = image_len(&seg[i..]) {
-                    out.push((start + i as u32, seg[i..i + len].to_vec()));
+                    out.push((start.wrapping_add(i as u32), seg[i..i + len].to_vec()));
                     i += len.div_ceil(4) * 4;
                 } else {
                     i += 4;
