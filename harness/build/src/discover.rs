@@ -92,7 +92,8 @@ fn looks_like_build(dir: &Path) -> bool {
         || dir.join("CMakeCache.txt").is_file()
 }
 
-/// Find the build directory: `dir` itself, or `dir/build` when `dir` is a project.
+/// Find the build directory: `dir` itself, `dir/build` when `dir` is a project, or the parent
+/// when `dir` is one image directory of a sysbuild build (`build/<app>`).
 pub fn find_build_dir(dir: &Path) -> Result<PathBuf, BuildError> {
     if !dir.is_dir() {
         return Err(BuildError::NotABuild {
@@ -105,6 +106,12 @@ pub fn find_build_dir(dir: &Path) -> Result<PathBuf, BuildError> {
         });
     }
     if looks_like_build(dir) {
+        // One image of a sysbuild build (`build/<app>`): the build is its parent.
+        if let Some(parent) = dir.parent().filter(|p| p.join("domains.yaml").is_file()) {
+            if !dir.join("domains.yaml").is_file() {
+                return Ok(parent.to_path_buf());
+            }
+        }
         return Ok(dir.to_path_buf());
     }
     let nested = dir.join("build");
@@ -318,7 +325,9 @@ mod tests {
         assert_eq!(l.kind, BuildKind::Sysbuild);
         assert_eq!(l.build_dir, r.join("build"));
         assert_eq!(l.project_dir.as_deref(), Some(r));
-        assert_eq!(l.app.unwrap().name, "sensing_fw");
+        assert_eq!(l.app.as_ref().unwrap().name, "sensing_fw");
+        let from_image = discover(&r.join("build/sensing_fw")).unwrap();
+        assert_eq!(from_image.build_dir, r.join("build"));
         assert_eq!(l.netcore.unwrap().name, "ipc_radio");
         assert!(l.b0n.is_some() && l.mcuboot.is_some());
     }
