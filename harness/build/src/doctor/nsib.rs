@@ -16,48 +16,61 @@
 use super::text::kconfig_evidence;
 use super::{Evidence, Finding, Severity};
 use crate::build::{Build, ImageRole};
+use crate::facts::Fact;
 
 pub const COUNTER_SLOTS: &str = "nsib-counter-slots-differ";
 pub const NO_S1: &str = "nsib-no-s1-variant";
 pub const UPDATE_MISSING: &str = "nsib-update-image-missing";
 
-/// The images' `CONFIG_SB_NUM_VER_COUNTER_SLOTS` differ.
+/// The images' `CONFIG_SB_NUM_VER_COUNTER_SLOTS` differ, compared per core: the application
+/// core's b0, MCUboot, s1_image and app share one provisioning; the nRF5340 network core's b0n
+/// and image have their own.
 pub fn counter_slots(build: &Build, out: &mut Vec<Finding>) {
     let Some(n) = &build.nsib else { return };
-    let Some((_, first)) = n.counter_slots.first() else {
-        return;
-    };
-    if n.counter_slots.iter().all(|(_, f)| f.value == first.value) {
-        return;
-    }
-    let values = n
-        .counter_slots
-        .iter()
-        .map(|(who, f)| format!("{who} {}", f.value))
-        .collect::<Vec<_>>()
-        .join(", ");
-    out.push(Finding {
-        id: COUNTER_SLOTS,
-        severity: Severity::Warning,
-        title: format!("CONFIG_SB_NUM_VER_COUNTER_SLOTS differs between images: {values}"),
-        cause: "the monotonic version counter is provisioned once with b0's number of slots; an \
-                image built with another number reads or bumps the counter area at the wrong \
-                size, and a downgrade check or a counter update can fail after the first update"
-            .into(),
-        evidence: n
+    let net = |who: &str| who == "netcore" || who == "b0n";
+    for core in [false, true] {
+        let group: Vec<&(String, Fact<u32>)> = n
             .counter_slots
             .iter()
-            .map(|(who, f)| {
-                let mut e = kconfig_evidence(f, &n.config, "CONFIG_SB_NUM_VER_COUNTER_SLOTS");
-                e.text = format!("{who}: {}", e.text);
-                e
-            })
-            .collect(),
-        fix: "set CONFIG_SB_NUM_VER_COUNTER_SLOTS once for every image (sysbuild: \
-              SB_CONFIG_SECURE_BOOT_NUM_VER_COUNTER_SLOTS where the NCS version has it; else the \
-              same value in each image's .conf)"
-            .into(),
-    });
+            .filter(|(w, _)| net(w) == core)
+            .collect();
+        let Some((_, first)) = group.first() else {
+            continue;
+        };
+        if group.iter().all(|(_, f)| f.value == first.value) {
+            continue;
+        }
+        let values = group
+            .iter()
+            .map(|(who, f)| format!("{who} {}", f.value))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push(Finding {
+            id: COUNTER_SLOTS,
+            severity: Severity::Warning,
+            title: format!(
+                "CONFIG_SB_NUM_VER_COUNTER_SLOTS differs between the {} core's images: {values}",
+                if core { "network" } else { "application" }
+            ),
+            cause: "the monotonic version counter is provisioned once with b0's number of slots; \
+                    an image built with another number reads or bumps the counter area at the \
+                    wrong size, and a downgrade check or a counter update can fail after the \
+                    first update"
+                .into(),
+            evidence: group
+                .iter()
+                .map(|(who, f)| {
+                    let mut e = kconfig_evidence(f, &n.config, "CONFIG_SB_NUM_VER_COUNTER_SLOTS");
+                    e.text = format!("{who}: {}", e.text);
+                    e
+                })
+                .collect(),
+            fix: "set CONFIG_SB_NUM_VER_COUNTER_SLOTS once for every image of the core \
+                  (sysbuild: SB_CONFIG_SECURE_BOOT_NUM_VER_COUNTER_SLOTS where the NCS version \
+                  has it; else the same value in each image's .conf)"
+                .into(),
+        });
+    }
 }
 
 /// NSIB with MCUboot but no s1 variant, or an s1 variant whose update image is not in the build.
@@ -65,6 +78,9 @@ pub fn variants(build: &Build, out: &mut Vec<Finding>) {
     let (Some(n), Some(_)) = (&build.nsib, &build.mcuboot) else {
         return;
     };
+    if !build.has_b0() {
+        return; // counter slots seen without b0 (a network core's b0n, CONFIG_SECURE_BOOT=y alone)
+    }
     let s1_ev = || {
         kconfig_evidence(
             &n.s1_variant,

@@ -294,10 +294,12 @@ pub fn serial_recovery_only(build: &Build, out: &mut Vec<Finding>) {
     out.push(Finding {
         id: SERIAL_RECOVERY_ONLY,
         severity: Severity::Warning,
-        title: "the application has no SMP transport: updates only through MCUboot serial recovery"
+        title: "the application has no SMP transport: over SMP, only MCUboot serial recovery \
+                takes an update"
             .into(),
         cause: "a phone app or `smp image upload` to the running application gets no answer; \
-                the device must be put in recovery mode first"
+                the device must be put in recovery mode first (fine if the application updates \
+                itself another way, e.g. LTE/cloud FOTA writing the secondary slot)"
             .into(),
         evidence: vec![
             kconfig_evidence(&m.serial_recovery, &m.config, "CONFIG_MCUBOOT_SERIAL"),

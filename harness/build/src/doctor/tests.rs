@@ -516,6 +516,7 @@ fn signature_type_and_key() {
 fn nsib_counter_slots_and_variants() {
     let mut f = fixture();
     let b0 = f.write("b0.config", "CONFIG_SB_NUM_VER_COUNTER_SLOTS=240\n");
+    f.build.files.insert("b0.config".into(), b0.clone());
     f.build.nsib = Some(NsibFacts {
         config: b0.clone(),
         counter_slots: vec![("b0".into(), at(240, &b0, 1)), ("mcuboot".into(), fact(20))],
@@ -527,8 +528,16 @@ fn nsib_counter_slots_and_variants() {
         ids.contains(&nsib::COUNTER_SLOTS) && ids.contains(&nsib::NO_S1),
         "{ids:?}"
     );
+    // A network core's own b0n counts apart.
+    f.build
+        .nsib
+        .as_mut()
+        .unwrap()
+        .counter_slots
+        .push(("b0n".into(), fact(20)));
+    f.build.nsib.as_mut().unwrap().counter_slots[1].1.value = 240;
+    assert!(!f.ids(None, &[]).contains(&nsib::COUNTER_SLOTS));
     let n = f.build.nsib.as_mut().unwrap();
-    n.counter_slots[1].1.value = 240;
     n.s1_variant.value = true;
     let ids = f.ids(None, &[]);
     assert!(
