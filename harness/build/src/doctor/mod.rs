@@ -13,6 +13,7 @@
 mod fit;
 mod header;
 mod nsib;
+mod pm_text;
 mod signature;
 mod slots;
 mod smp;
@@ -183,6 +184,16 @@ pub const CHECKS: &[(&str, Severity, &str)] = &[
         "s1 variant built but no MCUboot update image found",
     ),
     (
+        pm_text::UNALIGNED,
+        Severity::Error,
+        "an MCUboot slot off the chip's erase boundaries (layout refused)",
+    ),
+    (
+        pm_text::BEYOND_FLASH,
+        Severity::Error,
+        "a partition past the end of the chip's flash (layout refused)",
+    ),
+    (
         LAYOUT_UNREADABLE,
         Severity::Error,
         "the build's flash layout could not be read (exit 96)",
@@ -305,20 +316,34 @@ pub fn run(build: &Build) -> Report {
     let layout = match build.layout() {
         Ok(l) => Some(l),
         Err(e) => {
-            findings.push(Finding {
-                id: LAYOUT_UNREADABLE,
-                severity: Severity::Error,
-                title: "the flash layout of the build could not be read".into(),
-                cause: format!("without the partitions no slot, sector or fit check can run: {e}"),
-                evidence: build
-                    .files
-                    .get("partitions.yml")
-                    .map(|p| vec![Evidence::new(p, None, e.to_string())])
-                    .unwrap_or_default(),
-                fix: "fix the file named in the message (or report it if NCS wrote it that \
-                      way); the Kconfig checks below ran without it"
-                    .into(),
-            });
+            // A refusal that is a defect of the build is reported as that defect (exit 100);
+            // anything else means the input could not be read (exit 96).
+            let specific = partitions_yml(build)
+                .map(|pm| pm_text::check(build, pm))
+                .unwrap_or_default();
+            if specific.is_empty() {
+                findings.push(Finding {
+                    id: LAYOUT_UNREADABLE,
+                    severity: Severity::Error,
+                    title: "the flash layout of the build could not be read".into(),
+                    cause: format!(
+                        "without the partitions no slot, sector or fit check can run: {e}"
+                    ),
+                    evidence: build
+                        .files
+                        .get("partitions.yml")
+                        .map(|p| vec![Evidence::new(p, None, "refused by the layout import")])
+                        .unwrap_or_default(),
+                    fix: "fix the file named in the message (or report it if NCS wrote it that \
+                          way); the Kconfig checks below ran without it"
+                        .into(),
+                });
+            }
+            findings.extend(specific.into_iter().map(|mut f| {
+                f.cause
+                    .push_str(" (the checks that need the layout did not run)");
+                f
+            }));
             None
         }
     };
