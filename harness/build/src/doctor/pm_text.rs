@@ -68,6 +68,8 @@ pub fn check(build: &Build, pm: &Path) -> Vec<Finding> {
             continue;
         };
         let unit = u64::from(chip.erase_unit.max(1));
+        // The pages Zephyr lists for the area: those that start inside it.
+        let n = (addr + size).div_ceil(unit) - addr.div_ceil(unit);
         if is_slot(&name) && size > 0 && (addr % unit != 0 || size % unit != 0) {
             out.push(Finding {
                 id: UNALIGNED,
@@ -77,10 +79,10 @@ pub fn check(build: &Build, pm: &Path) -> Vec<Finding> {
                     chip.name
                 ),
                 cause: format!(
-                    "MCUboot works sector by sector: the slot's sector list ({} starting inside \
-                     it) does not match its size, and a swap erases a whole sector past the slot's \
-                     end, which the flash map refuses — the update stops half done",
-                    size.div_ceil(unit)
+                    "MCUboot works sector by sector: {n} sectors start inside the slot, covering \
+                     {:#x} bytes of a {size:#x}-byte slot, and a swap erases whole sectors across \
+                     the slot's edge, which the flash map refuses — the update stops half done",
+                    n * unit
                 ),
                 evidence: vec![
                     Evidence::new(pm, Some(aline), format!("{name}: address {a}")),

@@ -36,17 +36,19 @@ pub const BT_NETBUF_SPLIT: &str = "smp-bt-netbuf-not-mtu-multiple";
 /// without the UDP transport.
 const NETBUF_DEFAULT: u32 = 384;
 
-/// Whether the config uses the pre-NCS-2.3 mcumgr symbol names.
+/// Whether the config uses the pre-Zephyr-3.2 mcumgr symbol names: no `CONFIG_MCUMGR_GRP_*` /
+/// `CONFIG_MCUMGR_TRANSPORT_*` line at all (set or not), and a legacy `CONFIG_MCUMGR_CMD_*` /
+/// `CONFIG_MCUMGR_SMP_*` one. (New configs still carry `CONFIG_MCUMGR_SMP_CBOR_*`.)
 fn legacy(config: &Path) -> bool {
-    std::fs::read_to_string(config)
-        .map(|t| {
-            t.lines().any(|l| {
-                l.starts_with("CONFIG_MCUMGR_CMD_")
-                    || l.starts_with("CONFIG_MCUMGR_SMP_")
-                    || l.starts_with("CONFIG_MCUMGR_BUF_")
-            })
-        })
-        .unwrap_or(false)
+    let Ok(t) = std::fs::read_to_string(config) else {
+        return false;
+    };
+    let new = t
+        .lines()
+        .any(|l| l.contains("CONFIG_MCUMGR_GRP_") || l.contains("CONFIG_MCUMGR_TRANSPORT_"));
+    !new && t
+        .lines()
+        .any(|l| l.contains("CONFIG_MCUMGR_CMD_") || l.contains("CONFIG_MCUMGR_SMP_"))
 }
 
 fn has(list: &[Fact<String>], names: &[&str]) -> bool {

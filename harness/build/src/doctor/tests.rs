@@ -613,3 +613,31 @@ fn every_check_id_is_documented_once() {
         );
     }
 }
+
+#[test]
+fn refused_layouts_named_by_their_defect() {
+    let mut f = fixture();
+    let ac = f.write(
+        "app.config",
+        "CONFIG_SOC=\"nRF52832_QFAA\"\nCONFIG_SOC_NRF52832_QFAA=y\nCONFIG_BOOTLOADER_MCUBOOT=y\n",
+    );
+    f.app().config = ac;
+    f.pm(
+        "mcuboot_primary:\n  address: 0x9000\n  region: flash_primary\n  size: 0x3a800\n\
+         mcuboot_primary_app:\n  address: 0x9200\n  region: flash_primary\n  size: 0x3a600\n\
+         user_storage:\n  address: 0x80000\n  region: flash_primary\n  size: 0x2000\n\
+         mcuboot_secondary:\n  address: 0x0\n  region: external_flash\n  size: 0x3a800\n",
+    );
+    let pm = f.build.files["partitions.yml"].clone();
+    let all = pm_text::check(&f.build, &pm);
+    let ids: Vec<_> = all.iter().map(|x| x.id).collect();
+    assert_eq!(ids, [pm_text::UNALIGNED, pm_text::BEYOND_FLASH], "{all:#?}");
+    assert_eq!(all[0].evidence[0].line, Some(2));
+    assert!(all[1].title.contains("nRF52832 QFAA"), "{}", all[1].title);
+    f.pm(
+        "mcuboot_primary:\n  address: 0xc000\n  region: flash_primary\n  size: 0x37000\n\
+         storage:\n  address: 0x7a000\n  region: flash_primary\n  size: 0x6000\n",
+    );
+    let pm = f.build.files["partitions.yml"].clone();
+    assert!(pm_text::check(&f.build, &pm).is_empty());
+}

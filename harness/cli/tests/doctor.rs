@@ -1,0 +1,174 @@
+//! `dfu-hil doctor BUILD` end to end: a parent/child build directory written here (the files
+//! NCS writes, trimmed to the lines that matter) with the classic external-flash mistakes —
+//! 244 sectors with `CONFIG_BOOT_MAX_IMG_SECTORS=128`, no NOR driver in MCUboot — exits 100 and
+//! names both lines; `--json` has the stable schema; fixed, it exits 0; a folder that is not a
+//! build exits 96.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dfu_hil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
+        .args(args)
+        .output()
+        .expect("run dfu-hil")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const PARTITIONS: &str = "\
+app:
+  address: 0xc200
+  end_address: 0x100000
+  region: flash_primary
+  size: 0xf3e00
+mcuboot:
+  address: 0x0
+  end_address: 0xc000
+  region: flash_primary
+  size: 0xc000
+mcuboot_pad:
+  address: 0xc000
+  end_address: 0xc200
+  region: flash_primary
+  size: 0x200
+mcuboot_primary:
+  address: 0xc000
+  end_address: 0x100000
+  orig_span: &id001
+  - mcuboot_pad
+  - app
+  region: flash_primary
+  size: 0xf4000
+  span: *id001
+mcuboot_primary_app:
+  address: 0xc200
+  end_address: 0x100000
+  orig_span: &id002
+  - app
+  region: flash_primary
+  size: 0xf3e00
+  span: *id002
+mcuboot_secondary:
+  address: 0x0
+  device: MX25R64
+  end_address: 0xf4000
+  region: external_flash
+  size: 0xf4000
+external_flash:
+  address: 0xf4000
+  device: MX25R64
+  end_address: 0x800000
+  region: external_flash
+  size: 0x70c000
+";
+
+const REGIONS: &str = "\
+external_flash:
+  base_address: 0x0
+  default_driver_kconfig: CONFIG_NORDIC_QSPI_NOR
+  device: MX25R64
+  dynamic_partition: null
+  name: external_flash
+  placement_strategy: start_to_end
+  size: 0x800000
+flash_primary:
+  base_address: 0x0
+  default_driver_kconfig: CONFIG_SOC_FLASH_NRF
+  device: flash_controller
+  dynamic_partition: null
+  name: flash_primary
+  placement_strategy: complex
+  size: 0x100000
+";
+
+fn write_build(root: &Path, max_sectors: u32, driver: bool) -> std::path::PathBuf {
+    let b = root.join("build");
+    std::fs::create_dir_all(b.join("zephyr")).unwrap();
+    std::fs::create_dir_all(b.join("mcuboot/zephyr")).unwrap();
+    std::fs::write(b.join("partitions.yml"), PARTITIONS).unwrap();
+    std::fs::write(b.join("regions.yml"), REGIONS).unwrap();
+    std::fs::write(
+        b.join("zephyr/.config"),
+        "CONFIG_BOARD=\"nrf52840dk_nrf52840\"\nCONFIG_SOC=\"nRF52840_QIAA\"\n\
+         CONFIG_SOC_NRF52840_QIAA=y\nCONFIG_BOOTLOADER_MCUBOOT=y\nCONFIG_ROM_START_OFFSET=0\n\
+         CONFIG_MCUMGR=y\nCONFIG_MCUMGR_TRANSPORT_UART=y\nCONFIG_MCUMGR_GRP_IMG=y\n\
+         CONFIG_MCUMGR_GRP_OS=y\nCONFIG_MCUMGR_GRP_ZBASIC=y\n",
+    )
+    .unwrap();
+    std::fs::write(
+        b.join("mcuboot/zephyr/.config"),
+        format!(
+            "CONFIG_BOARD=\"nrf52840dk_nrf52840\"\nCONFIG_SOC=\"nRF52840_QIAA\"\n\
+             CONFIG_BOOT_SWAP_USING_MOVE=y\n# CONFIG_BOOT_MAX_IMG_SECTORS_AUTO is not set\n\
+             CONFIG_BOOT_MAX_IMG_SECTORS={max_sectors}\nCONFIG_BOOT_SIGNATURE_TYPE_ECDSA_P256=y\n\
+             CONFIG_BOOT_SIGNATURE_KEY_FILE=\"root-ec-p256.pem\"\n{}\n# CONFIG_SPI_NOR is not set\n",
+            if driver {
+                "CONFIG_NORDIC_QSPI_NOR=y"
+            } else {
+                "# CONFIG_NORDIC_QSPI_NOR is not set"
+            }
+        ),
+    )
+    .unwrap();
+    b
+}
+
+#[test]
+fn doctor_names_the_lines_and_exits_100() {
+    let d = tempfile::tempdir().unwrap();
+    let b = write_build(d.path(), 128, false);
+    let o = dfu_hil(&["doctor", b.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(100), "{t}");
+    assert!(t.contains("error[slot-sectors-over-max]"), "{t}");
+    assert!(t.contains("244 sectors"), "{t}");
+    assert!(
+        t.contains("mcuboot/zephyr/.config:5: CONFIG_BOOT_MAX_IMG_SECTORS=128"),
+        "{t}"
+    );
+    assert!(t.contains("error[ext-flash-no-driver]"), "{t}");
+    assert!(
+        t.contains(".config:8: # CONFIG_NORDIC_QSPI_NOR is not set"),
+        "{t}"
+    );
+
+    let o = dfu_hil(&["doctor", "--json", b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    assert_eq!(j["schema"], "dfu-hil-doctor/1");
+    assert_eq!(j["kind"], "parent-child");
+    let ids: Vec<&str> = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"slot-sectors-over-max"), "{ids:?}");
+    let f0 = &j["findings"][0];
+    for k in ["id", "severity", "title", "cause", "evidence", "fix"] {
+        assert!(!f0[k].is_null(), "{k} missing: {f0}");
+    }
+    let e0 = &f0["evidence"][0];
+    for k in ["file", "line", "text"] {
+        assert!(e0.get(k).is_some(), "{k} missing: {e0}");
+    }
+}
+
+#[test]
+fn doctor_passes_a_fixed_build_and_refuses_a_non_build() {
+    let d = tempfile::tempdir().unwrap();
+    let b = write_build(d.path(), 256, true);
+    let o = dfu_hil(&["doctor", b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("0 error(s)"), "{}", text(&o));
+
+    let o = dfu_hil(&["doctor", d.path().join("nothing").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(96), "{}", text(&o));
+}
