@@ -172,3 +172,78 @@ fn doctor_passes_a_fixed_build_and_refuses_a_non_build() {
     let o = dfu_hil(&["doctor", d.path().join("nothing").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(96), "{}", text(&o));
 }
+
+/// imgtool from `$IMGTOOL`, PATH or `<workspace>/.venv/bin`; `DFU_HIL_SKIP_IMGTOOL=1` skips.
+fn imgtool() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("IMGTOOL")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|d| d.join("imgtool"))
+                .find(|c| c.is_file())
+        })
+        .or_else(|| {
+            let v = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/imgtool");
+            v.is_file().then_some(v)
+        });
+    if found.is_none() {
+        assert_eq!(
+            std::env::var("DFU_HIL_SKIP_IMGTOOL").as_deref(),
+            Ok("1"),
+            "imgtool not found ($IMGTOOL, PATH, .venv/bin); set DFU_HIL_SKIP_IMGTOOL=1 to skip"
+        );
+        eprintln!("skipped: no imgtool");
+    }
+    found
+}
+
+fn imgtool_run(tool: &Path, args: &[&str]) {
+    let o = Command::new(tool).args(args).output().unwrap();
+    assert!(o.status.success(), "imgtool {args:?}: {}", text(&o));
+}
+
+/// The build's own signed images, made by the real imgtool: signed with an Ed25519 key for an
+/// MCUboot built for ECDSA P-256, and with `--header-size 0x400` for a 0x200 `mcuboot_pad`.
+#[test]
+fn doctor_reads_the_builds_signed_images() {
+    let Some(tool) = imgtool() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let b = write_build(d.path(), 256, true);
+    let key = d.path().join("ed.pem");
+    imgtool_run(
+        &tool,
+        &["keygen", "-k", key.to_str().unwrap(), "-t", "ed25519"],
+    );
+    let raw = d.path().join("zephyr.bin");
+    let mut body = vec![0u8; 0x4000];
+    body[..4].copy_from_slice(&0x2000_8000u32.to_le_bytes());
+    body[4..8].copy_from_slice(&0x0000_c401u32.to_le_bytes());
+    std::fs::write(&raw, &body).unwrap();
+    let signed = b.join("zephyr/zephyr.signed.bin");
+    imgtool_run(
+        &tool,
+        &[
+            "sign",
+            "--header-size",
+            "0x400",
+            "--pad-header",
+            "--align",
+            "4",
+            "--version",
+            "1.0.0",
+            "--slot-size",
+            "0xf4000",
+            "-k",
+            key.to_str().unwrap(),
+            raw.to_str().unwrap(),
+            signed.to_str().unwrap(),
+        ],
+    );
+    let o = dfu_hil(&["doctor", b.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(100), "{t}");
+    assert!(t.contains("error[signature-type-mismatch]"), "{t}");
+    assert!(t.contains("error[image-header-size]"), "{t}");
+    assert!(t.contains("hdr_size 0x400"), "{t}");
+}

@@ -101,7 +101,14 @@ pub(super) fn geometry(build: &Build, layout: &Layout, index: usize) -> Option<S
         secondary_sector: ds.sector_size,
         write_size: dp.write_size.max(ds.write_size),
         max_align: m.max_align.as_ref().map(|a| a.value).unwrap_or(8),
-        max_sectors: m.max_sectors.value,
+        // `CONFIG_BOOT_MAX_IMG_SECTORS_AUTO`: MCUboot sizes the table from the devicetree slots
+        // (`MIN_SECTOR_COUNT`, `boot/zephyr/CMakeLists.txt`), i.e. the larger slot's count.
+        max_sectors: if m.max_sectors_auto() {
+            let n = |size: u32, unit: u32| size.div_ceil(unit.max(1));
+            n(pri.size, dp.sector_size).max(n(sec.size, ds.sector_size))
+        } else {
+            m.max_sectors.value
+        },
     })
 }
 

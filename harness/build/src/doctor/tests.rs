@@ -475,6 +475,11 @@ fn image_too_large_for_swap_move() {
     assert!(e.cause.contains("spare sector"), "{}", e.cause);
     let fits = loaded(&p, signed(0x200, 0x70000 - 0x3000, None));
     assert!(!f.ids(Some(&l), &[fits]).contains(&fit::TOO_LARGE));
+    // CONFIG_BOOT_MAX_IMG_SECTORS_AUTO (read as u32::MAX): the table is the slot's own count.
+    f.m().max_sectors.value = u32::MAX;
+    let fits = loaded(&p, signed(0x200, 0x70000 - 0x3000, None));
+    assert!(!f.ids(Some(&l), &[fits]).contains(&fit::TOO_LARGE));
+    f.m().max_sectors.value = 128;
     // The same image fits overwrite-only.
     f.m().mode.value = Some(UpgradeMode::OverwriteOnly);
     let big = loaded(&p, signed(0x200, 0x70000 - 0x2000, None));
