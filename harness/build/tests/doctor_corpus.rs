@@ -21,6 +21,7 @@ const NO_OS: &str = "smp-no-os-group";
 const NO_TRANSPORT: &str = "smp-no-transport";
 const ROM_WITH_PAD: &str = "header-rom-offset-with-pad";
 const UNALIGNED: &str = "slot-not-sector-aligned";
+const SB_PAD: &str = "header-sysbuild-pad-mismatch";
 
 fn corpus() -> Option<PathBuf> {
     let path = std::env::var_os("DFU_HIL_CORPUS")
@@ -160,6 +161,7 @@ fn doctor_finds_what_the_facts_say_on_every_corpus_build() {
                 ));
             }
         };
+        let under_mcuboot = row(&f, "app CONFIG_BOOTLOADER_MCUBOOT") == Some("`y`");
         if build.files.contains_key("partitions.yml") {
             expect(
                 doctor::LAYOUT_UNREADABLE,
@@ -173,6 +175,17 @@ fn doctor_finds_what_the_facts_say_on_every_corpus_build() {
         ) {
             let slot = v.contains("`mcuboot_primary`") || v.contains("`mcuboot_secondary`");
             expect(UNALIGNED, slot, format!("\"{v}\""));
+        }
+        if let (Some(sb), Some(pad)) = (
+            row(&f, "SB_CONFIG_PM_MCUBOOT_PAD"),
+            row(
+                &f,
+                "Image header area (`mcuboot_pad` size, = imgtool --header-size in PM builds)",
+            ),
+        ) {
+            if under_mcuboot {
+                expect(SB_PAD, sb != pad, format!("SB pad {sb}, mcuboot_pad {pad}"));
+            }
         }
         if let Some(v) = row(&f, "Slot sectors exceed BOOT_MAX_IMG_SECTORS") {
             expect(SECTORS, v.starts_with("yes"), format!("\"{v}\""));
@@ -188,7 +201,6 @@ fn doctor_finds_what_the_facts_say_on_every_corpus_build() {
                 format!("external \"{ext}\", driver \"{driver}\""),
             );
         }
-        let under_mcuboot = row(&f, "app CONFIG_BOOTLOADER_MCUBOOT") == Some("`y`");
         if let (Some(groups), Some(transports)) = (
             row(&f, "app mcumgr groups"),
             row(&f, "app mcumgr transports"),

@@ -7,14 +7,18 @@
 //! image was signed with must be where the application was linked to start:
 //!
 //! - NCS with Partition Manager links the application at the `app` partition, after
-//!   `mcuboot_pad`, with `CONFIG_ROM_START_OFFSET=0`, and signs with `--pad-header --header-size
-//!   <mcuboot_pad size>` (sdk-nrf `cmake/sysbuild/image_signing.cmake`, older
-//!   `cmake/mcuboot.cmake`): imgtool *inserts* the header room in front of the binary.
+//!   `mcuboot_pad`, with `CONFIG_ROM_START_OFFSET=0`, and signs with `--pad-header`: imgtool
+//!   *inserts* the header room in front of the binary. The header size is
+//!   `PM_MCUBOOT_PAD_SIZE` in parent/child builds (sdk-nrf `cmake/mcuboot.cmake`, `sign_cmd`) and
+//!   `SB_CONFIG_PM_MCUBOOT_PAD` in sysbuild (`cmake/sysbuild/image_signing.cmake`, `header_size`);
+//!   sysbuild's `cmake/sysbuild/partition_manager.cmake` only *warns* when the two differ
+//!   ("MCUboot padding partition size is … but signing uses …").
 //! - Zephyr without Partition Manager links the application at `slot0 + CONFIG_ROM_START_OFFSET`
 //!   and signs with `--header-size ${CONFIG_ROM_START_OFFSET}` and no `--pad-header` (Zephyr
 //!   `cmake/mcuboot.cmake`): the binary already starts with that many zero bytes, which imgtool
-//!   overwrites with the header (`imgtool/image.py`, `Image.create`: without `pad_header` the
-//!   first `header_size` bytes must be zero).
+//!   overwrites with the header (`imgtool/image.py`, `Image.check_header`: without `pad_header`
+//!   the first `header_size` bytes must be zero, "Header padding was not requested and image does
+//!   not start with zeros").
 //!
 //! `--pad-header` on a binary that already has the room puts the vector table at twice the
 //! offset: MCUboot validates the image and jumps into zeros.
@@ -30,6 +34,7 @@ pub const NO_ROOM: &str = "header-no-room";
 pub const PAD_TWICE: &str = "header-pad-twice";
 pub const ARG_MISMATCH: &str = "header-size-arg-mismatch";
 pub const IMAGE_HDR: &str = "image-header-size";
+pub const SB_PAD_MISMATCH: &str = "header-sysbuild-pad-mismatch";
 
 /// Where the header room comes from in this build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +157,9 @@ pub fn check_config(build: &Build, out: &mut Vec<Finding>) {
         }),
         _ => {}
     }
+    if let Room::Pad { size, evidence } = &room {
+        sysbuild_pad(build, *size, evidence, out);
+    }
     let (args, args_ev) = extra_args(app);
     if args.iter().any(|a| a == "--pad-header") {
         if let Room::RomOffset { size, .. } = &room {
@@ -271,4 +279,38 @@ pub fn check_images(build: &Build, images: &[LoadedImage], out: &mut Vec<Finding
             ),
         });
     }
+}
+
+/// Sysbuild signs with `--header-size ${SB_CONFIG_PM_MCUBOOT_PAD}` while the application is linked
+/// after the `mcuboot_pad` partition Partition Manager placed (a `pm_static.yml` can size it
+/// differently): NCS only warns at build time.
+fn sysbuild_pad(build: &Build, pad: u32, pad_ev: &Evidence, out: &mut Vec<Finding>) {
+    let Some(sb) = build.files.get("sysbuild.config") else {
+        return;
+    };
+    let Some((line, text)) = kconfig_line(sb, "SB_CONFIG_PM_MCUBOOT_PAD") else {
+        return;
+    };
+    let Some(v) = text.split_once('=').and_then(|(_, v)| parse_int(v)) else {
+        return;
+    };
+    if v == u64::from(pad) {
+        return;
+    }
+    out.push(Finding {
+        id: SB_PAD_MISMATCH,
+        severity: Severity::Error,
+        title: format!(
+            "images are signed with a {v:#x}-byte header (SB_CONFIG_PM_MCUBOOT_PAD); mcuboot_pad is {pad:#x}"
+        ),
+        cause: "the application is linked after mcuboot_pad, but its header claims another \
+                size: MCUboot jumps to slot + hdr_size and misses the vector table (NCS prints \
+                only a CMake warning)"
+            .into(),
+        evidence: vec![Evidence::new(sb, Some(line), text), pad_ev.clone()],
+        fix: format!(
+            "set SB_CONFIG_PM_MCUBOOT_PAD={pad:#x} in sysbuild.conf, or size mcuboot_pad \
+             {v:#x} in pm_static.yml"
+        ),
+    });
 }

@@ -119,6 +119,11 @@ pub const CHECKS: &[(&str, Severity, &str)] = &[
         "--header-size in MCUBOOT_EXTRA_IMGTOOL_ARGS differs from the room the app leaves",
     ),
     (
+        header::SB_PAD_MISMATCH,
+        Severity::Error,
+        "sysbuild signs with SB_CONFIG_PM_MCUBOOT_PAD ≠ the mcuboot_pad partition",
+    ),
+    (
         header::IMAGE_HDR,
         Severity::Error,
         "a signed image's hdr_size differs from the room the app leaves",

@@ -646,3 +646,22 @@ fn refused_layouts_named_by_their_defect() {
     let pm = f.build.files["partitions.yml"].clone();
     assert!(pm_text::check(&f.build, &pm).is_empty());
 }
+
+#[test]
+fn sysbuild_pad_against_mcuboot_pad() {
+    let mut f = fixture();
+    f.pm(PM);
+    let sb = f.write(
+        "sysbuild.config",
+        "SB_CONFIG_BOOTLOADER_MCUBOOT=y\nSB_CONFIG_PM_MCUBOOT_PAD=0x800\n",
+    );
+    f.build.files.insert("sysbuild.config".into(), sb);
+    let all = f.findings(None, &[]);
+    let e = all
+        .iter()
+        .find(|x| x.id == header::SB_PAD_MISMATCH)
+        .expect("finding");
+    assert_eq!(e.evidence[0].line, Some(2));
+    f.write("sysbuild.config", "SB_CONFIG_PM_MCUBOOT_PAD=0x200\n");
+    assert!(!f.ids(None, &[]).contains(&header::SB_PAD_MISMATCH));
+}
