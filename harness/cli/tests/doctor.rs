@@ -247,3 +247,21 @@ fn doctor_reads_the_builds_signed_images() {
     assert!(t.contains("error[image-header-size]"), "{t}");
     assert!(t.contains("hdr_size 0x400"), "{t}");
 }
+
+/// A secondary slot of size 0 is reported as that (exit 100), not as an unreadable layout.
+#[test]
+fn doctor_names_an_empty_secondary() {
+    let d = tempfile::tempdir().unwrap();
+    let b = write_build(d.path(), 256, true);
+    let pm = PARTITIONS.replace(
+        "  end_address: 0xf4000\n  region: external_flash\n  size: 0xf4000",
+        "  end_address: 0x0\n  region: external_flash\n  size: 0x0",
+    );
+    assert_ne!(pm, PARTITIONS);
+    std::fs::write(b.join("partitions.yml"), pm).unwrap();
+    let o = dfu_hil(&["doctor", b.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(100), "{t}");
+    assert!(t.contains("error[secondary-slot-empty]"), "{t}");
+    assert!(!t.contains("layout-unreadable"), "{t}");
+}

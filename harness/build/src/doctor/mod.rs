@@ -318,38 +318,17 @@ pub struct LoadedImage {
 /// Check `build`: read its layout and images, then run every check.
 pub fn run(build: &Build) -> Report {
     let mut findings = Vec::new();
-    let layout = match build.layout() {
-        Ok(l) => Some(l),
+    let (layout, layout_error) = match build.layout() {
+        Ok(l) => (Some(l), None),
         Err(e) => {
             // A refusal that is a defect of the build is reported as that defect (exit 100);
             // anything else means the input could not be read (exit 96).
-            let specific = partitions_yml(build)
-                .map(|pm| pm_text::check(build, pm))
-                .unwrap_or_default();
-            if specific.is_empty() {
-                findings.push(Finding {
-                    id: LAYOUT_UNREADABLE,
-                    severity: Severity::Error,
-                    title: "the flash layout of the build could not be read".into(),
-                    cause: format!(
-                        "without the partitions no slot, sector or fit check can run: {e}"
-                    ),
-                    evidence: build
-                        .files
-                        .get("partitions.yml")
-                        .map(|p| vec![Evidence::new(p, None, "refused by the layout import")])
-                        .unwrap_or_default(),
-                    fix: "fix the file named in the message (or report it if NCS wrote it that \
-                          way); the Kconfig checks below ran without it"
-                        .into(),
-                });
-            }
-            findings.extend(specific.into_iter().map(|mut f| {
-                f.cause
-                    .push_str(" (the checks that need the layout did not run)");
-                f
-            }));
-            None
+            findings.extend(
+                partitions_yml(build)
+                    .map(|pm| pm_text::check(build, pm))
+                    .unwrap_or_default(),
+            );
+            (None, Some(e))
         }
     };
     let mut images = Vec::new();
@@ -373,6 +352,39 @@ pub fn run(build: &Build) -> Report {
         }
     }
     findings.extend(check(build, layout.as_ref(), &images));
+    if let Some(e) = layout_error {
+        let explained = [
+            pm_text::UNALIGNED,
+            pm_text::BEYOND_FLASH,
+            slots::SECONDARY_EMPTY,
+        ];
+        let mut any = false;
+        for f in findings.iter_mut().filter(|f| explained.contains(&f.id)) {
+            f.cause
+                .push_str(" (the layout was refused for it: the checks that need it did not run)");
+            any = true;
+        }
+        if !any {
+            findings.insert(
+                0,
+                Finding {
+                    id: LAYOUT_UNREADABLE,
+                    severity: Severity::Error,
+                    title: "the flash layout of the build could not be read".into(),
+                    cause: format!(
+                        "without the partitions no slot, sector or fit check can run: {e}"
+                    ),
+                    evidence: partitions_yml(build)
+                        .map(|p| vec![Evidence::new(p, None, "refused by the layout import")])
+                        .unwrap_or_default(),
+                    fix: "fix the file named in the message (or report it if NCS wrote it that \
+                          way); the Kconfig checks below ran without it"
+                        .into(),
+                },
+            );
+        }
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Report {
         schema: SCHEMA,
         build_dir: build.dir.display().to_string(),
