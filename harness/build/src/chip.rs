@@ -24,6 +24,9 @@
 pub struct Chip {
     /// Canonical name, e.g. `nRF52840`, `nRF5340 network core`.
     pub name: &'static str,
+    /// A `CONFIG_SOC` spelling [`lookup`] maps back to this chip (`nrf52832_qfab`,
+    /// `nrf5340_cpunet`).
+    pub soc: &'static str,
     /// Where the flash starts in the CPU's address map (`reg` of the `soc-nv-flash` node).
     pub flash_base: u32,
     pub flash_size: u32,
@@ -38,9 +41,10 @@ pub struct Chip {
     pub dtsi: &'static str,
 }
 
-const fn nrf52(name: &'static str, kib: u32, dtsi: &'static str) -> Chip {
+const fn nrf52(name: &'static str, soc: &'static str, kib: u32, dtsi: &'static str) -> Chip {
     Chip {
         name,
+        soc,
         flash_base: 0,
         flash_size: kib * 1024,
         erase_unit: 4096,
@@ -51,13 +55,14 @@ const fn nrf52(name: &'static str, kib: u32, dtsi: &'static str) -> Chip {
     }
 }
 
-const fn nrf91(name: &'static str, dtsi: &'static str) -> Chip {
-    nrf52(name, 1024, dtsi)
+const fn nrf91(name: &'static str, soc: &'static str, dtsi: &'static str) -> Chip {
+    nrf52(name, soc, 1024, dtsi)
 }
 
-const fn nrf54l(name: &'static str, kib: u32, dtsi: &'static str) -> Chip {
+const fn nrf54l(name: &'static str, soc: &'static str, kib: u32, dtsi: &'static str) -> Chip {
     Chip {
         name,
+        soc,
         flash_base: 0,
         flash_size: kib * 1024,
         erase_unit: 4096,
@@ -68,21 +73,38 @@ const fn nrf54l(name: &'static str, kib: u32, dtsi: &'static str) -> Chip {
     }
 }
 
-pub const NRF52805: Chip = nrf52("nRF52805", 192, "arm/nordic/nrf52805_caaa.dtsi");
-pub const NRF52810: Chip = nrf52("nRF52810", 192, "arm/nordic/nrf52810_qfaa.dtsi");
-pub const NRF52811: Chip = nrf52("nRF52811", 192, "arm/nordic/nrf52811_qfaa.dtsi");
-pub const NRF52820: Chip = nrf52("nRF52820", 256, "arm/nordic/nrf52820_qdaa.dtsi");
-pub const NRF52832_QFAA: Chip = nrf52("nRF52832 QFAA", 512, "arm/nordic/nrf52832_qfaa.dtsi");
-pub const NRF52832_QFAB: Chip = nrf52("nRF52832 QFAB", 256, "arm/nordic/nrf52832_qfab.dtsi");
-pub const NRF52833: Chip = nrf52("nRF52833", 512, "arm/nordic/nrf52833_qiaa.dtsi");
-pub const NRF52840: Chip = nrf52("nRF52840", 1024, "arm/nordic/nrf52840_qiaa.dtsi");
+pub const NRF52805: Chip = nrf52("nRF52805", "nrf52805", 192, "arm/nordic/nrf52805_caaa.dtsi");
+pub const NRF52810: Chip = nrf52("nRF52810", "nrf52810", 192, "arm/nordic/nrf52810_qfaa.dtsi");
+pub const NRF52811: Chip = nrf52("nRF52811", "nrf52811", 192, "arm/nordic/nrf52811_qfaa.dtsi");
+pub const NRF52820: Chip = nrf52("nRF52820", "nrf52820", 256, "arm/nordic/nrf52820_qdaa.dtsi");
+pub const NRF52832_QFAA: Chip = nrf52(
+    "nRF52832 QFAA",
+    "nrf52832_qfaa",
+    512,
+    "arm/nordic/nrf52832_qfaa.dtsi",
+);
+pub const NRF52832_QFAB: Chip = nrf52(
+    "nRF52832 QFAB",
+    "nrf52832_qfab",
+    256,
+    "arm/nordic/nrf52832_qfab.dtsi",
+);
+pub const NRF52833: Chip = nrf52("nRF52833", "nrf52833", 512, "arm/nordic/nrf52833_qiaa.dtsi");
+pub const NRF52840: Chip = nrf52(
+    "nRF52840",
+    "nrf52840",
+    1024,
+    "arm/nordic/nrf52840_qiaa.dtsi",
+);
 pub const NRF5340_APP: Chip = nrf52(
     "nRF5340 application core",
+    "nrf5340_cpuapp",
     1024,
     "arm/nordic/nrf5340_cpuapp_qkaa.dtsi",
 );
 pub const NRF5340_NET: Chip = Chip {
     name: "nRF5340 network core",
+    soc: "nrf5340_cpunet",
     flash_base: 0x0100_0000,
     flash_size: 256 * 1024,
     erase_unit: 2048,
@@ -91,13 +113,13 @@ pub const NRF5340_NET: Chip = Chip {
     rram: false,
     dtsi: "arm/nordic/nrf5340_cpunet_qkaa.dtsi",
 };
-pub const NRF9131: Chip = nrf91("nRF9131", "arm/nordic/nrf9131_laca.dtsi");
-pub const NRF9151: Chip = nrf91("nRF9151", "arm/nordic/nrf9151_laca.dtsi");
-pub const NRF9160: Chip = nrf91("nRF9160", "arm/nordic/nrf9160_sica.dtsi");
-pub const NRF9161: Chip = nrf91("nRF9161", "arm/nordic/nrf9161_laca.dtsi");
-pub const NRF54L05: Chip = nrf54l("nRF54L05", 470, "vendor/nordic/nrf54l05.dtsi");
-pub const NRF54L10: Chip = nrf54l("nRF54L10", 960, "vendor/nordic/nrf54l10.dtsi");
-pub const NRF54L15: Chip = nrf54l("nRF54L15", 1428, "vendor/nordic/nrf54l15.dtsi");
+pub const NRF9131: Chip = nrf91("nRF9131", "nrf9131", "arm/nordic/nrf9131_laca.dtsi");
+pub const NRF9151: Chip = nrf91("nRF9151", "nrf9151", "arm/nordic/nrf9151_laca.dtsi");
+pub const NRF9160: Chip = nrf91("nRF9160", "nrf9160", "arm/nordic/nrf9160_sica.dtsi");
+pub const NRF9161: Chip = nrf91("nRF9161", "nrf9161", "arm/nordic/nrf9161_laca.dtsi");
+pub const NRF54L05: Chip = nrf54l("nRF54L05", "nrf54l05", 470, "vendor/nordic/nrf54l05.dtsi");
+pub const NRF54L10: Chip = nrf54l("nRF54L10", "nrf54l10", 960, "vendor/nordic/nrf54l10.dtsi");
+pub const NRF54L15: Chip = nrf54l("nRF54L15", "nrf54l15", 1428, "vendor/nordic/nrf54l15.dtsi");
 
 /// Every chip this table knows.
 pub const ALL: [&Chip; 17] = [
@@ -169,13 +191,16 @@ pub fn lookup(soc: &str) -> Option<&'static Chip> {
     Some(chip)
 }
 
-/// The chip of a Zephyr `.config`: the most specific `CONFIG_SOC_NRF…_<package>=y` symbol
-/// (which tells QFAA from QFAB and the nRF5340 cores apart), else `CONFIG_SOC`.
+/// The chip of a Zephyr `.config` (or sysbuild's, with `SB_CONFIG_*`): the most specific
+/// `CONFIG_SOC_NRF…_<package>=y` symbol (which tells QFAA from QFAB and the nRF5340 cores
+/// apart), else `CONFIG_SOC`.
 pub fn from_config(text: &str) -> Option<&'static Chip> {
     let mut soc = None;
     let mut part = None;
     for line in text.lines() {
         let line = line.trim();
+        // Sysbuild's own .config spells the same symbols with an SB_ prefix.
+        let line = line.strip_prefix("SB_").unwrap_or(line);
         if let Some(v) = line.strip_prefix("CONFIG_SOC=") {
             soc = Some(v.trim_matches('"').to_string());
         } else if let Some(sym) = line.strip_suffix("=y") {
@@ -225,6 +250,9 @@ mod tests {
             let c = lookup(soc).unwrap_or_else(|| panic!("{soc}"));
             assert_eq!((c.name, c.flash_size), (name, size), "{soc}");
         }
+        for c in ALL {
+            assert_eq!(lookup(c.soc), Some(c), "{}", c.soc);
+        }
         assert!(lookup("stm32f4").is_none());
         assert!(lookup("").is_none());
     }
@@ -247,5 +275,7 @@ mod tests {
         assert_eq!(from_config(net), Some(&NRF5340_NET));
         assert_eq!(from_config("CONFIG_SOC=\"nRF9160_SICA\"\n"), Some(&NRF9160));
         assert_eq!(from_config("# nothing\n"), None);
+        let sb = "SB_CONFIG_SOC=\"nrf9161\"\nSB_CONFIG_SOC_NRF9161_LACA=y\n";
+        assert_eq!(from_config(sb), Some(&NRF9161));
     }
 }

@@ -294,3 +294,194 @@ fn addresses_past_32_bits_are_refused() {
         );
     }
 }
+
+fn soc(s: &str) -> ImportOptions {
+    ImportOptions {
+        soc: Some(s.into()),
+        ..ImportOptions::default()
+    }
+}
+
+/// The pinned partitions only (the common `pm_static.yml`): partial, and what a scenario needs
+/// is named.
+#[test]
+fn partial_pm_static_says_what_is_missing() {
+    let t = "mcuboot: { address: 0x0, size: 0xc000, region: flash_primary }\n\
+             settings_storage: { address: 0xfe000, size: 0x2000 }\n";
+    let imp = import(t, Path::new("pm_static.yml"), &soc("nrf52840")).unwrap();
+    assert!(imp.partial && !imp.is_usable());
+    assert_eq!(imp.missing, vec!["mcuboot_primary", "mcuboot_secondary"]);
+    assert!(
+        imp.notes.iter().any(|n| n.contains("no `app`")),
+        "{:?}",
+        imp.notes
+    );
+    assert_eq!(
+        imp.layout.partition_names(),
+        vec!["mcuboot", "settings_storage"]
+    );
+}
+
+/// The chip gives the flash size: an nRF52832 layout is not read as 1 MiB, and a partition
+/// past its end is an error naming it at its line; without a SoC the assumption is said.
+#[test]
+fn geometry_comes_from_the_chip() {
+    let t = "mcuboot: { address: 0x0, size: 0xc000 }\n\
+             app: { address: 0xc000, size: 0x74000 }\n\
+             storage: { address: 0x80000, size: 0x2000 }\n";
+    let e = import(t, Path::new("pm_static.yml"), &soc("nRF52832_QFAA"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("pm_static.yml:3:") && e.contains("storage") && e.contains("nRF52832"),
+        "{e}"
+    );
+    let imp = import(t, Path::new("pm_static.yml"), &ImportOptions::default()).unwrap();
+    assert!(imp.chip_assumed);
+    assert!(
+        imp.notes[0].contains("nRF52840") && imp.notes[0].contains("--soc"),
+        "{:?}",
+        imp.notes
+    );
+    let e = import(t, Path::new("pm_static.yml"), &soc("esp32"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown SoC `esp32`"), "{e}");
+}
+
+/// nRF54L15: RRAM with 16-byte writes; `mcuboot_pad` is 0x800 there; `bootconf` is not flash.
+#[test]
+fn nrf54l15_rram_and_bootconf() {
+    let t = "mcuboot: { address: 0x0, size: 0xc000, region: flash_primary }\n\
+             mcuboot_pad: { address: 0xc000, size: 0x800, region: flash_primary }\n\
+             app: { address: 0xc800, size: 0xa9800, region: flash_primary }\n\
+             mcuboot_primary: { address: 0xc000, size: 0xaa000, region: flash_primary, span: [mcuboot_pad, app] }\n\
+             mcuboot_secondary: { address: 0xb6000, size: 0xaa000, region: flash_primary }\n\
+             storage: { address: 0x160000, size: 0x5000, region: flash_primary }\n\
+             bootconf: { address: 0xffd080, size: 0x4, region: bootconf }\n";
+    let imp = import(t, Path::new("partitions.yml"), &soc("nrf54l15_cpuapp")).unwrap();
+    let d = &imp.layout.flash[0];
+    assert_eq!(
+        (d.size, d.sector_size, d.write_size),
+        (1428 * 1024, 4096, 16)
+    );
+    assert!(imp.notes.iter().any(|n| n.contains("RRAM")));
+    assert!(imp.notes.iter().any(|n| n.contains("bootconf")));
+    assert!(imp.is_complete(), "{:?}", imp.notes);
+}
+
+/// regions.yml sizes the external device; pm.config gives flash area IDs; a pm.config from
+/// another build is said.
+#[test]
+fn regions_and_pm_config_are_read_beside_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("partitions.yml");
+    std::fs::write(
+        &map,
+        EXTERNAL_PM_STATIC.to_string() + "app: { address: 0xc200, size: 0xf3e00 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("regions.yml"),
+        "external_flash:\n  base_address: 0x0\n  device: MX25R64\n  size: 0x800000\n\
+         flash_primary:\n  base_address: 0x0\n  device: flash_controller\n  size: 0x100000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("pm.config"),
+        "PM_MCUBOOT_SECONDARY_ADDRESS=0x0\nPM_MCUBOOT_SECONDARY_SIZE=0xf4000\n\
+         PM_MCUBOOT_SECONDARY_NAME=mcuboot_secondary\nPM_MCUBOOT_SECONDARY_ID=2\n\
+         PM_MCUBOOT_ADDRESS=0x0\nPM_MCUBOOT_SIZE=0x10000\nPM_MCUBOOT_NAME=mcuboot\nPM_MCUBOOT_ID=0\n",
+    )
+    .unwrap();
+    let imp = dfu_hil_build::pm::import_file(&map, &soc("nrf52840")).unwrap();
+    assert_eq!(imp.ids["mcuboot_secondary"], 2);
+    assert_eq!(imp.layout.device("external").unwrap().size, 0x80_0000);
+    assert!(
+        imp.notes.iter().any(|n| n.contains("pm.config:8")
+            && n.contains("mcuboot")
+            && n.contains("another build")),
+        "{:?}",
+        imp.notes
+    );
+}
+
+/// Any file name: the content says it is a PM map; a regions.yml or pm.config given by
+/// mistake is named as what it is.
+#[test]
+fn sniffed_by_content_not_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("my_layout.txt");
+    std::fs::write(&odd, EXTERNAL_PM_STATIC).unwrap();
+    let imp = dfu_hil_build::pm::import_file(&odd, &ImportOptions::default()).unwrap();
+    assert_eq!(imp.layout.name, "my_layout");
+    let r = dir.path().join("regions.yml");
+    std::fs::write(
+        &r,
+        "flash_primary:\n  base_address: 0x0\n  size: 0x100000\n",
+    )
+    .unwrap();
+    let e = import(
+        "flash_primary:\n  base_address: 0x0\n  size: 0x100000\n",
+        &r,
+        &ImportOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("regions.yml") && e.contains("partitions.yml"),
+        "{e}"
+    );
+    let e = import("PM_B0_ID=0\n", Path::new("x"), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pm.config"), "{e}");
+}
+
+/// A slot inside another slot (nRF5340 non-simultaneous network-core update) is not an
+/// overlap error: the outer slot is kept and the sharing said.
+#[test]
+fn slot_inside_a_slot_is_said_not_refused() {
+    let t = "mcuboot: { address: 0x0, size: 0x14000 }\n\
+             app: { address: 0x14000, size: 0x54000 }\n\
+             mcuboot_primary: { address: 0x14000, size: 0x54000, span: [app] }\n\
+             mcuboot_secondary: { address: 0x68000, size: 0x54000 }\n\
+             mcuboot_secondary_1: { address: 0x68000, size: 0x40000 }\n\
+             mcuboot_primary_1: { address: 0x0, size: 0x40000, region: ram_flash }\n\
+             ram_flash: { address: 0x40000, size: 0x0, region: ram_flash }\n";
+    let imp = import(t, Path::new("pm_static.yml"), &soc("nrf5340")).unwrap();
+    assert_eq!(imp.layout.images.len(), 1);
+    assert_eq!(imp.missing, vec!["mcuboot_secondary_1"]);
+    assert!(
+        imp.notes
+            .iter()
+            .any(|n| n.contains("pm_static.yml:5") && n.contains("inside `mcuboot_secondary`")),
+        "{:?}",
+        imp.notes
+    );
+    assert!(
+        imp.notes
+            .iter()
+            .any(|n| n.contains("free space of region ram_flash")),
+        "{:?}",
+        imp.notes
+    );
+}
+
+/// An unaligned slot cannot be updated by MCUboot: refused at its line.
+#[test]
+fn unaligned_slot_is_refused_at_its_line() {
+    let t = "mcuboot: { address: 0x0, size: 0x9000 }\n\
+             app: { address: 0x9200, size: 0x3a600 }\n\
+             mcuboot_primary: { address: 0x9000, size: 0x3a800, span: [app] }\n\
+             mcuboot_secondary: { address: 0x43800, size: 0x3a800 }\n";
+    let e = import(t, Path::new("partitions.yml"), &soc("nrf52832"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("partitions.yml:3:")
+            && e.contains("mcuboot_primary")
+            && e.contains("erase units"),
+        "{e}"
+    );
+}

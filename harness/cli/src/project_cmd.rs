@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 /// are read too; the partition IDs and what was read but not modelled go into the layout as
 /// comments.
 ///
-/// Exit 0 only when the layout is complete (a map Partition Manager generated, with every
-/// image's slot pair); a partial `pm_static.yml`, or a map without MCUboot slots, is still
-/// written — it is what the file says — but exits 96 naming what is missing, so a script does
-/// not take it for a layout a scenario can run on.
+/// Exit 0 when a scenario can run on the layout: every image's slot pair is there (a partial
+/// `pm_static.yml` that pins the slots qualifies; stderr says it is partial). A map without
+/// MCUboot slots, or with half a pair, is still written — it is what the file says — but exits
+/// 96 naming what is missing, so a script does not take it for a layout a scenario can use.
 pub fn pm_import(
     file: &Path,
     name: Option<String>,
@@ -49,20 +49,19 @@ pub fn pm_import(
             imp.chip.name
         );
     }
-    if !imp.is_complete() {
-        let what = if imp.partial {
-            "a partial map (the partitions a pm_static.yml pins; Partition Manager places the rest at build time)"
-        } else {
-            "not a complete MCUboot layout"
-        };
-        let missing = if imp.missing.is_empty() {
-            String::new()
-        } else {
-            format!("; missing: {}", imp.missing.join(", "))
-        };
-        return Err(CliError::invalid(format!(
-            "{}: {what}{missing}; import the build's partitions.yml for a layout a scenario can run on",
+    if imp.partial {
+        eprintln!(
+            "note: {}: a partial map (the partitions a pm_static.yml pins; Partition Manager \
+             places the rest at build time)",
             file.display()
+        );
+    }
+    if !imp.is_usable() {
+        return Err(CliError::invalid(format!(
+            "{}: no {}: a scenario needs every image's slot pair; import the build's \
+             partitions.yml",
+            file.display(),
+            imp.missing.join(", ")
         )));
     }
     Ok(Exit::Pass)

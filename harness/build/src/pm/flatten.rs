@@ -214,6 +214,13 @@ pub fn flatten(
         if e.name == region {
             // PM's free-space placeholder of a region (`external_flash`, `ram_flash`).
             placeholders.insert(dev, offset + e.size);
+            notes.push(format!(
+                "{}: `{}` is the free space of region {region} ({:#x}+{:#x}), not a partition",
+                at(e),
+                e.name,
+                e.address,
+                e.size
+            ));
             continue;
         }
         if e.name.starts_with("EMPTY_") {
@@ -266,7 +273,21 @@ pub fn flatten(
                 && !(is_unit(&p.e.name) && u.offset == p.offset && u.e.size == p.e.size)
         });
         match unit_of {
-            Some(u) if !is_unit(&p.e.name) || u.e.size > p.e.size => {
+            Some(u) if is_unit(&p.e.name) && u.e.size > p.e.size => {
+                // A slot inside another slot: the nRF5340 non-simultaneous network-core update
+                // stages image 1 in image 0's secondary slot. One flash range, one partition.
+                notes.push(format!(
+                    "{}: `{}` ({:#x}+{:#x}) lies inside `{}` and shares its flash; the harness \
+                     keeps `{}` (a scenario cannot address both at once)",
+                    at(p.e),
+                    p.e.name,
+                    p.e.address,
+                    p.e.size,
+                    u.e.name,
+                    harness_name(&u.e.name)
+                ));
+            }
+            Some(u) if !is_unit(&p.e.name) => {
                 inside
                     .entry(u.e.name.clone())
                     .or_default()
@@ -370,6 +391,29 @@ pub fn flatten(
                         "; no SoC was given: pass --soc"
                     } else {
                         ""
+                    }
+                ),
+            });
+        }
+        // MCUboot erases the slots and scratch sector by sector (boot_erase_region over the
+        // sectors flash_area_get_sectors reports): one that does not start and end on the
+        // device's erase unit cannot be updated, whatever Partition Manager wrote.
+        if let Some(p) = on.iter().find(|p| {
+            (slot_image(&p.e.name).is_some() || p.e.name == "mcuboot_scratch")
+                && (p.offset % u64::from(sector) != 0 || p.e.size % u64::from(sector) != 0)
+        }) {
+            return Err(PmError::Invalid {
+                at: at(p.e),
+                message: format!(
+                    "partition `{}` ({:#x}+{:#x}) is not on the {sector}-byte erase units of {}: \
+                     MCUboot erases its slots and scratch sector by sector, so an update into it \
+                     cannot work",
+                    p.e.name,
+                    p.e.address,
+                    p.e.size,
+                    match dev {
+                        Dev::Internal => format!("the {} ({})", chip.name, chip.dtsi),
+                        _ => dev.region().to_string(),
                     }
                 ),
             });

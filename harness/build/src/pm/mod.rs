@@ -48,9 +48,15 @@ pub struct PmImport {
 }
 
 impl PmImport {
-    /// Complete enough for a scenario: not partial, at least one image pair, no half pair.
+    /// What a build's `partitions.yml` is: not partial, at least one image pair, no half pair.
     pub fn is_complete(&self) -> bool {
         !self.partial && self.missing.is_empty()
+    }
+
+    /// Enough for a scenario: every slot pair it can name is there (`missing` is empty), even
+    /// if the file pins only part of the flash.
+    pub fn is_usable(&self) -> bool {
+        self.missing.is_empty()
     }
 }
 
