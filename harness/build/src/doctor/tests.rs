@@ -342,6 +342,8 @@ fn no_header_room_without_pm() {
     let mut f = fixture();
     f.build.kind = BuildKind::PlainZephyr;
     assert!(f.ids(None, &[]).contains(&header::NO_ROOM));
+    f.app().rom_start_offset.source = None; // not written: nothing to say
+    assert!(!f.ids(None, &[]).contains(&header::NO_ROOM));
     f.app().rom_start_offset.value = 0x200;
     assert!(!f.ids(None, &[]).contains(&header::NO_ROOM));
 }
