@@ -265,3 +265,111 @@ fn doctor_names_an_empty_secondary() {
     assert!(t.contains("error[secondary-slot-empty]"), "{t}");
     assert!(!t.contains("layout-unreadable"), "{t}");
 }
+
+/// The flash part of `build/<app>/zephyr/zephyr.dts` of `west build -b nrf52840dk/nrf52840
+/// --sysbuild` with an overlay moving slot1 to the MX25R64 (trimmed to what the reader needs).
+const DTS: &str = r#"/dts-v1/;
+
+/ {
+	#address-cells = < 0x1 >;
+	#size-cells = < 0x1 >;
+	chosen {
+		zephyr,flash = &flash0;
+		zephyr,code-partition = &slot0_partition;
+	};
+	soc {
+		#address-cells = < 0x1 >;
+		#size-cells = < 0x1 >;
+		flash_controller: flash-controller@4001e000 {
+			compatible = "nordic,nrf52-flash-controller";
+			reg = < 0x4001e000 0x1000 >;
+			#address-cells = < 0x1 >;
+			#size-cells = < 0x1 >;
+			flash0: flash@0 {
+				compatible = "soc-nv-flash";
+				erase-block-size = < 0x1000 >;
+				write-block-size = < 0x4 >;
+				reg = < 0x0 0x100000 >;
+				partitions {
+					compatible = "fixed-partitions";
+					#address-cells = < 0x1 >;
+					#size-cells = < 0x1 >;
+					boot_partition: partition@0 {
+						label = "mcuboot";
+						reg = < 0x0 0xc000 >;
+					};
+					slot0_partition: partition@c000 {
+						label = "image-0";
+						reg = < 0xc000 0xe8000 >;
+					};
+				};
+			};
+		};
+		qspi: qspi@40029000 {
+			compatible = "nordic,nrf-qspi";
+			#address-cells = < 0x1 >;
+			#size-cells = < 0x0 >;
+			reg = < 0x40029000 0x1000 >, < 0x12000000 0x8000000 >;
+			reg-names = "qspi", "qspi_mm";
+			status = "okay";
+			mx25r64: mx25r6435f@0 {
+				compatible = "nordic,qspi-nor";
+				reg = < 0x0 >;
+				size = < 0x4000000 >;
+				partitions {
+					compatible = "fixed-partitions";
+					#address-cells = < 0x1 >;
+					#size-cells = < 0x1 >;
+					slot1_partition: partition@0 {
+						label = "image-1";
+						reg = < 0x0 0xe8000 >;
+					};
+				};
+			};
+		};
+	};
+};
+"#;
+
+/// A plain Zephyr sysbuild build (devicetree partitions, no Partition Manager): 232 sectors with
+/// 128, slot1 on QSPI without a driver in MCUboot, and `--pad-header` on a binary linked at
+/// slot0 + ROM_START_OFFSET.
+#[test]
+fn doctor_checks_a_plain_zephyr_build() {
+    let d = tempfile::tempdir().unwrap();
+    let b = d.path().join("build");
+    let w = |rel: &str, text: &str| {
+        let p = b.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(
+        "zephyr/.config",
+        "SB_CONFIG_BOOTLOADER_MCUBOOT=y\n# SB_CONFIG_PARTITION_MANAGER is not set\n",
+    );
+    w("domains.yaml", "default: app\nbuild_dir: /tmp/x\ndomains:\n  - name: app\n    build_dir: /tmp/x/app\n  - name: mcuboot\n    build_dir: /tmp/x/mcuboot\nflash_order:\n  - mcuboot\n  - app\n");
+    w(
+        "app/zephyr/.config",
+        "CONFIG_BOARD=\"nrf52840dk\"\nCONFIG_SOC=\"nrf52840\"\nCONFIG_BOOTLOADER_MCUBOOT=y\n\
+         CONFIG_ROM_START_OFFSET=0x200\nCONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS=\"--pad-header\"\n\
+         CONFIG_MCUMGR=y\nCONFIG_MCUMGR_TRANSPORT_UART=y\nCONFIG_MCUMGR_GRP_IMG=y\n\
+         CONFIG_MCUMGR_GRP_OS=y\n",
+    );
+    w("app/zephyr/zephyr.dts", DTS);
+    w(
+        "mcuboot/zephyr/.config",
+        "CONFIG_SOC=\"nrf52840\"\nCONFIG_BOOT_SWAP_USING_MOVE=y\n\
+         # CONFIG_BOOT_MAX_IMG_SECTORS_AUTO is not set\nCONFIG_BOOT_MAX_IMG_SECTORS=128\n\
+         CONFIG_BOOT_SIGNATURE_TYPE_ECDSA_P256=y\n# CONFIG_NORDIC_QSPI_NOR is not set\n\
+         # CONFIG_SPI_NOR is not set\n",
+    );
+    let o = dfu_hil(&["doctor", b.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(100), "{t}");
+    assert!(t.contains("(plain-zephyr)"), "{t}");
+    assert!(t.contains("error[slot-sectors-over-max]"), "{t}");
+    assert!(t.contains("232 sectors"), "{t}");
+    assert!(t.contains("zephyr.dts:31: slot0"), "{t}");
+    assert!(t.contains("error[ext-flash-no-driver]"), "{t}");
+    assert!(t.contains("error[header-pad-twice]"), "{t}");
+}

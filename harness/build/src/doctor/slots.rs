@@ -1,7 +1,9 @@
 //! Slot checks: sector count against `CONFIG_BOOT_MAX_IMG_SECTORS`, the external-flash driver,
 //! an empty secondary slot, and MCUboot builds that take no SMP update the normal way.
 
-use super::text::{kconfig_evidence, partition_evidence, pm_field, symbol_evidence};
+use super::text::{
+    dts_label, dts_label_line, kconfig_evidence, partition_evidence, pm_field, symbol_evidence,
+};
 use super::{partitions_yml, Evidence, Finding, Severity};
 use crate::build::Build;
 use crate::facts::McubootFacts;
@@ -15,11 +17,18 @@ pub const SECONDARY_EMPTY: &str = "secondary-slot-empty";
 pub const SINGLE_SLOT: &str = "single-slot";
 pub const SERIAL_RECOVERY_ONLY: &str = "serial-recovery-only";
 
-/// Evidence for a partition of the layout: its `size` line in `partitions.yml` when the build
-/// has one (the layout keeps PM's names), else the layout entry in words.
+/// Evidence for a partition of the layout: its `key` line in `partitions.yml` when the build has
+/// one (the layout keeps PM's names), else its node in `zephyr.dts`, else the build in words.
 fn slot_evidence(build: &Build, p: &Partition, key: &str, text: String) -> Evidence {
-    match partitions_yml(build) {
-        Some(pm) => partition_evidence(pm, &p.name, key, text),
+    if let Some(pm) = partitions_yml(build) {
+        return partition_evidence(pm, &p.name, key, text);
+    }
+    match build.files.get("zephyr.dts") {
+        Some(dts) => Evidence::new(
+            dts,
+            dts_label(&p.name).and_then(|l| dts_label_line(dts, l)),
+            text,
+        ),
         None => Evidence::new(&build.dir, None, text),
     }
 }
@@ -166,9 +175,10 @@ pub fn external_driver(build: &Build, layout: &Layout, out: &mut Vec<Finding>) {
                 symbol_evidence(&m.config, "CONFIG_SPI_NOR", "not set"),
             ],
             fix: "enable the driver in MCUboot's configuration: CONFIG_NORDIC_QSPI_NOR=y (QSPI, \
-                  e.g. MX25R64 on the nRF52840/nRF5340 DK) or CONFIG_SPI_NOR=y (SPI NOR), with \
-                  the `nordic,pm-ext-flash` chosen node in MCUboot's devicetree overlay \
-                  (sysbuild/mcuboot.conf + sysbuild/mcuboot.overlay)"
+                  e.g. MX25R64 on the nRF52840/nRF5340 DK) or CONFIG_SPI_NOR=y (SPI NOR) in \
+                  sysbuild/mcuboot.conf (parent/child: child_image/mcuboot.conf), with the flash \
+                  node enabled in MCUboot's devicetree overlay (Partition Manager builds: the \
+                  `nordic,pm-ext-flash` chosen node)"
                 .into(),
         });
     }

@@ -115,6 +115,27 @@ pub fn partition_evidence(path: &Path, name: &str, key: &str, text: String) -> E
     Evidence::new(path, pm_entry_line(path, name), text)
 }
 
+/// The line of a devicetree node labelled `label` (`label: partition@…`) in a `zephyr.dts`.
+pub fn dts_label_line(path: &Path, label: &str) -> Option<u32> {
+    let want = format!("{label}:");
+    lines(path)?
+        .iter()
+        .position(|l| l.trim_start().starts_with(&want))
+        .map(|i| i as u32 + 1)
+}
+
+/// The devicetree node label of a harness partition name read from `zephyr.dts`.
+pub fn dts_label(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "slot0" => "slot0_partition",
+        "slot1" => "slot1_partition",
+        "mcuboot_primary_1" => "slot2_partition",
+        "mcuboot_secondary_1" => "slot3_partition",
+        "scratch" => "scratch_partition",
+        _ => return None,
+    })
+}
+
 /// An integer as Kconfig and Partition Manager write them: decimal or `0x` hex.
 pub fn parse_int(s: &str) -> Option<u64> {
     let s = s.trim().trim_matches('"');
@@ -189,6 +210,9 @@ mod tests {
         );
         assert_eq!(pm_field(&p, "app", "region"), None);
         assert_eq!(parse_int("0xF0000"), Some(0xf0000));
+        let dts = d.path().join("zephyr.dts");
+        std::fs::write(&dts, "/ {\n\t\t\tslot1_partition: partition@80000 {\n").unwrap();
+        assert_eq!(dts_label_line(&dts, dts_label("slot1").unwrap()), Some(2));
         assert_eq!(parse_int("\"512\""), Some(512));
     }
 
