@@ -96,10 +96,17 @@ fn write_build(root: &Path, max_sectors: u32, driver: bool) -> std::path::PathBu
     std::fs::write(b.join("regions.yml"), REGIONS).unwrap();
     std::fs::write(
         b.join("zephyr/.config"),
-        "CONFIG_BOARD=\"nrf52840dk_nrf52840\"\nCONFIG_SOC=\"nRF52840_QIAA\"\n\
+        format!(
+            "CONFIG_BOARD=\"nrf52840dk_nrf52840\"\nCONFIG_SOC=\"nRF52840_QIAA\"\n\
          CONFIG_SOC_NRF52840_QIAA=y\nCONFIG_BOOTLOADER_MCUBOOT=y\nCONFIG_ROM_START_OFFSET=0\n\
          CONFIG_MCUMGR=y\nCONFIG_MCUMGR_TRANSPORT_UART=y\nCONFIG_MCUMGR_GRP_IMG=y\n\
-         CONFIG_MCUMGR_GRP_OS=y\nCONFIG_MCUMGR_GRP_ZBASIC=y\n",
+         CONFIG_MCUMGR_GRP_OS=y\nCONFIG_MCUMGR_GRP_ZBASIC=y\n{}\n",
+            if driver {
+                "CONFIG_NORDIC_QSPI_NOR=y"
+            } else {
+                "# CONFIG_NORDIC_QSPI_NOR is not set"
+            }
+        ),
     )
     .unwrap();
     std::fs::write(
@@ -134,8 +141,9 @@ fn doctor_names_the_lines_and_exits_100() {
         "{t}"
     );
     assert!(t.contains("error[ext-flash-no-driver]"), "{t}");
+    assert!(t.contains("error[ext-flash-no-driver-app]"), "{t}");
     assert!(
-        t.contains(".config:8: # CONFIG_NORDIC_QSPI_NOR is not set"),
+        t.contains("mcuboot/zephyr/.config:8: # CONFIG_NORDIC_QSPI_NOR is not set"),
         "{t}"
     );
 

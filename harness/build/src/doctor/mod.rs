@@ -84,6 +84,11 @@ pub const CHECKS: &[(&str, Severity, &str)] = &[
         "secondary slot on external flash, MCUboot built without a NOR driver",
     ),
     (
+        slots::EXT_DRIVER_APP,
+        Severity::Error,
+        "secondary slot on external flash, the application built without a NOR driver",
+    ),
+    (
         slots::SECONDARY_EMPTY,
         Severity::Error,
         "secondary slot of size 0",
@@ -399,6 +404,7 @@ pub fn check(build: &Build, layout: Option<&Layout>, images: &[LoadedImage]) -> 
     if let Some(layout) = layout {
         slots::max_sectors(build, layout, &mut out);
         slots::external_driver(build, layout, &mut out);
+        slots::external_driver_app(build, layout, &mut out);
     }
     slots::secondary_empty(build, layout, &mut out);
     slots::single_slot(build, &mut out);

@@ -2,7 +2,8 @@
 //! an empty secondary slot, and MCUboot builds that take no SMP update the normal way.
 
 use super::text::{
-    dts_label, dts_label_line, kconfig_evidence, partition_evidence, pm_field, symbol_evidence,
+    dts_label, dts_label_line, kconfig_evidence, kconfig_line, partition_evidence, pm_field,
+    symbol_evidence,
 };
 use super::{partitions_yml, Evidence, Finding, Severity};
 use crate::build::Build;
@@ -13,6 +14,7 @@ use std::path::Path;
 
 pub const SECTORS: &str = "slot-sectors-over-max";
 pub const EXT_DRIVER: &str = "ext-flash-no-driver";
+pub const EXT_DRIVER_APP: &str = "ext-flash-no-driver-app";
 pub const SECONDARY_EMPTY: &str = "secondary-slot-empty";
 pub const SINGLE_SLOT: &str = "single-slot";
 pub const SERIAL_RECOVERY_ONLY: &str = "serial-recovery-only";
@@ -179,6 +181,56 @@ pub fn external_driver(build: &Build, layout: &Layout, out: &mut Vec<Finding>) {
                   sysbuild/mcuboot.conf (parent/child: child_image/mcuboot.conf), with the flash \
                   node enabled in MCUboot's devicetree overlay (Partition Manager builds: the \
                   `nordic,pm-ext-flash` chosen node)"
+                .into(),
+        });
+    }
+}
+
+/// The secondary slot is on external flash and the *application* has no NOR driver: whatever
+/// writes the update there (img_mgmt for SMP, `dfu_target` for LTE/cloud FOTA) opens the slot
+/// through the flash map (Zephyr `subsys/storage/flash_map/flash_map.c`, `flash_area_open`:
+/// `-ENODEV` when the device is not ready), so every upload fails at its first chunk.
+pub fn external_driver_app(build: &Build, layout: &Layout, out: &mut Vec<Finding>) {
+    let Some(app) = &build.app else { return };
+    if !app.bootloader_mcuboot.value {
+        return;
+    }
+    let set = |s: &str| kconfig_line(&app.config, s).is_some_and(|(_, t)| t.ends_with("=y"));
+    if set("CONFIG_NORDIC_QSPI_NOR") || set("CONFIG_SPI_NOR") {
+        return;
+    }
+    for (image, pair) in layout.images.iter().enumerate() {
+        let Some(p) = layout.partition(&pair.secondary) else {
+            continue;
+        };
+        let dev = layout.device_of(p);
+        if dev.kind != DeviceKind::External {
+            continue;
+        }
+        out.push(Finding {
+            id: EXT_DRIVER_APP,
+            severity: Severity::Error,
+            title: format!(
+                "`{}` (image {image}) is on external flash `{}`, but the application has no NOR \
+                 flash driver",
+                p.name, dev.name
+            ),
+            cause: "the application writes the update into the secondary slot: without the \
+                    driver the flash area cannot be opened and the upload fails at its first \
+                    chunk"
+                .into(),
+            evidence: vec![
+                slot_evidence(
+                    build,
+                    p,
+                    "region",
+                    format!("{} on `{}` (external)", p.name, dev.name),
+                ),
+                symbol_evidence(&app.config, "CONFIG_NORDIC_QSPI_NOR", "not set"),
+                symbol_evidence(&app.config, "CONFIG_SPI_NOR", "not set"),
+            ],
+            fix: "enable CONFIG_NORDIC_QSPI_NOR=y (QSPI) or CONFIG_SPI_NOR=y (SPI NOR) in the \
+                  application's prj.conf, with the flash node enabled in its devicetree"
                 .into(),
         });
     }

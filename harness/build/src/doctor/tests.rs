@@ -277,6 +277,12 @@ fn external_secondary_without_driver() {
         .any(|x| x.line == Some(3) && x.text == "# CONFIG_NORDIC_QSPI_NOR is not set"));
     f.m().external_flash_driver.value = true;
     assert!(!f.ids(Some(&l), &[]).contains(&slots::EXT_DRIVER));
+    let ac = f.write(
+        "app.config",
+        "CONFIG_BOOTLOADER_MCUBOOT=y\nCONFIG_NORDIC_QSPI_NOR=y\n",
+    );
+    f.app().config = ac;
+    assert!(!f.ids(Some(&l), &[]).contains(&slots::EXT_DRIVER_APP));
     // Internal secondary: no driver needed.
     let mut f = fixture();
     f.m().external_flash_driver.value = false;
