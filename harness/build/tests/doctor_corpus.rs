@@ -22,6 +22,7 @@ const NO_TRANSPORT: &str = "smp-no-transport";
 const ROM_WITH_PAD: &str = "header-rom-offset-with-pad";
 const UNALIGNED: &str = "slot-not-sector-aligned";
 const SB_PAD: &str = "header-sysbuild-pad-mismatch";
+const BT_SMALL: &str = "smp-bt-netbuf-below-mtu";
 
 fn corpus() -> Option<PathBuf> {
     let path = std::env::var_os("DFU_HIL_CORPUS")
@@ -224,6 +225,36 @@ fn doctor_finds_what_the_facts_say_on_every_corpus_build() {
                     has_transport && !groups.contains("OS"),
                     format!("groups \"{groups}\""),
                 );
+            }
+        }
+        // The SMP buffer against the largest write the device's ATT MTU allows:
+        // min(L2CAP TX MTU, ACL RX − 4) − 3.
+        let num = |k: &str| {
+            row(&f, k).and_then(|v| {
+                v.split_whitespace()
+                    .last()
+                    .and_then(|n| n.parse::<u32>().ok())
+            })
+        };
+        if let Some(t) = row(&f, "app mcumgr transports") {
+            if t.starts_with("BT") {
+                let mtu = match (
+                    num("app CONFIG_BT_L2CAP_TX_MTU"),
+                    num("app CONFIG_BT_BUF_ACL_RX_SIZE"),
+                ) {
+                    (Some(tx), Some(rx)) => Some(tx.min(rx.saturating_sub(4))),
+                    (Some(tx), None) => Some(tx),
+                    (None, Some(rx)) => Some(rx.saturating_sub(4)),
+                    (None, None) => None,
+                };
+                if let Some(mtu) = mtu {
+                    let netbuf = num("app CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE").unwrap_or(384);
+                    expect(
+                        BT_SMALL,
+                        netbuf < mtu.saturating_sub(3),
+                        format!("netbuf {netbuf}, ATT MTU {mtu}"),
+                    );
+                }
             }
         }
         if let Some(rom) = row(&f, "app CONFIG_ROM_START_OFFSET") {
