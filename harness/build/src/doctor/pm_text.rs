@@ -69,7 +69,10 @@ pub fn check(build: &Build, pm: &Path) -> Vec<Finding> {
         };
         let unit = u64::from(chip.erase_unit.max(1));
         // The pages Zephyr lists for the area: those that start inside it.
-        let n = (addr + size).div_ceil(unit) - addr.div_ceil(unit);
+        let n = addr
+            .saturating_add(size)
+            .div_ceil(unit)
+            .saturating_sub(addr.div_ceil(unit));
         if is_slot(&name) && size > 0 && (addr % unit != 0 || size % unit != 0) {
             out.push(Finding {
                 id: UNALIGNED,
@@ -82,7 +85,7 @@ pub fn check(build: &Build, pm: &Path) -> Vec<Finding> {
                     "MCUboot works sector by sector: {n} sectors start inside the slot, covering \
                      {:#x} bytes of a {size:#x}-byte slot, and a swap erases whole sectors across \
                      the slot's edge, which the flash map refuses — the update stops half done",
-                    n * unit
+                    n.saturating_mul(unit)
                 ),
                 evidence: vec![
                     Evidence::new(pm, Some(aline), format!("{name}: address {a}")),
@@ -96,13 +99,13 @@ pub fn check(build: &Build, pm: &Path) -> Vec<Finding> {
             });
         }
         let end = u64::from(chip.flash_base) + u64::from(chip.flash_size);
-        if addr + size > end {
+        if addr.saturating_add(size) > end {
             out.push(Finding {
                 id: BEYOND_FLASH,
                 severity: Severity::Error,
                 title: format!(
                     "`{name}` ({addr:#x}..{:#x}) ends past the {}'s flash ({:#x} bytes)",
-                    addr + size,
+                    addr.saturating_add(size),
                     chip.name,
                     chip.flash_size
                 ),

@@ -673,3 +673,46 @@ fn sysbuild_pad_against_mcuboot_pad() {
     f.write("sysbuild.config", "SB_CONFIG_PM_MCUBOOT_PAD=0x200\n");
     assert!(!f.ids(None, &[]).contains(&header::SB_PAD_MISMATCH));
 }
+
+#[test]
+fn no_panic_on_absurd_numbers() {
+    let mut f = fixture();
+    let ac = f.write(
+        "app.config",
+        "CONFIG_SOC=\"nRF52840_QIAA\"\nCONFIG_BOOTLOADER_MCUBOOT=y\n",
+    );
+    f.app().config = ac;
+    f.pm(
+        "mcuboot_primary:\n  address: 0xffffffffffffffff\n  size: 0xffffffffffffffff\n\
+          mcuboot_pad:\n  address: 0x0\n  size: 0xfffffffffffffffff\n",
+    );
+    let pm = f.build.files["partitions.yml"].clone();
+    let _ = pm_text::check(&f.build, &pm);
+    f.m().max_sectors.value = 0;
+    f.app().netbuf_size = Some(fact(u32::MAX));
+    f.app().bt_l2cap_tx_mtu = Some(fact(0));
+    let mut l = layout(0x70000, true);
+    l.flash[0].sector_size = 0;
+    l.flash[1].write_size = 0;
+    let p = f.path("x.bin");
+    let img = loaded(&p, signed(0x200, 0x100, None));
+    let _ = f.findings(Some(&l), &[img, loaded(&p, vec![0xff; 7])]);
+    for mode in [
+        UpgradeMode::SwapMove,
+        UpgradeMode::SwapOffset,
+        UpgradeMode::SwapScratch,
+        UpgradeMode::OverwriteOnly,
+        UpgradeMode::DirectXip,
+    ] {
+        let g = SlotGeometry {
+            primary_size: 0,
+            primary_sector: 0,
+            secondary_size: u32::MAX,
+            secondary_sector: 1,
+            write_size: 0,
+            max_align: 0,
+            max_sectors: u32::MAX,
+        };
+        let _ = max_image_size(mode, &g);
+    }
+}
