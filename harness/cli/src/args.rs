@@ -78,6 +78,10 @@ pub enum Command {
     /// Debug probes attached to this host.
     #[command(subcommand)]
     Probe(hw_cmd::ProbeCmd),
+    /// Check a Zephyr / nRF Connect SDK build directory before flashing it: slot sectors vs
+    /// BOOT_MAX_IMG_SECTORS, external-flash driver, header room, SMP groups and buffers, image
+    /// fit, signature, NSIB. Exit 100 on an error finding, 96 when the build cannot be read.
+    Doctor(crate::doctor_cmd::DoctorArgs),
     /// nRF Connect SDK Partition Manager files.
     #[command(subcommand)]
     Pm(PmCmd),

@@ -7,8 +7,8 @@ use clap::Parser;
 use dfu_hil_cli::args::{Cli, Command, PmCmd};
 use dfu_hil_cli::error::{self, CliResult};
 use dfu_hil_cli::{
-    bench_cmd, farm_cmd, hw_cmd, image_cmd, project_cmd, replay_cmd, run_cmd, signals, sim_cmd,
-    smp_cmd,
+    bench_cmd, doctor_cmd, farm_cmd, hw_cmd, image_cmd, project_cmd, replay_cmd, run_cmd, signals,
+    sim_cmd, smp_cmd,
 };
 use dfu_hil_runner::exit::Exit;
 use dfu_hil_runner::plan;
@@ -93,6 +93,7 @@ fn main() -> ExitCode {
         Command::Inventory(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Inventory(c))),
         Command::Probe(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Probe(c))),
         Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),
+        Command::Doctor(args) => exit_of(doctor_cmd::run_doctor(&args, &mut std::io::stdout())),
         Command::Pm(PmCmd::Import {
             file,
             soc,
