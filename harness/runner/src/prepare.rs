@@ -32,11 +32,32 @@ pub enum SetupError {
         column: u64,
         message: String,
     },
+    /// The build the scenario runs on cannot be read or used (`message` names the file:line).
+    #[error("{scenario}: build: {message}")]
+    Build { scenario: PathBuf, message: String },
+    /// Values the scenario states that the build's MCUboot contradicts (each names both
+    /// lines); see [`crate::build_input`] for why the build wins.
+    #[error("{scenario}: the scenario disagrees with the build it runs on:\n{}\nhelp: drop these keys (the build's values are used) or set `override-build: true` in `bootloader:` to model another MCUboot on the simulated board", list.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+    BuildDisagrees {
+        scenario: PathBuf,
+        list: Vec<crate::build_input::Disagreement>,
+    },
 }
 
 /// The scenario's layout: `partitions/NAME.yaml` under the project root, or a path.
 pub fn resolve_layout(root: &Path, s: &LoadedScenario) -> Result<Layout, SetupError> {
+    if let Some(b) = &s.scenario.from_build {
+        return Ok(b.layout.clone());
+    }
     let name = &s.scenario.layout;
+    if name.is_empty() {
+        return Err(SetupError::Semantic {
+            scenario: s.path.clone(),
+            line: 1,
+            column: 1,
+            message: "no `layout:` and no build: name a layout from partitions/, or the build the scenario runs on (`build: DIR` or --build DIR)".into(),
+        });
+    }
     let candidates = [
         root.join("partitions").join(format!("{name}.yaml")),
         s.path.parent().unwrap_or(Path::new(".")).join(name),
@@ -118,6 +139,8 @@ pub fn prepare(
     s: &LoadedScenario,
     opts: &RunOptions,
 ) -> Result<(Layout, BTreeMap<String, Built>), SetupError> {
+    let applied = crate::build_input::apply(s.clone(), opts)?;
+    let s = &applied;
     let layout = resolve_layout(&opts.root, s)?;
     if let Err(message) = device_link(s, &opts.device, &opts.board_device) {
         return Err(SetupError::Semantic {
@@ -138,23 +161,7 @@ pub fn prepare(
             });
         }
     }
-    for (i, st) in s.scenario.steps.iter().enumerate() {
-        for r in step_regions(&st.value) {
-            if layout.partition(r).is_none() {
-                return Err(SetupError::Semantic {
-                    scenario: s.step_file(i).to_owned(),
-                    line: st.referenced.line(),
-                    column: st.referenced.column(),
-                    message: format!(
-                        "{}: no partition `{r}` in layout `{}` (it has: {})",
-                        st.value.keyword(),
-                        layout.name,
-                        layout.partition_names().join(", ")
-                    ),
-                });
-            }
-        }
-    }
+    check_regions(s, &layout)?;
     let manifest_path = opts.root.join("firmware-fixtures").join("fixtures.yaml");
     let manifest = if manifest_path.is_file() {
         fixtures::load_manifest(&manifest_path).map_err(|source| SetupError::Fixture {
@@ -171,7 +178,9 @@ pub fn prepare(
         scenario_dir: s.path.parent().unwrap_or(Path::new(".")).to_owned(),
         layout: &layout,
         bootloader: &s.scenario.bootloader,
+        build: s.scenario.from_build.as_deref(),
     };
+    check_build_key(s, &builder)?;
     let mut built = BTreeMap::new();
     for (name, file, line, column) in referenced_fixtures(s) {
         if built.contains_key(&name) {
@@ -198,6 +207,91 @@ pub fn prepare(
         }
     }
     Ok((layout, built))
+}
+
+/// Every partition the steps name must be in the layout. All missing ones are named at once
+/// (a partial `pm_static.yml` usually lacks several), at the first step that needs one.
+fn check_regions(s: &LoadedScenario, layout: &Layout) -> Result<(), SetupError> {
+    let mut missing: Vec<&String> = Vec::new();
+    let mut first = None;
+    for (i, st) in s.scenario.steps.iter().enumerate() {
+        for r in step_regions(&st.value) {
+            if layout.partition(r).is_none() && !missing.contains(&r) {
+                missing.push(r);
+                first.get_or_insert((i, st.value.keyword(), st.referenced));
+            }
+        }
+    }
+    let Some((i, keyword, at)) = first else {
+        return Ok(());
+    };
+    let names: Vec<String> = missing.iter().map(|r| format!("`{r}`")).collect();
+    let whose = match &s.scenario.from_build {
+        Some(b) => format!(
+            "the build's layout `{}` (from {})",
+            layout.name,
+            b.build
+                .files
+                .get("partitions.yml")
+                .or_else(|| b.build.files.get("pm_static.yml"))
+                .or_else(|| b.build.files.get("zephyr.dts"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| b.build.dir.display().to_string())
+        ),
+        None => format!("layout `{}`", layout.name),
+    };
+    Err(SetupError::Semantic {
+        scenario: s.step_file(i).to_owned(),
+        line: at.line(),
+        column: at.column(),
+        message: format!(
+            "{keyword}: the steps need partition{} {} missing from {whose} (it has: {})",
+            if missing.len() > 1 { "s" } else { "" },
+            names.join(", "),
+            layout.partition_names().join(", ")
+        ),
+    })
+}
+
+/// A key the scenario states for MCUboot must be the build's key when both are known: the
+/// device verifies with the build's.
+fn check_build_key(s: &LoadedScenario, builder: &fixtures::Builder) -> Result<(), SetupError> {
+    let Some(b) = &s.scenario.from_build else {
+        return Ok(());
+    };
+    let (Some(at), Some(path)) = (s.scenario.stated.bootloader.get("key"), &b.key) else {
+        return Ok(());
+    };
+    if s.scenario.bootloader.override_build
+        || s.scenario.bootloader.key == crate::build_input::BUILD_KEY
+    {
+        return Ok(());
+    }
+    let stated = builder
+        .key(&s.scenario.bootloader.key)
+        .map_err(|source| SetupError::Fixture {
+            scenario: s.path.clone(),
+            source,
+        })?;
+    let theirs = builder
+        .key(crate::build_input::BUILD_KEY)
+        .map_err(|source| SetupError::Fixture {
+            scenario: s.path.clone(),
+            source,
+        })?;
+    if stated.public().to_pem() != theirs.public().to_pem() {
+        return Err(SetupError::BuildDisagrees {
+            scenario: s.path.clone(),
+            list: vec![crate::build_input::Disagreement {
+                field: "key".into(),
+                scenario_value: format!("`{}`", s.scenario.bootloader.key),
+                scenario_at: format!("{}:{}:{}", s.path.display(), at.line, at.column),
+                build_value: format!("another key ({})", path.display()),
+                build_at: b.key_setting(),
+            }],
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn elf_path(s: &LoadedScenario, rel: &Path) -> PathBuf {
