@@ -67,20 +67,22 @@ pub struct Builder<'a> {
     pub build: Option<&'a FromBuild>,
 }
 
-/// The bytes of an image file as a fixture takes them: a raw `.bin` as it is; Intel HEX and
-/// `dfu_application.zip` through the build crate's image reader.
+/// The bytes of an image file as a fixture takes them: a raw `.bin` as it is; Intel HEX
+/// (`zephyr.signed.hex`) and `dfu_application.zip` through the build crate's image reader,
+/// which must find exactly one MCUboot image in them (a multi-image zip or `merged.hex` is
+/// ambiguous here: name the image with a `build:` fixture instead).
 pub fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    if ext == "hex" || ext == "zip" {
-        return Err(format!(
-            "{}: Intel HEX and dfu_application.zip are not read yet (the build crate's image reader)",
-            path.display()
-        ));
+    let mut items = dfu_hil_build::images::read_image_file(path).map_err(|e| e.to_string())?;
+    if items.len() == 1 {
+        return Ok(items.remove(0).1);
     }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    let labels: Vec<String> = items.into_iter().map(|(l, _)| l).collect();
+    Err(format!(
+        "{}: holds {} images ({}); a fixture is one image — use `build: app` / `build: net-core` with the build, or one of the files",
+        path.display(),
+        labels.len(),
+        labels.join(", ")
+    ))
 }
 
 impl Builder<'_> {
@@ -280,12 +282,9 @@ impl Builder<'_> {
                     ),
                 )
             })?;
-        // A file of its own is read like a `file:` fixture; a zip entry by the build crate.
-        match image.entry {
-            None => read_image_file(&image.path),
-            Some(_) => b.build.image_bytes(image).map_err(|e| e.to_string()),
-        }
-        .map_err(|e| Self::err(name, e))
+        b.build
+            .image_bytes(image)
+            .map_err(|e| Self::err(name, e))
     }
 
     fn derive_context(&self) -> Result<dfu_hil_mcuboot::derive::DeriveContext, FixtureError> {
