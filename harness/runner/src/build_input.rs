@@ -127,6 +127,46 @@ impl FromBuild {
     }
 }
 
+impl FromBuild {
+    /// A build opened for a tool without a scenario (`sim serve --build`, `image inspect
+    /// --build`): its layout, key, and the `bootloader:` block its MCUboot implies (key name
+    /// [`BUILD_KEY`] when the key is on this machine, else `default`, with a note).
+    pub fn open_for_tool(dir: &Path) -> Result<(FromBuild, BootloaderSpec), String> {
+        let build = Build::open(dir).map_err(|e| e.to_string())?;
+        let layout = build
+            .layout()
+            .map_err(|e| format!("the build's layout: {e}"))?;
+        let Some(m) = build.mcuboot.clone() else {
+            return Err(format!(
+                "{}: the build has no MCUboot (no mcuboot/zephyr/.config)",
+                build.dir.display()
+            ));
+        };
+        let (mut spec, _) = effective_bootloader(&BootloaderSpec::default(), &m, &|_| None)?;
+        let key = build.signing_key();
+        let mut notes = Vec::new();
+        if key.is_some() {
+            spec.key = BUILD_KEY.into();
+        } else {
+            notes.push(format!(
+                "MCUboot's signing key is not on this machine ({})",
+                FromBuild::key_setting_of(&m)
+            ));
+        }
+        Ok((
+            FromBuild {
+                build,
+                named_by: "--build".into(),
+                layout,
+                key,
+                disagreements: Vec::new(),
+                notes,
+            },
+            spec,
+        ))
+    }
+}
+
 /// A value the scenario states that the build contradicts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disagreement {

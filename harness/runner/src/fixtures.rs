@@ -282,9 +282,7 @@ impl Builder<'_> {
                     ),
                 )
             })?;
-        b.build
-            .image_bytes(image)
-            .map_err(|e| Self::err(name, e))
+        b.build.image_bytes(image).map_err(|e| Self::err(name, e))
     }
 
     fn derive_context(&self) -> Result<dfu_hil_mcuboot::derive::DeriveContext, FixtureError> {

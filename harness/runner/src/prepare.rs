@@ -245,7 +245,7 @@ fn check_regions(s: &LoadedScenario, layout: &Layout) -> Result<(), SetupError> 
         line: at.line(),
         column: at.column(),
         message: format!(
-            "{keyword}: the steps need partition{} {} missing from {whose} (it has: {})",
+            "{keyword}: no partition{} {} in {whose}, which the steps need (it has: {})",
             if missing.len() > 1 { "s" } else { "" },
             names.join(", "),
             layout.partition_names().join(", ")

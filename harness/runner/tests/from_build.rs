@@ -370,7 +370,7 @@ fn partitions_the_steps_need_and_the_build_lacks_are_all_named() {
     let s = apply_parts(s, t.build.clone(), partial, key(), "--build".into()).unwrap();
     let e = prepare(&s, &RunOptions::new(root(), t.dir.join("ev"))).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("on-build.yaml:4:5: erase: the steps need partitions `scratch`, `slot1` missing from the build's layout `pm_static`"), "{msg}");
+    assert!(msg.contains("on-build.yaml:4:5: erase: no partitions `scratch`, `slot1` in the build's layout `pm_static`"), "{msg}");
 }
 
 #[test]
