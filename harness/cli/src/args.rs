@@ -109,9 +109,15 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum PmCmd {
-    /// Convert a pm_static.yml or a build's partitions.yml into a dfu-hil layout (YAML).
+    /// Convert a Partition Manager map (a build's partitions.yml, a pm_static*.yml, any file
+    /// name) into a dfu-hil layout (YAML). regions.yml and pm.config beside it are read too.
+    /// Exits 96 when the map is partial or has no MCUboot slot pair.
     Import {
         file: PathBuf,
+        /// The SoC (`CONFIG_SOC`, any NCS spelling: nrf52840, nRF5340_CPUAPP_QKAA, nrf54l15…):
+        /// flash size, erase and write units. Default: the nRF52840, said on stderr.
+        #[arg(long)]
+        soc: Option<String>,
         /// Layout name (default: the file stem).
         #[arg(long)]
         name: Option<String>,

@@ -93,9 +93,12 @@ fn main() -> ExitCode {
         Command::Inventory(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Inventory(c))),
         Command::Probe(c) => exit_of(hw_cmd::run_hw(&root, hw_cmd::HwCmd::Probe(c))),
         Command::Trailer(cmd) => exit_of(image_cmd::run_trailer(cmd)),
-        Command::Pm(PmCmd::Import { file, name, out }) => {
-            exit_of(project_cmd::pm_import(&file, name, out.as_deref()))
-        }
+        Command::Pm(PmCmd::Import {
+            file,
+            soc,
+            name,
+            out,
+        }) => exit_of(project_cmd::pm_import(&file, name, out.as_deref(), soc)),
         Command::Schema { out } => exit_of(project_cmd::schema(out.as_ref())),
         Command::List => exit_of(project_cmd::list(&root)),
         Command::Lint {

@@ -5,18 +5,64 @@ use dfu_hil_runner::exit::Exit;
 use dfu_hil_runner::scenario;
 use std::path::{Path, PathBuf};
 
-/// `dfu-hil pm import`: a Partition Manager file as a dfu-hil layout, on stdout or into `out`.
-pub fn pm_import(file: &Path, name: Option<String>, out: Option<&Path>) -> CliResult {
-    let opts = dfu_hil_mcuboot::pm::PmOptions {
+/// `dfu-hil pm import`: a Partition Manager map (any file name: the content says what it is)
+/// as a dfu-hil layout, on stdout or into `out`. `regions.yml` and `pm.config` beside the file
+/// are read too; the partition IDs and what was read but not modelled go into the layout as
+/// comments.
+///
+/// Exit 0 when a scenario can run on the layout: every image's slot pair is there (a partial
+/// `pm_static.yml` that pins the slots qualifies; stderr says it is partial). A map without
+/// MCUboot slots, or with half a pair, is still written — it is what the file says — but exits
+/// 96 naming what is missing, so a script does not take it for a layout a scenario can use.
+pub fn pm_import(
+    file: &Path,
+    name: Option<String>,
+    out: Option<&Path>,
+    soc: Option<String>,
+) -> CliResult {
+    let opts = dfu_hil_build::pm::ImportOptions {
         name,
+        soc,
         ..Default::default()
     };
-    let layout = dfu_hil_mcuboot::pm::import_file(file, &opts).map_err(CliError::invalid)?;
-    let yaml = dfu_hil_mcuboot::pm::to_yaml(&layout);
+    let imp = dfu_hil_build::pm::import_file(file, &opts).map_err(CliError::invalid)?;
+    let mut yaml = String::new();
+    if !imp.ids.is_empty() {
+        yaml.push_str("# flash area IDs (pm.config PM_<NAME>_ID):");
+        for (n, id) in &imp.ids {
+            yaml.push_str(&format!(" {n}={id}"));
+        }
+        yaml.push('\n');
+    }
+    for n in &imp.notes {
+        yaml.push_str(&format!("# note: {n}\n"));
+    }
+    yaml.push_str(&imp.layout.to_yaml());
     match out {
-        Some(p) => std::fs::write(p, yaml)
+        Some(p) => std::fs::write(p, &yaml)
             .map_err(|e| CliError::invalid(format!("{}: {e}", p.display())))?,
         None => print!("{yaml}"),
+    }
+    if imp.chip_assumed {
+        eprintln!(
+            "note: no --soc given: the {} geometry was assumed for the internal flash",
+            imp.chip.name
+        );
+    }
+    if imp.partial {
+        eprintln!(
+            "note: {}: a partial map (the partitions a pm_static.yml pins; Partition Manager \
+             places the rest at build time)",
+            file.display()
+        );
+    }
+    if !imp.is_usable() {
+        return Err(CliError::invalid(format!(
+            "{}: no {}: a scenario needs every image's slot pair; import the build's \
+             partitions.yml",
+            file.display(),
+            imp.missing.join(", ")
+        )));
     }
     Ok(Exit::Pass)
 }

@@ -228,7 +228,15 @@ impl Layout {
                     ),
                 ));
             }
-            if p.offset % dev.sector_size != 0 || p.size % dev.sector_size != 0 {
+            // Only what MCUboot erases sector by sector must sit on sector boundaries: the
+            // slots of every image pair and the scratch area (`boot_erase_region` over
+            // `flash_area_get_sectors`, bootutil/src/loader.c and swap_*.c). Other partitions are
+            // placed by Partition Manager at the alignment their owner asks for: NSIB's `s0` at
+            // 0x9000 with size 0xc200 is valid NCS output (b0 erases and writes s1 through its
+            // own page-granular code), and `mcuboot` sits inside it behind `s0_pad`.
+            if self.erased_by_sector(&p.name)
+                && (p.offset % dev.sector_size != 0 || p.size % dev.sector_size != 0)
+            {
                 return Err(invalid(
                     &p.name,
                     format!(
@@ -261,6 +269,59 @@ impl Layout {
             }
         }
         Ok(())
+    }
+
+    /// Partitions MCUboot erases by sector: every image pair's slots, and `scratch`.
+    pub fn erased_by_sector(&self, partition: &str) -> bool {
+        partition == "scratch"
+            || self
+                .images
+                .iter()
+                .any(|i| i.primary == partition || i.secondary == partition)
+    }
+
+    /// Render in the `partitions/*.yaml` format (what [`Layout::load`] reads back).
+    pub fn to_yaml(&self) -> String {
+        use std::fmt::Write as _;
+        let mut y = String::new();
+        let _ = writeln!(y, "name: {:?}", self.name);
+        if !self.description.is_empty() {
+            let _ = writeln!(y, "description: {:?}", self.description);
+        }
+        y.push_str("flash:\n");
+        for d in &self.flash {
+            let kind = match d.kind {
+                DeviceKind::Internal => "internal",
+                DeviceKind::External => "external",
+                DeviceKind::RamEmulated => "ram-emulated",
+            };
+            let _ = writeln!(
+                y,
+                "  - {{ name: {:?}, kind: {kind}, base: {:#x}, size: {:#x}, sector-size: {:#x}, write-size: {}, erased: {:#x} }}",
+                d.name, d.base, d.size, d.sector_size, d.write_size, d.erased
+            );
+        }
+        y.push_str("partitions:\n");
+        for p in &self.partitions {
+            let _ = writeln!(
+                y,
+                "  - {{ name: {:?}, device: {:?}, offset: {:#x}, size: {:#x} }}",
+                p.name, p.device, p.offset, p.size
+            );
+        }
+        if self.images.is_empty() {
+            y.push_str("images: []\n");
+        } else {
+            y.push_str("images:\n");
+            for i in &self.images {
+                let _ = writeln!(
+                    y,
+                    "  - {{ primary: {:?}, secondary: {:?} }}",
+                    i.primary, i.secondary
+                );
+            }
+        }
+        y
     }
 
     pub fn device(&self, name: &str) -> Option<&FlashDevice> {
@@ -372,6 +433,39 @@ partitions:
             let e = r.unwrap_err().to_string();
             assert!(e.starts_with(at) && e.contains(what), "{e}");
         }
+    }
+
+    /// NSIB's `s0` at 0x9000 with size 0xc200 is valid NCS output: only the slots and scratch
+    /// must be on sector boundaries.
+    #[test]
+    fn only_slots_and_scratch_must_be_sector_aligned() {
+        let nsib = GOOD.replace(
+            "  - { name: mcuboot, device: internal, offset: 0x0, size: 0xc000 }",
+            "  - { name: s0, device: internal, offset: 0x0, size: 0xbe00 }",
+        );
+        Layout::parse(&nsib, Path::new("t.yaml")).unwrap();
+        let slot = GOOD.replace(
+            "offset: 0x86000, size: 0x7a000",
+            "offset: 0x86000, size: 0x79e00",
+        );
+        let e = Layout::parse(&slot, Path::new("t.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("slot1") && e.contains("sector"), "{e}");
+        let scratch = GOOD.replace(
+            "  - { name: mcuboot, device: internal, offset: 0x0, size: 0xc000 }",
+            "  - { name: scratch, device: internal, offset: 0x0, size: 0xb800 }",
+        );
+        let e = Layout::parse(&scratch, Path::new("t.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scratch") && e.contains("sector"), "{e}");
+    }
+
+    #[test]
+    fn to_yaml_reads_back() {
+        let l = Layout::parse(GOOD, Path::new("t.yaml")).unwrap();
+        assert_eq!(Layout::parse(&l.to_yaml(), Path::new("x.yaml")).unwrap(), l);
     }
 
     #[test]

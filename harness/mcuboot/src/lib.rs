@@ -6,7 +6,6 @@ pub mod image;
 pub mod inspect;
 pub mod keys;
 pub mod layout;
-pub mod pm;
 pub mod sign;
 pub mod swap;
 pub mod trailer;

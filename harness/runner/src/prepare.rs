@@ -64,17 +64,29 @@ pub fn resolve_layout(root: &Path, s: &LoadedScenario) -> Result<Layout, SetupEr
     ];
     for c in &candidates {
         if c.is_file() {
-            let file = c.file_name().unwrap_or_default().to_string_lossy();
-            // An nRF Connect SDK Partition Manager map can be named directly.
-            if file.starts_with("pm_static") || file == "partitions.yml" {
-                return dfu_hil_mcuboot::pm::import_file(c, &Default::default()).map_err(|e| {
-                    SetupError::Semantic {
-                        scenario: s.path.clone(),
-                        line: 0,
-                        column: 0,
-                        message: e.to_string(),
-                    }
-                });
+            // An nRF Connect SDK Partition Manager map can be named directly, under any file
+            // name: what it is is read from its content.
+            let is_pm_map = std::fs::read_to_string(c).is_ok_and(|t| {
+                dfu_hil_build::pm::sniff::sniff(&t) == dfu_hil_build::pm::sniff::FileKind::PmMap
+            });
+            if is_pm_map {
+                let semantic = |message: String| SetupError::Semantic {
+                    scenario: s.path.clone(),
+                    line: 0,
+                    column: 0,
+                    message,
+                };
+                let imp = dfu_hil_build::pm::import_file(c, &Default::default())
+                    .map_err(|e| semantic(e.to_string()))?;
+                if !imp.missing.is_empty() {
+                    return Err(semantic(format!(
+                        "{}: the Partition Manager map has no {} (a partial pm_static.yml pins only \
+                         some partitions: use the build's partitions.yml)",
+                        c.display(),
+                        imp.missing.join(", ")
+                    )));
+                }
+                return Ok(imp.layout);
             }
             return Ok(Layout::load(c)?);
         }

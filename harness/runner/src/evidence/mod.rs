@@ -182,10 +182,7 @@ pub fn write(
     write_partitions(&dir, &images, src.layout)?;
     images.write(&dir, src.layout)?;
     // What the run ended on, and what replay needs to boot it again.
-    std::fs::write(
-        dir.join("layout.yaml"),
-        dfu_hil_mcuboot::pm::to_yaml(src.layout),
-    )?;
+    std::fs::write(dir.join("layout.yaml"), src.layout.to_yaml())?;
     std::fs::write(dir.join(BOOTLOADER_FILE), bootloader_yaml(src.bootloader))?;
     if let Some(b) = src.from_build {
         std::fs::write(dir.join("build.txt"), b.describe())?;
