@@ -256,10 +256,17 @@ pub fn apply_parts(
         message,
     };
     let Some(mcuboot) = build.mcuboot.clone() else {
-        return Err(build_err(format!(
-            "{}: the build has no MCUboot (no mcuboot/zephyr/.config): there is nothing to update through",
-            build.dir.display()
-        )));
+        return Err(build_err(if layout.partition("mcuboot").is_some() {
+            format!(
+                "{}: the layout has an `mcuboot` partition but MCUboot's configuration is not in the build (no mcuboot/zephyr/.config): its mode, max-sectors and key are unknown",
+                build.dir.display()
+            )
+        } else {
+            format!(
+                "{}: the build has no MCUboot (no mcuboot/zephyr/.config, no `mcuboot` partition): there is nothing to update through",
+                build.dir.display()
+            )
+        }));
     };
     let mut notes = Vec::new();
     if let Some(at) = s.scenario.stated.layout {

@@ -252,12 +252,18 @@ fn check_regions(s: &LoadedScenario, layout: &Layout) -> Result<(), SetupError> 
         ),
         None => format!("layout `{}`", layout.name),
     };
+    // NCS with NSIB links MCUboot into b0's slots: there is no `mcuboot` partition to flash.
+    let hint = if missing.iter().any(|m| *m == "mcuboot") && layout.partition("s0").is_some() {
+        "\nhelp: MCUboot runs from NSIB's s0/s1 here: flash `b0: b0`, `provision: provision` and `s0: mcuboot-s0-v1` (an `mcuboot: { nsib-slot: s0 }` fixture) instead of `mcuboot:`"
+    } else {
+        ""
+    };
     Err(SetupError::Semantic {
         scenario: s.step_file(i).to_owned(),
         line: at.line(),
         column: at.column(),
         message: format!(
-            "{keyword}: no partition{} {} in {whose}, which the steps need (it has: {})",
+            "{keyword}: no partition{} {} in {whose}, which the steps need (it has: {}){hint}",
             if missing.len() > 1 { "s" } else { "" },
             names.join(", "),
             layout.partition_names().join(", ")
