@@ -277,3 +277,40 @@ fn image_inspect_checks_the_builds_images_and_reads_hex() {
         "{out}"
     );
 }
+
+#[test]
+fn sim_serve_with_a_build_boots_its_app_under_its_mcuboot() {
+    use dfu_hil_cli::sim_cmd::{prepare_board, ServeArgs};
+    let Some(tool) = imgtool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let p = project(&tool, tmp.path(), "0x200");
+    let mut args = ServeArgs::new("nrf52840-internal");
+    args.build = Some(p.clone());
+    let board = prepare_board(&args, &root()).unwrap();
+    match board.core_state() {
+        dfu_hil_sim::CoreState::Running { app, partition } => {
+            assert_eq!(
+                (app.name.as_str(), app.version.as_str(), partition.as_str()),
+                ("myapp", "1.0.0", "slot0")
+            );
+            assert_eq!(app.buf_size, 384);
+        }
+        other => panic!("{other:?}\n{}", board.log().join("\n")),
+    }
+    assert_eq!(board.flash.layout.partition("slot1").unwrap().size, 0x7a000);
+    // The model only starts after MCUboot accepted the image: a header edited after signing
+    // (hdr_size 0x100) fails validation and nothing runs.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let p = project(&tool, tmp2.path(), "0x200");
+    let img = p.join("build/myapp/zephyr/zephyr.signed.bin");
+    let mut bytes = std::fs::read(&img).unwrap();
+    bytes[8..10].copy_from_slice(&0x100u16.to_le_bytes());
+    std::fs::write(&img, &bytes).unwrap();
+    args.build = Some(p);
+    let board = prepare_board(&args, &root()).unwrap();
+    assert!(
+        !matches!(board.core_state(), dfu_hil_sim::CoreState::Running { .. }),
+        "{:?}",
+        board.core_state()
+    );
+}
