@@ -210,6 +210,34 @@ fn the_bundled_build_scenario_passes_on_a_real_build_tree() {
         out.contains("runs a model of the app's SMP server"),
         "{out}"
     );
+    // The bundled bad-image scenarios run on the build: their synthetic fixtures (the
+    // manifest's app-v1/app-v2, signed with `default`) boot under the build's MCUboot, since on
+    // a build `default` is the build's key, and `other` stays foreign.
+    let o = dfu_hil(
+        &[
+            "run",
+            "wrong-key",
+            "bad-signature",
+            "corrupted-payload",
+            "too-large",
+            "--build",
+            p.to_str().unwrap(),
+            "--evidence",
+            tmp.path().join("ev").to_str().unwrap(),
+            "--junit",
+            tmp.path().join("j.xml").to_str().unwrap(),
+            "--json",
+            tmp.path().join("r.json").to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("layout `nrf52840-internal` is replaced by the build's layout"),
+        "{out}"
+    );
+    assert!(out.contains("4 passed, 0 failed"), "{out}");
     // lint agrees.
     let o = dfu_hil(
         &[

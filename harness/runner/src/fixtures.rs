@@ -400,10 +400,18 @@ impl Builder<'_> {
             // The binary then starts with its vector table; imgtool prepends the header room.
             payload.drain(..app.rom_start_offset as usize);
         }
-        let key = if app.key == "none" {
+        // On a build whose key is here, `default` (what every synthetic app is signed with
+        // unless it names another key) is the key the build's MCUboot verifies: a synthetic
+        // v1/v2 then boots under the build's MCUboot like its own images do.
+        let key_name = if app.key == "default" && self.bootloader.key == BUILD_KEY {
+            BUILD_KEY
+        } else {
+            app.key.as_str()
+        };
+        let key = if key_name == "none" {
             None
         } else {
-            Some(self.key(&app.key)?)
+            Some(self.key(key_name)?)
         };
         let dependencies = app
             .dependencies
