@@ -221,14 +221,44 @@ pub fn prepare(
     Ok((layout, built))
 }
 
+/// MCUboot image numbers whose slot pair a step uses over SMP (upload, expect on slots, erase
+/// of the secondary slot).
+fn step_pairs(step: &Step) -> Vec<u32> {
+    match step {
+        Step::Upload(u) => vec![u.image_number],
+        Step::Expect(e) if e.slot0.is_some() || e.slot1.is_some() => vec![e.image_number],
+        Step::Erase(e) if e.region.is_none() => vec![0],
+        Step::ExpectError(e) => step_pairs(&e.action),
+        Step::Sweep(w) => w.all_steps().flat_map(step_pairs).collect(),
+        _ => vec![],
+    }
+}
+
+/// The Partition Manager names of image `n`'s slot pair, as a user's `pm_static.yml` has them.
+fn pair_names(n: u32) -> String {
+    match n {
+        0 => "`mcuboot_primary` + `mcuboot_secondary` (image 0's slots)".into(),
+        n => format!("`mcuboot_primary_{n}` + `mcuboot_secondary_{n}` (image {n}'s slots)"),
+    }
+}
+
 /// Every partition the steps name must be in the layout. All missing ones are named at once
 /// (a partial `pm_static.yml` usually lacks several), at the first step that needs one.
 fn check_regions(s: &LoadedScenario, layout: &Layout) -> Result<(), SetupError> {
-    let mut missing: Vec<&String> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
     let mut first = None;
     for (i, st) in s.scenario.steps.iter().enumerate() {
-        for r in step_regions(&st.value) {
-            if layout.partition(r).is_none() && !missing.contains(&r) {
+        let pairs = step_pairs(&st.value)
+            .into_iter()
+            .filter(|n| layout.images.len() <= *n as usize)
+            .map(pair_names);
+        for r in step_regions(&st.value)
+            .into_iter()
+            .filter(|r| layout.partition(r).is_none())
+            .map(|r| format!("`{r}`"))
+            .chain(pairs)
+        {
+            if !missing.contains(&r) {
                 missing.push(r);
                 first.get_or_insert((i, st.value.keyword(), st.referenced));
             }
@@ -237,7 +267,7 @@ fn check_regions(s: &LoadedScenario, layout: &Layout) -> Result<(), SetupError> 
     let Some((i, keyword, at)) = first else {
         return Ok(());
     };
-    let names: Vec<String> = missing.iter().map(|r| format!("`{r}`")).collect();
+    let names = &missing;
     let whose = match &s.scenario.from_build {
         Some(b) => format!(
             "the build's layout `{}` (from {})",
@@ -253,7 +283,7 @@ fn check_regions(s: &LoadedScenario, layout: &Layout) -> Result<(), SetupError> 
         None => format!("layout `{}`", layout.name),
     };
     // NCS with NSIB links MCUboot into b0's slots: there is no `mcuboot` partition to flash.
-    let hint = if missing.iter().any(|m| *m == "mcuboot") && layout.partition("s0").is_some() {
+    let hint = if missing.iter().any(|m| m == "`mcuboot`") && layout.partition("s0").is_some() {
         "\nhelp: MCUboot runs from NSIB's s0/s1 here: flash `b0: b0`, `provision: provision` and `s0: mcuboot-s0-v1` (an `mcuboot: { nsib-slot: s0 }` fixture) instead of `mcuboot:`"
     } else {
         ""

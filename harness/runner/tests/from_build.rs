@@ -365,12 +365,12 @@ fn partitions_the_steps_need_and_the_build_lacks_are_all_named() {
     partial.images.clear();
     let s = load(
         &t.dir,
-        "name: needs-more\nsteps:\n  - flash: { mcuboot: mcuboot, slot0: app-v1 }\n  - erase: { region: scratch }\n  - expect-trailer: { slot1: { magic: good } }\n",
+        "name: needs-more\nsteps:\n  - flash: { mcuboot: mcuboot, slot0: app-v1 }\n  - erase: { region: scratch }\n  - expect-trailer: { slot1: { magic: good } }\n  - upload: { image: app-v1 }\n",
     );
     let s = apply_parts(s, t.build.clone(), partial, key(), "--build".into()).unwrap();
     let e = prepare(&s, &RunOptions::new(root(), t.dir.join("ev"))).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("on-build.yaml:4:5: erase: no partitions `scratch`, `slot1` in the build's layout `pm_static`"), "{msg}");
+    assert!(msg.contains("on-build.yaml:4:5: erase: no partitions `scratch`, `slot1`, `mcuboot_primary` + `mcuboot_secondary` (image 0's slots) in the build's layout `pm_static`"), "{msg}");
 }
 
 #[test]
@@ -421,4 +421,47 @@ fn no_layout_and_no_build_is_an_error_not_a_default() {
     let s = load(tmp.path(), "name: x\nsteps:\n  - reset: {}\n");
     let e = prepare(&s, &RunOptions::new(root(), tmp.path().join("ev"))).unwrap_err();
     assert!(e.to_string().contains("no `layout:` and no build"), "{e}");
+}
+
+#[test]
+fn file_fixtures_read_intel_hex() {
+    let Some(tool) = imgtool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("zephyr.bin");
+    let mut bin = Vec::new();
+    bin.extend_from_slice(&0x2000_8000u32.to_le_bytes());
+    bin.extend_from_slice(&0x0000_c301u32.to_le_bytes());
+    bin.extend((0..0x800u32).map(|i| i as u8));
+    std::fs::write(&input, &bin).unwrap();
+    let hex = tmp.path().join("zephyr.signed.hex");
+    let out = Command::new(&tool)
+        .args([
+            "sign",
+            "--header-size",
+            "0x200",
+            "--pad-header",
+            "--align",
+            "4",
+        ])
+        .args([
+            "--slot-size",
+            "0x7a000",
+            "--version",
+            "1.2.3",
+            "--hex-addr",
+            "0xc000",
+        ])
+        .arg(&input)
+        .arg(&hex)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = dfu_hil_runner::fixtures::read_image_file(&hex).unwrap();
+    let img = dfu_hil_mcuboot::image::Image::parse(&bytes).unwrap();
+    assert_eq!(img.header.version.to_string(), "1.2.3");
+    assert_eq!(img.header.hdr_size, 0x200);
 }
