@@ -259,8 +259,8 @@ impl Build {
     }
 
     /// The bytes of an MCUboot image of the build (from `.bin`, Intel HEX or the zip). Intel
-    /// HEX is cut at the primary slot of the image's number when the layout is readable,
-    /// else at the lowest address holding the MCUboot magic.
+    /// HEX is cut at the primary slot of the image's number (image 0 for `merged.hex`) when the
+    /// layout is readable and an image starts there, else at the lowest address holding one.
     pub fn image_bytes(&self, image: &BuildImage) -> Result<Vec<u8>, BuildError> {
         if let Some(entry) = &image.entry {
             return images::archive::read_entry(&image.path, entry);
@@ -273,10 +273,9 @@ impl Build {
             return Ok(bytes);
         }
         let hex = images::ihex::parse(&image.path, &String::from_utf8_lossy(&bytes))?;
-        let slot = match image.role {
-            ImageRole::Merged => None,
-            _ => self.primary_slot_address(image.image_index.unwrap_or(0)),
-        };
+        // A merged hex holds the application at its primary slot (and MCUboot, NSIB, … below
+        // it): image 0's slot unless the image has its own number.
+        let slot = self.primary_slot_address(image.image_index.unwrap_or(0));
         hex.mcuboot_image(slot)
             .map(|(_, img)| img)
             .ok_or_else(|| BuildError::Missing {

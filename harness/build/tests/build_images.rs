@@ -162,14 +162,53 @@ fn sysbuild_images_from_every_container_are_the_signed_image() {
     let parsed = Image::parse(&signed).unwrap();
     assert_eq!(parsed.header.version.to_string(), "1.2.3+4");
 
-    // merged.hex: MCUboot's own code at 0 (no image header), the signed app at 0xc000.
+    // merged.hex: MCUboot's own code at 0 (no image header), a decoy MCUboot image at 0x1000
+    // (below the slot, as an image inside MCUboot's partition would be), the app at 0xc000.
+    let decoy_hex = t.path().join("decoy.hex");
+    run(
+        &tool,
+        &[
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--header-size",
+            "0x200",
+            "--pad-header",
+            "--align",
+            "4",
+            "--slot-size",
+            "0x8000",
+            "--version",
+            "9.9.9",
+            "--hex-addr",
+            "0x1000",
+            bin.to_str().unwrap(),
+            decoy_hex.to_str().unwrap(),
+        ],
+    );
     let mut merged = String::from(":020000040000FA\n");
     merged += &record(0x0000, &[0x00, 0x80, 0x00, 0x20, 0x01, 0x03, 0x00, 0x00]);
     merged += &record(0x0008, &[0x55; 16]);
-    let app_hex = std::fs::read_to_string(&signed_hex).unwrap();
-    merged += &app_hex.replace(":00000001FF\n", "");
+    for part in [&decoy_hex, &signed_hex] {
+        let text = std::fs::read_to_string(part).unwrap();
+        merged += &text.replace(":00000001FF\n", "");
+    }
     merged += ":00000001FF\n";
     write(&build, "merged.hex", merged.as_bytes());
+    // Partition Manager's map for it (the slot at 0xc000 behind a 0x200 pad).
+    write(
+        &build,
+        "partitions.yml",
+        b"app:\n  address: 0xc200\n  end_address: 0x1c000\n  region: flash_primary\n  size: 0xfe00\n\
+          mcuboot:\n  address: 0x0\n  end_address: 0xc000\n  region: flash_primary\n  size: 0xc000\n\
+          mcuboot_pad:\n  address: 0xc000\n  end_address: 0xc200\n  region: flash_primary\n  size: 0x200\n\
+          mcuboot_primary:\n  address: 0xc000\n  end_address: 0x1c000\n  orig_span: &id001\n  - app\n\
+          \x20 - mcuboot_pad\n  region: flash_primary\n  size: 0x10000\n  span: *id001\n\
+          mcuboot_primary_app:\n  address: 0xc200\n  end_address: 0x1c000\n  orig_span: &id002\n\
+          \x20 - app\n  region: flash_primary\n  size: 0xfe00\n  span: *id002\n\
+          mcuboot_secondary:\n  address: 0x1c000\n  end_address: 0x2c000\n  region: flash_primary\n\
+          \x20 size: 0x10000\n",
+    );
 
     let manifest =
         br#"{"format-version": 1, "files": [{"type": "application", "board": "nrf52840dk",
@@ -201,9 +240,26 @@ fn sysbuild_images_from_every_container_are_the_signed_image() {
             (ImageRole::App, Some("myapp.signed.bin"), Some(0)),
         ]
     );
+    // With the layout (Partition Manager's map read by `pm::import_build`) the merged hex is
+    // cut at the primary slot; without it, at the lowest image, which is the decoy.
+    let layout_read = b.layout().is_ok();
+    println!(
+        "layout read: {layout_read} ({:?})",
+        b.layout().err().map(|e| e.to_string())
+    );
+    let merged_image = b.image(&ImageRole::Merged).unwrap();
+    let from_merged = b.image_bytes(merged_image).unwrap();
+    assert_eq!(
+        Image::parse(&from_merged)
+            .unwrap()
+            .header
+            .version
+            .to_string(),
+        if layout_read { "1.2.3+4" } else { "9.9.9" }
+    );
     // Ed25519 signatures are deterministic, so the .bin and the .hex imgtool wrote hold the
     // same bytes.
-    for image in &b.images {
+    for image in b.images.iter().filter(|i| i.role != ImageRole::Merged) {
         let got = b.image_bytes(image).unwrap();
         assert!(
             got == signed,
@@ -219,7 +275,6 @@ fn sysbuild_images_from_every_container_are_the_signed_image() {
     for file in [
         signed_bin.clone(),
         signed_hex.clone(),
-        build.join("merged.hex"),
         build.join("dfu_application.zip"),
         build.join("dfu_application.zip_manifest.json"),
     ] {
@@ -227,8 +282,11 @@ fn sysbuild_images_from_every_container_are_the_signed_image() {
         assert_eq!(got.len(), 1, "{}", file.display());
         assert!(got[0].1 == signed, "{}", file.display());
     }
-    let hex_label = &read_image_file(&build.join("merged.hex")).unwrap()[0].0;
-    assert_eq!(hex_label, "merged.hex@0x0000c000");
+    // merged.hex: every image in it, lowest address first.
+    let all = read_image_file(&build.join("merged.hex")).unwrap();
+    let labels: Vec<&str> = all.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["merged.hex@0x00001000", "merged.hex@0x0000c000"]);
+    assert!(all[1].1 == signed);
 
     // The unsigned hex says what it is instead of "bad magic".
     let unsigned = record(0, &app_bin()[..16]) + ":00000001FF\n";
