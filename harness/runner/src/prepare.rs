@@ -248,9 +248,11 @@ fn check_regions(s: &LoadedScenario, layout: &Layout) -> Result<(), SetupError> 
     let mut missing: Vec<String> = Vec::new();
     let mut first = None;
     for (i, st) in s.scenario.steps.iter().enumerate() {
+        // Only image 0's pair is required here: an upload for image 1 may go elsewhere (an
+        // MCUboot update for NSIB's s0/s1 lands in image 0's secondary slot).
         let pairs = step_pairs(&st.value)
             .into_iter()
-            .filter(|n| layout.images.len() <= *n as usize)
+            .filter(|n| *n == 0 && layout.images.is_empty())
             .map(pair_names);
         for r in step_regions(&st.value)
             .into_iter()
