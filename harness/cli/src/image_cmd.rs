@@ -372,9 +372,17 @@ struct Item {
 fn read_items(path: &Path) -> CliResult<Vec<Item>> {
     let bytes = read(path)?;
     match FileKind::sniff(&bytes) {
-        Some(FileKind::Zip | FileKind::IntelHex) => {
-            let items =
-                dfu_hil_build::images::read_image_file(path).map_err(|e| invalid(e.to_string()))?;
+        Some(kind @ (FileKind::Zip | FileKind::IntelHex)) => {
+            let items = dfu_hil_build::images::read_image_file(path).map_err(|e| {
+                let what = match kind {
+                    FileKind::Zip => "a zip archive, but not a readable dfu_application.zip",
+                    _ => "an Intel HEX file, but it holds no signed MCUboot image",
+                };
+                invalid(format!(
+                    "{}: not an MCUboot image: it looks like {what} ({e})",
+                    path.display()
+                ))
+            })?;
             Ok(items
                 .into_iter()
                 .enumerate()
