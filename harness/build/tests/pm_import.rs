@@ -485,3 +485,50 @@ fn unaligned_slot_is_refused_at_its_line() {
         "{e}"
     );
 }
+
+/// Entries without `region` default to flash_primary, except RAM an older Partition Manager
+/// did not tag (a regionless SRAM span).
+#[test]
+fn regionless_entries_default_to_flash_primary_but_sram_stays_sram() {
+    let t = "app: {address: 0xc200, size: 0xf3e00}\n\
+             mcuboot: {address: 0x0, size: 0xc000}\n\
+             mcuboot_pad: {address: 0xc000, size: 0x200}\n\
+             mcuboot_primary: {address: 0xc000, size: 0xf4000, span: [mcuboot_pad, app]}\n\
+             sram_nonsecure: {address: 0x20010000, size: 0x30000, span: [sram_primary]}\n\
+             sram_primary: {address: 0x20010000, size: 0x30000}\n";
+    let imp = import(t, Path::new("pm_static.yml"), &soc("nrf52840")).unwrap();
+    assert_eq!(imp.layout.partition_names(), vec!["mcuboot", "slot0"]);
+    let n = imp.notes.join("\n");
+    assert!(
+        n.contains("pm_static.yml:6: `sram_primary` has no region")
+            && n.contains("region sram_primary): sram_nonsecure, sram_primary"),
+        "{n}"
+    );
+    assert_eq!(imp.missing, vec!["mcuboot_secondary"]);
+}
+
+/// Without a SoC, regions.yml beside the map sizes the internal flash (an nRF52832 build is not
+/// read as 1 MiB).
+#[test]
+fn without_a_soc_regions_yml_sizes_the_flash() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("partitions.yml");
+    std::fs::write(
+        &map,
+        "app: { address: 0x0, size: 0x7e000, region: flash_primary }\n\
+         storage: { address: 0x7e000, size: 0x4000, region: flash_primary }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("regions.yml"),
+        "flash_primary:\n  base_address: 0x0\n  device: flash_controller\n  size: 0x80000\n",
+    )
+    .unwrap();
+    let e = dfu_hil_build::pm::import_file(&map, &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("partitions.yml:2:") && e.contains("storage") && e.contains("--soc"),
+        "{e}"
+    );
+}

@@ -180,7 +180,22 @@ pub fn flatten(
                 ));
             }
         }
-        let region = e.region.as_deref().unwrap_or("flash_primary");
+        // No `region`: Partition Manager's default is flash_primary, but an entry in the
+        // Cortex-M SRAM window (0x2000_0000..0x4000_0000, where every Nordic SoC has its RAM and
+        // none its flash) is RAM written by an older PM that did not tag it.
+        let region = match e.region.as_deref() {
+            Some(r) => r,
+            None if (0x2000_0000..0x4000_0000).contains(&e.address) => {
+                notes.push(format!(
+                    "{}: `{}` has no region and sits at {:#x}, in SRAM: read as sram_primary",
+                    at(e),
+                    e.name,
+                    e.address
+                ));
+                "sram_primary"
+            }
+            None => "flash_primary",
+        };
         let Some(dev) = Dev::of(region) else {
             not_flash
                 .entry(region.to_string())
@@ -331,6 +346,22 @@ pub fn flatten(
             .unwrap_or(0);
         let region = regions.and_then(|r| r.get(dev.region()));
         let (base, size, sector, write, kind) = match dev {
+            // Without a SoC, the build's own regions.yml (CONFIG_FLASH_SIZE) is the better
+            // witness of the size than the assumed chip.
+            Dev::Internal if chip_assumed && region.is_some() => {
+                let r = region.map(|r| (r.size, r.line)).unwrap_or_default();
+                notes.push(format!(
+                    "flash_primary size {:#x} taken from regions.yml:{} (no SoC given)",
+                    r.0, r.1
+                ));
+                (
+                    chip.flash_base,
+                    r.0,
+                    chip.erase_unit,
+                    chip.write_unit,
+                    DeviceKind::Internal,
+                )
+            }
             Dev::Internal => {
                 if let Some(r) = region {
                     if r.size != u64::from(chip.flash_size) {
@@ -374,7 +405,7 @@ pub fn flatten(
         };
         if let Some(p) = on.iter().find(|p| end(p) > size) {
             let whose = match dev {
-                Dev::Internal => {
+                Dev::Internal if !(chip_assumed && region.is_some()) => {
                     format!("the {}'s flash ({size:#x} bytes, {})", chip.name, chip.dtsi)
                 }
                 _ => format!("{} ({size:#x} bytes)", dev.region()),

@@ -33,11 +33,8 @@ pub type Regions = BTreeMap<String, Region>;
 
 /// Read a `regions.yml`.
 pub fn read_regions(text: &str, file: &Path) -> Result<Regions, PmError> {
-    let raw: BTreeMap<String, RawRegion> =
-        serde_saphyr::from_str(text).map_err(|e| PmError::Invalid {
-            at: file.display().to_string(),
-            message: format!("not a Partition Manager regions.yml: {e}"),
-        })?;
+    let raw: BTreeMap<String, RawRegion> = serde_saphyr::from_str(text)
+        .map_err(|e| super::yaml::syntax_error(file, "a Partition Manager regions.yml", &e))?;
     Ok(raw
         .into_iter()
         .map(|(name, r)| {

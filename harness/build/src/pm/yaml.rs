@@ -80,6 +80,41 @@ pub fn key_line(text: &str, name: &str) -> Option<u32> {
     })
 }
 
+/// A YAML error as `file:line:col: not <what>: …`, the position taken from the parser's
+/// message (`line N column M`) so the `at` prefix is the same as every other error's.
+pub fn syntax_error(file: &Path, what: &str, e: &dyn std::fmt::Display) -> PmError {
+    let msg = e.to_string();
+    let pos = msg.find("line ").and_then(|i| {
+        let mut w = msg[i + 5..].split(|c: char| !c.is_ascii_digit() && c != ' ');
+        let nums: Vec<u64> = w
+            .next()?
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let line = *nums.first()?;
+        let col = msg[i..].find("column ").and_then(|j| {
+            msg[i + j + 7..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        });
+        Some(match col {
+            Some(c) => format!(":{line}:{c}"),
+            None => format!(":{line}"),
+        })
+    });
+    let first = msg
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ");
+    PmError::Invalid {
+        at: format!("{}{}", file.display(), pos.unwrap_or_default()),
+        message: format!("not {what}: {first}"),
+    }
+}
+
 /// Read a PM map. Errors name `file:line` and the partition.
 pub fn read_map(text: &str, file: &Path) -> Result<Vec<PmEntry>, PmError> {
     let f = file.display();
@@ -91,11 +126,8 @@ pub fn read_map(text: &str, file: &Path) -> Result<Vec<PmEntry>, PmError> {
                 .into(),
         });
     }
-    let map: BTreeMap<String, Spanned<RawEntry>> =
-        serde_saphyr::from_str(text).map_err(|e| PmError::Invalid {
-            at: f.to_string(),
-            message: format!("not a Partition Manager map: {e}"),
-        })?;
+    let map: BTreeMap<String, Spanned<RawEntry>> = serde_saphyr::from_str(text)
+        .map_err(|e| syntax_error(file, "a Partition Manager map", &e))?;
     let mut out = Vec::with_capacity(map.len());
     for (name, sp) in map {
         let line = key_line(text, &name)
