@@ -104,6 +104,10 @@ pub enum Command {
         /// Lab inventory for `--board ID` (default: $DFU_HIL_INVENTORY, then ci/lab.yaml).
         #[arg(long)]
         inventory: Option<PathBuf>,
+        /// Check the scenarios against this NCS / Zephyr build directory (its layout,
+        /// MCUboot configuration and images); wins over a scenario's `build:`.
+        #[arg(long, value_name = "DIR")]
+        build: Option<PathBuf>,
     },
 }
 
@@ -166,4 +170,8 @@ pub struct Outputs {
     pub run_timeout_s: Option<u64>,
     #[command(flatten)]
     pub device: link_args::DeviceLinkArgs,
+    /// Run on this NCS / Zephyr build directory: its layout, its MCUboot configuration as the
+    /// `bootloader:` block, its images as `build:` fixtures. Wins over a scenario's `build:`.
+    #[arg(long, value_name = "DIR")]
+    pub build: Option<PathBuf>,
 }

@@ -112,6 +112,7 @@ fn bench_image(root: &Path, layout_name: &str, size: u32) -> anyhow::Result<(Pat
         scenario_dir: manifest_dir,
         layout: &layout,
         bootloader: &bootloader,
+        build: None,
     };
     let built = builder.build("bench")?;
     let path = std::env::temp_dir().join(format!("dfu-hil-bench-{}.bin", std::process::id()));

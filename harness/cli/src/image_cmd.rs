@@ -112,7 +112,9 @@ impl ShaArg {
 #[derive(Debug, Subcommand)]
 pub enum ImageCmd {
     /// Header, TLVs, hash/signature verdict, trailer, and a diagnosis (hdr_size vs vector
-    /// table, fit in the slot with its trailer, key mismatch).
+    /// table, fit in the slot with its trailer, key mismatch). With `--build DIR`: the build's
+    /// images against its layout and MCUboot configuration.
+    #[command(visible_alias = "check")]
     Inspect(InspectArgs),
     /// Make a bad image from a good one, reproducibly (re-sign, corrupt, truncate, …).
     Derive(DeriveArgs),
@@ -122,8 +124,16 @@ pub enum ImageCmd {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Signed image or slot dump.
-    pub file: PathBuf,
+    /// Signed image or slot dump: a `.bin`, an Intel HEX (`zephyr.signed.hex`, every MCUboot
+    /// image in it) or `dfu_application.zip` (every image its manifest lists). With --build it
+    /// may be left out: every signed image of the build is inspected.
+    #[arg(required_unless_present = "build")]
+    pub file: Option<PathBuf>,
+    /// An NCS / Zephyr build directory: slot size and address from its layout, mode,
+    /// max-align, max-sectors and key from MCUboot's `.config`, the header size checked
+    /// against the app's `CONFIG_ROM_START_OFFSET`. Options given here win.
+    #[arg(long, value_name = "DIR")]
+    pub build: Option<PathBuf>,
     /// The application's ELF: compare its vector table address with hdr_size.
     #[arg(long)]
     pub elf: Option<PathBuf>,
@@ -350,12 +360,80 @@ fn check_is_image(path: &Path, bytes: &[u8]) -> CliResult<()> {
     })
 }
 
+/// One image to inspect: where it came from, its bytes, and its MCUboot image number.
+struct Item {
+    label: String,
+    bytes: Vec<u8>,
+    image_index: u32,
+}
+
+/// The images in `path`: a `.bin` as is (checked to be an image); Intel HEX and the zip
+/// through the build crate's reader (`dfu_hil_build::images::read_image_file`).
+fn read_items(path: &Path) -> CliResult<Vec<Item>> {
+    let bytes = read(path)?;
+    match FileKind::sniff(&bytes) {
+        Some(kind @ (FileKind::Zip | FileKind::IntelHex)) => {
+            let items = dfu_hil_build::images::read_image_file(path).map_err(|e| {
+                let what = match kind {
+                    FileKind::Zip => "a zip archive, but not a readable dfu_application.zip",
+                    _ => "an Intel HEX file, but it holds no signed MCUboot image",
+                };
+                invalid(format!(
+                    "{}: not an MCUboot image: it looks like {what} ({e})",
+                    path.display()
+                ))
+            })?;
+            Ok(items
+                .into_iter()
+                .enumerate()
+                .map(|(i, (label, bytes))| Item {
+                    label: format!("{} [{label}]", path.display()),
+                    bytes,
+                    image_index: i as u32,
+                })
+                .collect())
+        }
+        _ => {
+            check_is_image(path, &bytes)?;
+            Ok(vec![Item {
+                label: path.display().to_string(),
+                bytes,
+                image_index: 0,
+            }])
+        }
+    }
+}
+
 fn cmd_inspect(a: InspectArgs, out: &mut dyn Write) -> CliResult {
-    let bytes = read(&a.file)?;
-    check_is_image(&a.file, &bytes)?;
+    let build = match &a.build {
+        Some(dir) => Some(crate::build_facts::BuildFacts::open(dir).map_err(invalid)?),
+        None => None,
+    };
+    if let Some(b) = &build {
+        for n in &b.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    let items = match (&a.file, &build) {
+        (Some(f), _) => read_items(f)?,
+        (None, Some(b)) => b
+            .images()
+            .map_err(invalid)?
+            .into_iter()
+            .map(|(label, bytes, image_index)| Item {
+                label,
+                bytes,
+                image_index,
+            })
+            .collect(),
+        (None, None) => return Err(invalid("give an image FILE or --build DIR")),
+    };
+    if items.is_empty() {
+        return Err(invalid("the build has no signed images to inspect"));
+    }
     let key = match &a.key {
         Some(p) => Some(PublicKey::load(p).map_err(|e| invalid(e.to_string()))?),
-        None => None,
+        None => build.as_ref().and_then(|b| b.key.clone()),
     };
     let elf = match &a.elf {
         Some(p) => {
@@ -370,25 +448,48 @@ fn cmd_inspect(a: InspectArgs, out: &mut dyn Write) -> CliResult {
     if let Some(m) = a.max_align.filter(|m| ![8, 16, 32].contains(m)) {
         return Err(invalid(format!("--max-align {m}: must be 8, 16 or 32")));
     }
-    let opts = InspectOptions {
-        key,
-        elf,
-        slot_size: a.slot_size,
-        slot_base: a.slot_base,
-        mode: a.mode.map(Into::into),
-        max_align: a.max_align,
-        write_size: a.write_size,
-        max_sectors: a.max_sectors,
-        erased: a.erased,
-    };
-    let report = inspect::inspect(&bytes, &opts);
-    if a.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        writeln!(out, "{}:", a.file.display())?;
-        write!(out, "{report}")?;
+    let mut reports = Vec::new();
+    let mut errors = false;
+    for item in &items {
+        let slot = build.as_ref().and_then(|b| b.slot(item.image_index));
+        let opts = InspectOptions {
+            key: key.clone(),
+            elf: elf.clone(),
+            slot_size: a.slot_size.or(slot.map(|s| s.size)),
+            slot_base: a.slot_base.or(slot.map(|s| s.base)),
+            mode: a
+                .mode
+                .map(Into::into)
+                .or(build.as_ref().and_then(|b| b.mode)),
+            max_align: a.max_align.or(build.as_ref().map(|b| b.max_align)),
+            write_size: a.write_size.or(slot.map(|s| s.write_size)),
+            max_sectors: a.max_sectors.or(build.as_ref().map(|b| b.max_sectors)),
+            erased: a.erased.or(slot.map(|s| s.erased)),
+        };
+        let mut report = inspect::inspect(&item.bytes, &opts);
+        if let Some(b) = &build {
+            b.check_header_room(&mut report, item.image_index);
+        }
+        errors |= report.has_errors();
+        reports.push((item.label.clone(), report));
     }
-    Ok(if report.has_errors() {
+    if a.json {
+        if reports.len() == 1 && build.is_none() {
+            writeln!(out, "{}", serde_json::to_string_pretty(&reports[0].1)?)?;
+        } else {
+            let list: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|(label, r)| serde_json::json!({ "file": label, "report": r }))
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        }
+    } else {
+        for (label, report) in &reports {
+            writeln!(out, "{label}:")?;
+            write!(out, "{report}")?;
+        }
+    }
+    Ok(if errors {
         Exit::ScenarioFailed
     } else {
         Exit::Pass

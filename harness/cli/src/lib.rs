@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod bench_cmd;
+pub mod build_facts;
 pub mod doctor_cmd;
 pub mod error;
 pub mod farm_cmd;

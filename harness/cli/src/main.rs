@@ -106,11 +106,13 @@ fn main() -> ExitCode {
             patterns,
             board,
             inventory,
+            build,
         } => exit_of(run_cmd::lint(
             &root,
             &patterns,
             board.as_deref(),
             inventory.as_deref(),
+            build.as_deref(),
         )),
     }
 }

@@ -24,6 +24,7 @@ pub fn lint(
     patterns: &[String],
     board: Option<&str>,
     inventory: Option<&Path>,
+    build: Option<&Path>,
 ) -> CliResult {
     let paths = scenario::select(root, patterns);
     if paths.is_empty() {
@@ -43,7 +44,8 @@ pub fn lint(
             }
         }
     };
-    let opts = options(root, None);
+    let mut opts = options(root, None);
+    opts.build = build.map(Path::to_owned);
     let mut bad = 0;
     for file in plan::plan(&paths, &opts).files {
         let p = &file.path;
@@ -63,6 +65,19 @@ pub fn lint(
         // Variants repeat the same steps: each problem once.
         let mut seen = std::collections::BTreeSet::new();
         problems.retain(|e| seen.insert(e.clone()));
+        // What a build changed (its layout for the scenario's, a key not on this machine, a
+        // scenario deliberately modelling another MCUboot): said, not hidden.
+        let mut notes: Vec<String> = file
+            .prepared
+            .iter()
+            .filter_map(|v| v.loaded.scenario.from_build.as_ref())
+            .flat_map(|b| b.notes.clone())
+            .collect();
+        let mut seen_notes = std::collections::BTreeSet::new();
+        notes.retain(|n| seen_notes.insert(n.clone()));
+        for n in notes {
+            println!("note    {n}");
+        }
         if problems.is_empty() {
             println!("ok      {}", p.display());
         } else {
@@ -94,6 +109,7 @@ pub fn options(root: &Path, out: Option<&Outputs>) -> RunOptions {
             o.step_timeout = t;
         }
         o.device = out.device.options();
+        o.build = out.build.clone();
     }
     o
 }

@@ -107,6 +107,13 @@ pub struct ServeArgs {
     /// Exit status after an `os reset` with --app-only (native_sim builds differ: 0 or 1).
     #[arg(long, default_value_t = 0, value_name = "N", requires = "app_only")]
     pub reset_exit_status: u8,
+    /// Serve a device built like this NCS / Zephyr build directory: its layout, MCUboot as its
+    /// `.config` says (mode, max-sectors, key, …), and — on fresh flash — its own signed app
+    /// image in the primary slot (the simulator runs a model of that app's SMP server from its
+    /// `.config`). `--app NAME` provisions a synthetic fixture instead (MCUboot then has the
+    /// harness key). Replaces --layout and --mode.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["layout", "mode"])]
+    pub build: Option<PathBuf>,
     /// Take this chip's flash erase/write time (nrf52840, nrf5340; from the product
     /// specifications): the CPU stalls while the NVMC works, so answers and boots come that
     /// much later. Without it flash operations take no time.
@@ -139,6 +146,7 @@ impl ServeArgs {
             app_only: false,
             reset_exit_status: 0,
             chip: None,
+            build: None,
         }
     }
 
@@ -188,6 +196,7 @@ pub fn build_fixtures(
         scenario_dir: manifest_dir,
         layout,
         bootloader: &bootloader,
+        build: None,
     };
     let mut out = BTreeMap::new();
     for n in names {
@@ -203,8 +212,70 @@ pub fn prepare_board(args: &ServeArgs, root: &Path) -> anyhow::Result<SimBoard> 
     Ok(board)
 }
 
+/// `sim serve --build`: the build's layout and, on fresh flash, MCUboot from its `.config`
+/// with the build's own app image (or the `--app` fixture when one is named).
+fn build_board(args: &ServeArgs, root: &Path, dir: &Path) -> anyhow::Result<(SimBoard, bool)> {
+    use dfu_hil_runner::build_input::FromBuild;
+    use dfu_hil_runner::fixtures::{BuildRole, FixtureSpec};
+    let (from, mut spec) = FromBuild::open_for_tool(dir).map_err(|e| anyhow::anyhow!(e))?;
+    for n in &from.notes {
+        eprintln!("sim: note: {n}");
+    }
+    let layout = from.layout.clone();
+    let mut board = SimBoard::new(layout.clone());
+    let loaded = match &args.flash {
+        Some(f) => serve::load_flash(&mut board, f)?,
+        None => false,
+    };
+    if loaded || args.blank {
+        return Ok((board, true));
+    }
+    let pair = layout
+        .images
+        .first()
+        .context("the build's layout has no MCUboot image pair")?;
+    // The default app is the build's own; a named fixture is synthetic and signed with the
+    // manifest key, which MCUboot must then hold.
+    let own = args.app == "app-v1";
+    let mut extra = BTreeMap::new();
+    let app = if own {
+        extra.insert("build-app".to_owned(), FixtureSpec::Build(BuildRole::App));
+        eprintln!("sim: note: {}", from.model_note());
+        "build-app".to_owned()
+    } else {
+        spec.key = "default".into();
+        args.app.clone()
+    };
+    let manifest_dir = root.join("firmware-fixtures");
+    let manifest = fixtures::load_manifest(&manifest_dir.join("fixtures.yaml"))?;
+    let builder = Builder {
+        manifest_dir: manifest_dir.clone(),
+        manifest,
+        extra: &extra,
+        scenario_dir: manifest_dir,
+        layout: &layout,
+        bootloader: &spec,
+        build: Some(&from),
+    };
+    let mcuboot = builder.build("mcuboot")?;
+    let image = builder.build(&app)?;
+    board
+        .probe_program("mcuboot", &mcuboot.bytes)
+        .context("program mcuboot")?;
+    board
+        .probe_program(&pair.primary, &image.bytes)
+        .with_context(|| format!("program {app} into {}", pair.primary))?;
+    Ok((board, true))
+}
+
 /// [`prepare_board`] without the power-on: flash loaded or provisioned, UART faults set.
 pub fn load_board(args: &ServeArgs, root: &Path) -> anyhow::Result<SimBoard> {
+    if let Some(dir) = &args.build {
+        let (mut board, _) = build_board(args, root, dir)?;
+        board.set_uart_faults(args.uart_faults());
+        set_chip(&mut board, args)?;
+        return Ok(board);
+    }
     let layout = resolve_layout(root, &args.layout)?;
     let mut board = SimBoard::new(layout.clone());
     let loaded = match &args.flash {
@@ -225,6 +296,12 @@ pub fn load_board(args: &ServeArgs, root: &Path) -> anyhow::Result<SimBoard> {
             .with_context(|| format!("program {} into {}", args.app, pair.primary))?;
     }
     board.set_uart_faults(args.uart_faults());
+    set_chip(&mut board, args)?;
+    Ok(board)
+}
+
+/// `--chip`: that chip's flash erase/write times.
+fn set_chip(board: &mut SimBoard, args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(chip) = &args.chip {
         let timing = dfu_hil_sim::device::flash_timing::for_chip(chip).with_context(|| {
             format!(
@@ -234,7 +311,7 @@ pub fn load_board(args: &ServeArgs, root: &Path) -> anyhow::Result<SimBoard> {
         })?;
         board.flash.set_internal_timing(timing);
     }
-    Ok(board)
+    Ok(())
 }
 
 /// Prepare the board and serve it until `stop` is set; `on_ready` gets the PTY path once the
@@ -273,6 +350,7 @@ pub fn serve_board(
     } else {
         prepare_board(args, root)?
     };
+    let board_layout = board.flash.layout.name.clone();
     let state = match board.core_state() {
         CoreState::Running { app, partition } => {
             format!("running {} {} from {partition}", app.name, app.version)
@@ -284,7 +362,7 @@ pub fn serve_board(
         flash_file: args.flash.clone(),
     };
     let ready = |path: &Path| {
-        eprintln!("sim: layout {}, {state}", args.layout);
+        eprintln!("sim: layout {}, {state}", board_layout);
         on_ready(path)
     };
     let report = if args.app_only {

@@ -46,6 +46,15 @@ pub struct BootloaderBuild {
     /// runs from (`CONFIG_NCS_IS_VARIANT_IMAGE`).
     #[serde(default)]
     pub nsib_slot: Option<String>,
+    /// Not part of MCUboot: what the simulated CPU runs when MCUboot hands over to a real
+    /// image (a user's `zephyr.signed.bin`) it cannot execute. The simulator follows that
+    /// image's vector table as for any image (a wrong header size still faults); when the
+    /// table is sound it runs this model of the app — an SMP server with the groups and
+    /// buffers the build's `.config` gives — and says so in the boot log. Carried in this
+    /// descriptor because it is what the simulated board reads at every boot. `None`: a real
+    /// image is garbage to the simulator (it faults), as before builds were an input.
+    #[serde(default)]
+    pub stand_in_app: Option<crate::app::AppDescriptor>,
 }
 
 impl Default for BootloaderBuild {
@@ -63,6 +72,7 @@ impl Default for BootloaderBuild {
             missing_partitions: Vec::new(),
             fw_info_version: None,
             nsib_slot: None,
+            stand_in_app: None,
         }
     }
 }

@@ -198,6 +198,19 @@ impl Console {
                 "scenario {} on {board} ({}, {})",
                 s.scenario.name, s.scenario.layout, s.scenario.bootloader.mode
             ));
+            if let Some(b) = &s.scenario.from_build {
+                self.line(format!(
+                    "  build {} ({})",
+                    b.build.dir.display(),
+                    b.named_by
+                ));
+                for n in &b.notes {
+                    self.line(format!("  note: {n}"));
+                }
+                if board.starts_with("sim") {
+                    self.line(format!("  note: {}", b.model_note()));
+                }
+            }
         }
     }
 

@@ -23,12 +23,53 @@ pub enum FixtureSpec {
     Provision(ProvisionFixture),
     /// A synthetic application signed for the primary slot.
     App(AppFixture),
-    /// A real image file (path relative to the manifest or scenario).
+    /// A real image file (path relative to the manifest or scenario): a signed `.bin`, an
+    /// Intel HEX (`zephyr.signed.hex`) or `dfu_application.zip`.
     File(PathBuf),
+    /// One of the signed images of the build the scenario runs on (`build:` / `--build`):
+    /// `app` (`zephyr.signed.bin`), `app-update` (`app_update.bin`), `net-core`
+    /// (`net_core_app_update.bin`), `mcuboot-s0` / `mcuboot-s1` (MCUboot updates for NSIB's
+    /// slots). Derive the next version from it with `derived:` (re-signed with the build's key).
+    Build(BuildRole),
     /// Another fixture with derivations applied in order (`image derive`): re-signed with
     /// another version or key, corrupted payload/hash/signature, wrong header size, too large,
     /// truncated, non-bootable — every bad-input case without a firmware build.
     Derived(DerivedFixture),
+}
+
+/// Which of a build's images a `build:` fixture is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildRole {
+    App,
+    AppUpdate,
+    NetCore,
+    McubootS0,
+    McubootS1,
+}
+
+impl BuildRole {
+    /// The build crate's name for the role.
+    pub fn image_role(self) -> dfu_hil_build::build::ImageRole {
+        use dfu_hil_build::build::ImageRole;
+        match self {
+            BuildRole::App => ImageRole::App,
+            BuildRole::AppUpdate => ImageRole::AppUpdate,
+            BuildRole::NetCore => ImageRole::NetCore,
+            BuildRole::McubootS0 => ImageRole::McubootUpdate { nsib_slot: 0 },
+            BuildRole::McubootS1 => ImageRole::McubootUpdate { nsib_slot: 1 },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildRole::App => "app",
+            BuildRole::AppUpdate => "app-update",
+            BuildRole::NetCore => "net-core",
+            BuildRole::McubootS0 => "mcuboot-s0",
+            BuildRole::McubootS1 => "mcuboot-s1",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -5,8 +5,9 @@
 //! `west build` signs (imgtool-compatible); for hardware a `file` fixture points at a real
 //! `zephyr.signed.bin`. The `mcuboot` fixture is built from the scenario's `bootloader:` block.
 
+use crate::build_input::{FromBuild, BUILD_KEY};
 pub use crate::fixture_spec::{
-    AppFixture, DependencySpec, DerivedFixture, FixtureSpec, Manifest, McubootFixture,
+    AppFixture, BuildRole, DependencySpec, DerivedFixture, FixtureSpec, Manifest, McubootFixture,
     ProvisionFixture,
 };
 use crate::scenario::BootloaderSpec;
@@ -62,6 +63,26 @@ pub struct Builder<'a> {
     pub scenario_dir: PathBuf,
     pub layout: &'a Layout,
     pub bootloader: &'a BootloaderSpec,
+    /// The build the scenario runs on: `build:` fixtures, its signing key (`build`).
+    pub build: Option<&'a FromBuild>,
+}
+
+/// The bytes of an image file as a fixture takes them: a raw `.bin` as it is; Intel HEX
+/// (`zephyr.signed.hex`) and `dfu_application.zip` through the build crate's image reader,
+/// which must find exactly one MCUboot image in them (a multi-image zip or `merged.hex` is
+/// ambiguous here: name the image with a `build:` fixture instead).
+pub fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
+    let mut items = dfu_hil_build::images::read_image_file(path).map_err(|e| e.to_string())?;
+    if items.len() == 1 {
+        return Ok(items.remove(0).1);
+    }
+    let labels: Vec<String> = items.into_iter().map(|(l, _)| l).collect();
+    Err(format!(
+        "{}: holds {} images ({}); a fixture is one image — use `build: app` / `build: net-core` with the build, or one of the files",
+        path.display(),
+        labels.len(),
+        labels.join(", ")
+    ))
 }
 
 impl Builder<'_> {
@@ -77,6 +98,21 @@ impl Builder<'_> {
     }
 
     pub fn key(&self, name: &str) -> Result<SigningKey, FixtureError> {
+        if name == BUILD_KEY {
+            if let Some(b) = self.build {
+                let path = b.key.as_ref().ok_or_else(|| FixtureError::Build {
+                    name: name.to_owned(),
+                    message: format!(
+                        "MCUboot's signing key is not on this machine: {}",
+                        b.key_setting()
+                    ),
+                })?;
+                return SigningKey::load(path).map_err(|e| FixtureError::Build {
+                    name: name.to_owned(),
+                    message: format!("{}: {e} (from {})", path.display(), b.key_setting()),
+                });
+            }
+        }
         let path = self
             .manifest
             .keys
@@ -114,6 +150,18 @@ impl Builder<'_> {
         let bytes = match spec {
             FixtureSpec::Derived(d) => {
                 let base = self.build_depth(&d.from, depth + 1)?;
+                if let (Some(b), true) = (self.build, self.is_build_image(&d.from, 0)) {
+                    if b.key.is_none() {
+                        return Err(Self::err(
+                            name,
+                            format!(
+                                "re-signing `{}` (an image of the build) needs MCUboot's private key, which is not on this machine: {}",
+                                d.from,
+                                b.key_setting()
+                            ),
+                        ));
+                    }
+                }
                 let ctx = self.derive_context()?;
                 dfu_hil_mcuboot::derive::apply_all(&base.bytes, &d.derive, &ctx)
                     .map_err(|e| Self::err(name, format!("deriving from `{}`: {e}", d.from)))?
@@ -162,10 +210,9 @@ impl Builder<'_> {
                     .map_err(|e| Self::err(name, e))?
             }
             FixtureSpec::File(p) => {
-                let path = dir.join(p);
-                std::fs::read(&path)
-                    .map_err(|e| Self::err(name, format!("{}: {e}", path.display())))?
+                read_image_file(&dir.join(p)).map_err(|e| Self::err(name, e))?
             }
+            FixtureSpec::Build(role) => self.build_image(name, *role)?,
             FixtureSpec::App(app) => self.build_app(name, app)?,
         };
         let image = Image::parse(&bytes).ok();
@@ -180,10 +227,71 @@ impl Builder<'_> {
         })
     }
 
+    /// Whether fixture `name` is, or derives from, an image of the build.
+    fn is_build_image(&self, name: &str, depth: usize) -> bool {
+        match self.spec(name) {
+            Ok((FixtureSpec::Build(_), _)) => true,
+            Ok((FixtureSpec::Derived(d), _)) if depth < 8 => {
+                self.is_build_image(&d.from, depth + 1)
+            }
+            _ => false,
+        }
+    }
+
+    /// A `build:` fixture: the build's signed image of that role. `app` and `app-update` are
+    /// the same image in NCS (`app_update.bin` is a copy of `zephyr.signed.bin`), so either
+    /// file serves for either name.
+    fn build_image(&self, name: &str, role: BuildRole) -> Result<Vec<u8>, FixtureError> {
+        let b = self.build.ok_or_else(|| {
+            Self::err(
+                name,
+                format!(
+                    "`build: {}` needs a build: `build: DIR` in the scenario or --build DIR",
+                    role.name()
+                ),
+            )
+        })?;
+        let wanted = role.image_role();
+        let twin = match role {
+            BuildRole::App => Some(BuildRole::AppUpdate.image_role()),
+            BuildRole::AppUpdate => Some(BuildRole::App.image_role()),
+            _ => None,
+        };
+        let image = b
+            .build
+            .image(&wanted)
+            .or_else(|| twin.as_ref().and_then(|t| b.build.image(t)))
+            .ok_or_else(|| {
+                let have: Vec<String> = b
+                    .build
+                    .images
+                    .iter()
+                    .map(|i| format!("{:?} ({})", i.role, i.path.display()))
+                    .collect();
+                Self::err(
+                    name,
+                    format!(
+                        "{}: the build has no `{}` image (it has: {})",
+                        b.build.dir.display(),
+                        role.name(),
+                        if have.is_empty() {
+                            "none".into()
+                        } else {
+                            have.join(", ")
+                        }
+                    ),
+                )
+            })?;
+        b.build.image_bytes(image).map_err(|e| Self::err(name, e))
+    }
+
     fn derive_context(&self) -> Result<dfu_hil_mcuboot::derive::DeriveContext, FixtureError> {
         let mut keys = BTreeMap::new();
         for k in self.manifest.keys.keys() {
             keys.insert(k.clone(), self.key(k)?);
+        }
+        if self.build.is_some_and(|b| b.key.is_some()) {
+            keys.insert(BUILD_KEY.to_owned(), self.key(BUILD_KEY)?);
         }
         let pair = self.layout.images.first();
         let secondary = pair.and_then(|p| self.layout.partition(&p.secondary));
@@ -228,6 +336,7 @@ impl Builder<'_> {
             downgrade_prevention: b.downgrade_prevention,
             external_flash_driver: b.external_flash_driver,
             version: "2.1.0".into(),
+            stand_in_app: self.build.map(FromBuild::app_model),
             ..BootloaderBuild::default()
         })
     }
@@ -291,10 +400,18 @@ impl Builder<'_> {
             // The binary then starts with its vector table; imgtool prepends the header room.
             payload.drain(..app.rom_start_offset as usize);
         }
-        let key = if app.key == "none" {
+        // On a build whose key is here, `default` (what every synthetic app is signed with
+        // unless it names another key) is the key the build's MCUboot verifies: a synthetic
+        // v1/v2 then boots under the build's MCUboot like its own images do.
+        let key_name = if app.key == "default" && self.bootloader.key == BUILD_KEY {
+            BUILD_KEY
+        } else {
+            app.key.as_str()
+        };
+        let key = if key_name == "none" {
             None
         } else {
-            Some(self.key(&app.key)?)
+            Some(self.key(key_name)?)
         };
         let dependencies = app
             .dependencies

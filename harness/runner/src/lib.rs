@@ -1,5 +1,6 @@
 //! The runner: scenario model and loader, fixtures, executor, assertions, evidence and reports.
 
+pub mod build_input;
 pub mod console;
 pub mod device_link;
 pub mod diagnosis;

@@ -28,6 +28,8 @@ pub struct RunOptions {
     /// The board's own facts (inventory entry over board profile): used where neither the
     /// command line nor the scenario says anything.
     pub board_device: DeviceLinkOptions,
+    /// `--build DIR`: the build every scenario runs on (wins over a scenario's `build:`).
+    pub build: Option<PathBuf>,
 }
 
 /// Default step timeout: a 1 MiB upload at 115200 baud takes ~140 s.
@@ -46,6 +48,7 @@ impl RunOptions {
             step_timeout: DEFAULT_STEP_TIMEOUT,
             device: DeviceLinkOptions::default(),
             board_device: DeviceLinkOptions::default(),
+            build: None,
         }
     }
 }

@@ -128,6 +128,15 @@ pub fn plan(paths: &[PathBuf], opts: &RunOptions) -> Plan {
                 Err(e) => file.invalid.push(e.into()),
                 Ok(loaded) => {
                     for variant in scenario::expand(loaded) {
+                        // The build (if any) sets the layout and the `bootloader:` block the
+                        // executor, evidence and reports then see.
+                        let variant = match crate::build_input::apply(variant, opts) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                file.invalid.push(e.into());
+                                continue;
+                            }
+                        };
                         match run::prepare(&variant, opts) {
                             Ok((layout, fixtures)) => {
                                 let needs = needs::needs(&variant, &layout);

@@ -32,11 +32,32 @@ pub enum SetupError {
         column: u64,
         message: String,
     },
+    /// The build the scenario runs on cannot be read or used (`message` names the file:line).
+    #[error("{scenario}: build: {message}")]
+    Build { scenario: PathBuf, message: String },
+    /// Values the scenario states that the build's MCUboot contradicts (each names both
+    /// lines); see [`crate::build_input`] for why the build wins.
+    #[error("{scenario}: the scenario disagrees with the build it runs on:\n{}\nhelp: drop these keys (the build's values are used) or set `override-build: true` in `bootloader:` to model another MCUboot on the simulated board", list.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+    BuildDisagrees {
+        scenario: PathBuf,
+        list: Vec<crate::build_input::Disagreement>,
+    },
 }
 
 /// The scenario's layout: `partitions/NAME.yaml` under the project root, or a path.
 pub fn resolve_layout(root: &Path, s: &LoadedScenario) -> Result<Layout, SetupError> {
+    if let Some(b) = &s.scenario.from_build {
+        return Ok(b.layout.clone());
+    }
     let name = &s.scenario.layout;
+    if name.is_empty() {
+        return Err(SetupError::Semantic {
+            scenario: s.path.clone(),
+            line: 1,
+            column: 1,
+            message: "no `layout:` and no build: name a layout from partitions/, or the build the scenario runs on (`build: DIR` or --build DIR)".into(),
+        });
+    }
     let candidates = [
         root.join("partitions").join(format!("{name}.yaml")),
         s.path.parent().unwrap_or(Path::new(".")).join(name),
@@ -130,6 +151,8 @@ pub fn prepare(
     s: &LoadedScenario,
     opts: &RunOptions,
 ) -> Result<(Layout, BTreeMap<String, Built>), SetupError> {
+    let applied = crate::build_input::apply(s.clone(), opts)?;
+    let s = &applied;
     let layout = resolve_layout(&opts.root, s)?;
     if let Err(message) = device_link(s, &opts.device, &opts.board_device) {
         return Err(SetupError::Semantic {
@@ -150,23 +173,7 @@ pub fn prepare(
             });
         }
     }
-    for (i, st) in s.scenario.steps.iter().enumerate() {
-        for r in step_regions(&st.value) {
-            if layout.partition(r).is_none() {
-                return Err(SetupError::Semantic {
-                    scenario: s.step_file(i).to_owned(),
-                    line: st.referenced.line(),
-                    column: st.referenced.column(),
-                    message: format!(
-                        "{}: no partition `{r}` in layout `{}` (it has: {})",
-                        st.value.keyword(),
-                        layout.name,
-                        layout.partition_names().join(", ")
-                    ),
-                });
-            }
-        }
-    }
+    check_regions(s, &layout)?;
     let manifest_path = opts.root.join("firmware-fixtures").join("fixtures.yaml");
     let manifest = if manifest_path.is_file() {
         fixtures::load_manifest(&manifest_path).map_err(|source| SetupError::Fixture {
@@ -183,7 +190,9 @@ pub fn prepare(
         scenario_dir: s.path.parent().unwrap_or(Path::new(".")).to_owned(),
         layout: &layout,
         bootloader: &s.scenario.bootloader,
+        build: s.scenario.from_build.as_deref(),
     };
+    check_build_key(s, &builder)?;
     let mut built = BTreeMap::new();
     for (name, file, line, column) in referenced_fixtures(s) {
         if built.contains_key(&name) {
@@ -210,6 +219,129 @@ pub fn prepare(
         }
     }
     Ok((layout, built))
+}
+
+/// MCUboot image numbers whose slot pair a step uses over SMP (upload, expect on slots, erase
+/// of the secondary slot).
+fn step_pairs(step: &Step) -> Vec<u32> {
+    match step {
+        Step::Upload(u) => vec![u.image_number],
+        Step::Expect(e) if e.slot0.is_some() || e.slot1.is_some() => vec![e.image_number],
+        Step::Erase(e) if e.region.is_none() => vec![0],
+        Step::ExpectError(e) => step_pairs(&e.action),
+        Step::Sweep(w) => w.all_steps().flat_map(step_pairs).collect(),
+        _ => vec![],
+    }
+}
+
+/// The Partition Manager names of image `n`'s slot pair, as a user's `pm_static.yml` has them.
+fn pair_names(n: u32) -> String {
+    match n {
+        0 => "`mcuboot_primary` + `mcuboot_secondary` (image 0's slots)".into(),
+        n => format!("`mcuboot_primary_{n}` + `mcuboot_secondary_{n}` (image {n}'s slots)"),
+    }
+}
+
+/// Every partition the steps name must be in the layout. All missing ones are named at once
+/// (a partial `pm_static.yml` usually lacks several), at the first step that needs one.
+fn check_regions(s: &LoadedScenario, layout: &Layout) -> Result<(), SetupError> {
+    let mut missing: Vec<String> = Vec::new();
+    let mut first = None;
+    for (i, st) in s.scenario.steps.iter().enumerate() {
+        // Only image 0's pair is required here: an upload for image 1 may go elsewhere (an
+        // MCUboot update for NSIB's s0/s1 lands in image 0's secondary slot).
+        let pairs = step_pairs(&st.value)
+            .into_iter()
+            .filter(|n| *n == 0 && layout.images.is_empty())
+            .map(pair_names);
+        for r in step_regions(&st.value)
+            .into_iter()
+            .filter(|r| layout.partition(r).is_none())
+            .map(|r| format!("`{r}`"))
+            .chain(pairs)
+        {
+            if !missing.contains(&r) {
+                missing.push(r);
+                first.get_or_insert((i, st.value.keyword(), st.referenced));
+            }
+        }
+    }
+    let Some((i, keyword, at)) = first else {
+        return Ok(());
+    };
+    let names = &missing;
+    let whose = match &s.scenario.from_build {
+        Some(b) => format!(
+            "the build's layout `{}` (from {})",
+            layout.name,
+            b.build
+                .files
+                .get("partitions.yml")
+                .or_else(|| b.build.files.get("pm_static.yml"))
+                .or_else(|| b.build.files.get("zephyr.dts"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| b.build.dir.display().to_string())
+        ),
+        None => format!("layout `{}`", layout.name),
+    };
+    // NCS with NSIB links MCUboot into b0's slots: there is no `mcuboot` partition to flash.
+    let hint = if missing.iter().any(|m| m == "`mcuboot`") && layout.partition("s0").is_some() {
+        "\nhelp: MCUboot runs from NSIB's s0/s1 here: flash `b0: b0`, `provision: provision` and `s0: mcuboot-s0-v1` (an `mcuboot: { nsib-slot: s0 }` fixture) instead of `mcuboot:`"
+    } else {
+        ""
+    };
+    Err(SetupError::Semantic {
+        scenario: s.step_file(i).to_owned(),
+        line: at.line(),
+        column: at.column(),
+        message: format!(
+            "{keyword}: no partition{} {} in {whose}, which the steps need (it has: {}){hint}",
+            if missing.len() > 1 { "s" } else { "" },
+            names.join(", "),
+            layout.partition_names().join(", ")
+        ),
+    })
+}
+
+/// A key the scenario states for MCUboot must be the build's key when both are known: the
+/// device verifies with the build's.
+fn check_build_key(s: &LoadedScenario, builder: &fixtures::Builder) -> Result<(), SetupError> {
+    let Some(b) = &s.scenario.from_build else {
+        return Ok(());
+    };
+    let (Some(at), Some(path)) = (s.scenario.stated.bootloader.get("key"), &b.key) else {
+        return Ok(());
+    };
+    if s.scenario.bootloader.override_build
+        || s.scenario.bootloader.key == crate::build_input::BUILD_KEY
+    {
+        return Ok(());
+    }
+    let stated = builder
+        .key(&s.scenario.bootloader.key)
+        .map_err(|source| SetupError::Fixture {
+            scenario: s.path.clone(),
+            source,
+        })?;
+    let theirs = builder
+        .key(crate::build_input::BUILD_KEY)
+        .map_err(|source| SetupError::Fixture {
+            scenario: s.path.clone(),
+            source,
+        })?;
+    if stated.public().to_pem() != theirs.public().to_pem() {
+        return Err(SetupError::BuildDisagrees {
+            scenario: s.path.clone(),
+            list: vec![crate::build_input::Disagreement {
+                field: "key".into(),
+                scenario_value: format!("`{}`", s.scenario.bootloader.key),
+                scenario_at: format!("{}:{}:{}", s.path.display(), at.line, at.column),
+                build_value: format!("another key ({})", path.display()),
+                build_at: b.key_setting(),
+            }],
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn elf_path(s: &LoadedScenario, rel: &Path) -> PathBuf {

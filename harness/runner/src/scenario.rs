@@ -17,8 +17,13 @@ pub struct Scenario {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Layout name from `partitions/` (or a path to a layout file).
+    /// Layout name from `partitions/` (or a path to a layout file). May be left out when the
+    /// scenario runs on a build (`build:` or `--build`): the build's layout is used.
+    #[serde(default)]
     pub layout: String,
+    /// An nRF Connect SDK / Zephyr build directory, relative to this file: the layout,
+    /// MCUboot's configuration and the `build:` fixtures come from it (`--build` wins).
+    pub build: Option<PathBuf>,
     #[serde(default)]
     pub bootloader: BootloaderSpec,
     #[serde(default)]
@@ -53,6 +58,71 @@ pub struct Scenario {
     pub variants: Vec<Variant>,
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
+    /// Where the file states `layout:`, `build:` and each `bootloader:` key (filled at load),
+    /// so a value that disagrees with a build can be reported at its line.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub stated: Stated,
+    /// The build this scenario runs on, once applied (`runner::build_input::apply`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub from_build: Option<std::sync::Arc<crate::build_input::FromBuild>>,
+}
+
+/// A line and column in the scenario file (1-based).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct At {
+    pub line: u64,
+    pub column: u64,
+}
+
+/// What the scenario file states itself, as opposed to defaults: the keys a build may
+/// disagree with, with their location.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stated {
+    pub layout: Option<At>,
+    pub build: Option<At>,
+    /// `bootloader:` keys as written (`mode`, `max-sectors`, …); a variant's `mode` counts.
+    pub bootloader: BTreeMap<String, At>,
+}
+
+impl Stated {
+    /// Read the locations from the file's text (a second, lenient pass: the strict one
+    /// already succeeded, so this one only looks up keys).
+    fn read(text: &str) -> Stated {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            layout: Option<Spanned<serde::de::IgnoredAny>>,
+            #[serde(default)]
+            build: Option<Spanned<serde::de::IgnoredAny>>,
+            #[serde(default)]
+            bootloader: Option<BTreeMap<String, Spanned<serde::de::IgnoredAny>>>,
+            #[serde(default)]
+            variants: Option<Spanned<serde::de::IgnoredAny>>,
+        }
+        let Ok(p) = serde_saphyr::from_str::<Probe>(text) else {
+            return Stated::default();
+        };
+        let at = |s: &Spanned<serde::de::IgnoredAny>| At {
+            line: s.referenced.line(),
+            column: s.referenced.column(),
+        };
+        let mut bootloader: BTreeMap<String, At> = p
+            .bootloader
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, v)| (k.clone(), at(v)))
+            .collect();
+        if let Some(v) = &p.variants {
+            bootloader.insert("variants".into(), at(v));
+        }
+        Stated {
+            layout: p.layout.as_ref().map(at),
+            build: p.build.as_ref().map(at),
+            bootloader,
+        }
+    }
 }
 
 /// The device facts the SMP client sizes and times its requests by; unset = the command line's
@@ -111,6 +181,11 @@ pub struct BootloaderSpec {
     /// MCUboot has the QSPI/SPI NOR driver for external flash.
     #[serde(default = "yes")]
     pub external_flash_driver: bool,
+    /// On a build (`build:` / `--build`), the values stated here win over the build's
+    /// MCUboot configuration (deliberately modelling another MCUboot on the simulated board);
+    /// without it a stated value that differs from the build is an error.
+    #[serde(default)]
+    pub override_build: bool,
 }
 
 fn default_mode() -> UpgradeMode {
@@ -139,6 +214,7 @@ impl Default for BootloaderSpec {
             validate_primary: true,
             downgrade_prevention: false,
             external_flash_driver: true,
+            override_build: false,
         }
     }
 }
@@ -713,6 +789,7 @@ fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ScenarioError> {
 
 pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let mut scenario: Scenario = parse_yaml(text, path)?;
+    scenario.stated = Stated::read(text);
     let mut includes = Includes::default();
     let (mut steps, step_files) =
         expand_includes(std::mem::take(&mut scenario.steps), path, 0, &mut includes)?;
@@ -881,6 +958,10 @@ pub fn expand(l: LoadedScenario) -> Vec<LoadedScenario> {
             let mut s = l.scenario.clone();
             if let Some(m) = v.mode {
                 s.bootloader.mode = m;
+                // The variant states the mode, at the `variants:` key.
+                if let Some(at) = s.stated.bootloader.get("variants").copied() {
+                    s.stated.bootloader.insert("mode".into(), at);
+                }
             }
             if let Some(layout) = &v.layout {
                 s.layout = layout.clone();

@@ -27,6 +27,9 @@ pub struct Sources<'a> {
     pub fixtures: &'a BTreeMap<String, Built>,
     /// The flash as it was at a failing sweep's cut point, before the recovery boot.
     pub at_cut: Option<&'a AtCut>,
+    /// The build the scenario ran on: `build.txt` says what came from it and what the
+    /// simulated board modelled.
+    pub from_build: Option<&'a crate::build_input::FromBuild>,
 }
 
 /// Subfolder with the images at a failing sweep's cut point.
@@ -181,6 +184,9 @@ pub fn write(
     // What the run ended on, and what replay needs to boot it again.
     std::fs::write(dir.join("layout.yaml"), src.layout.to_yaml())?;
     std::fs::write(dir.join(BOOTLOADER_FILE), bootloader_yaml(src.bootloader))?;
+    if let Some(b) = src.from_build {
+        std::fs::write(dir.join("build.txt"), b.describe())?;
+    }
     if let Some(cut) = src.at_cut {
         cut.write(&dir.join(AT_CUT_DIR), src.layout)?;
     }

@@ -274,6 +274,7 @@ fn ctx_evidence<'c, 'a>(ctx: &'c mut Ctx<'a>) -> crate::evidence::Sources<'c> {
         bootloader: &ctx.scenario.scenario.bootloader,
         fixtures: ctx.fixtures,
         at_cut: ctx.at_cut.as_ref(),
+        from_build: ctx.scenario.scenario.from_build.as_deref(),
     }
 }
 

@@ -592,12 +592,22 @@ impl SimBoard {
                 (base + part.size - target).min(4096),
             )
             .unwrap_or_default();
-        let Some(app) = firmware::read_app(&code) else {
-            return fault(self, "Attempt to execute undefined instruction");
+        let (app, modelled) = match firmware::read_app(&code) {
+            Some(app) => (app, false),
+            None => match self.stand_in(partition, hdr_size, build) {
+                Some(app) => (app, true),
+                None => return fault(self, "Attempt to execute undefined instruction"),
+            },
         };
         self.emit("*** Booting Zephyr OS build v4.2.0 ***".into());
-        self.emit(format!("{} {} (sim)", app.name, app.version));
-        let _ = build;
+        if modelled {
+            self.emit(format!(
+                "{} {} (a real image: the simulator runs a model of its SMP server from the build's .config)",
+                app.name, app.version
+            ));
+        } else {
+            self.emit(format!("{} {} (sim)", app.name, app.version));
+        }
         let running = CoreState::Running {
             partition: partition.to_owned(),
             app: app.clone(),
@@ -609,6 +619,26 @@ impl SimBoard {
             self.app_confirm_self(&app, build);
         }
         running
+    }
+
+    /// The model of a real application image (see `BootloaderBuild::stand_in_app`), with the
+    /// version of the image header in `partition`: only when the code at the reset vector is
+    /// not a simulated app and the bootloader descriptor carries a model.
+    fn stand_in(
+        &self,
+        partition: &str,
+        hdr_size: u16,
+        build: &BootloaderBuild,
+    ) -> Option<AppDescriptor> {
+        let mut app = build.stand_in_app.clone()?;
+        let header = self
+            .flash
+            .read(partition, 0, u32::from(hdr_size).max(32))
+            .ok()?;
+        if let Ok(h) = dfu_hil_mcuboot::image::ImageHeader::parse(&header) {
+            app.version = h.version.to_string();
+        }
+        Some(app)
     }
 
     fn app_confirm_self(&mut self, app: &AppDescriptor, build: &BootloaderBuild) {
