@@ -19,7 +19,7 @@
 
 use crate::options::RunOptions;
 use crate::prepare::SetupError;
-use crate::scenario::{At, BootloaderSpec, LoadedScenario};
+use crate::scenario::{At, BootloaderSpec, LoadedScenario, TransportKind};
 use dfu_hil_build::facts::{AppFacts, Fact, McubootFacts, Source};
 use dfu_hil_build::Build;
 use dfu_hil_firmware::AppDescriptor;
@@ -318,6 +318,20 @@ pub fn apply_parts(
             ));
         }
     }
+    if let Some(app) = &build.app {
+        let stated = s
+            .scenario
+            .stated
+            .transport
+            .map(|At { line, column }| format!("{}:{line}:{column}", s.path.display()));
+        match smp_transport(app, s.scenario.transport, stated.as_deref()) {
+            Ok((t, note)) => {
+                s.scenario.transport = t;
+                notes.extend(note);
+            }
+            Err(message) => return Err(build_err(message)),
+        }
+    }
     // The build's ELF files name fault-loop PCs and find RTT on a lab board, unless the
     // scenario lists its own.
     if s.scenario.elf.is_empty() {
@@ -504,4 +518,83 @@ pub fn apply_app_facts(d: &mut AppDescriptor, app: &AppFacts) {
     if let Some(n) = &app.uart_rx_buf_size {
         d.uart_rx_buf_size = n.value;
     }
+}
+
+/// The SMP transports of the app that each scenario transport can talk to. The serial client
+/// frames SMP the way Zephyr's UART and shell transports do (`CONFIG_MCUMGR_TRANSPORT_UART`,
+/// `…_SHELL`: base64 frames between `0x06 0x09` / `0x04 0x14` markers); the raw UART transport
+/// sends unframed SMP, which it does not speak.
+fn app_transports_for(t: TransportKind) -> &'static [&'static str] {
+    match t {
+        TransportKind::Serial => &["uart", "shell"],
+        TransportKind::Ble => &["bt"],
+        TransportKind::Udp => &["udp"],
+    }
+}
+
+fn transport_name(t: TransportKind) -> &'static str {
+    match t {
+        TransportKind::Serial => "serial",
+        TransportKind::Ble => "ble",
+        TransportKind::Udp => "udp",
+    }
+}
+
+/// Which link a run on the build uses. A real device answers SMP only on the transports its app
+/// was built with, so a stated `transport:` the app lacks is an error naming both places, and an
+/// unstated one is taken from the app (serial first, then BLE, then UDP) with a note; an app with
+/// no SMP transport at all cannot be updated over SMP (`doctor`: `smp-no-transport`).
+pub fn smp_transport(
+    app: &AppFacts,
+    scenario: TransportKind,
+    stated_at: Option<&str>,
+) -> Result<(TransportKind, Option<String>), String> {
+    let has = |t: TransportKind| {
+        app.mcumgr_transports
+            .iter()
+            .find(|f| app_transports_for(t).contains(&f.value.as_str()))
+    };
+    let listed = if app.mcumgr_transports.is_empty() {
+        "none".to_string()
+    } else {
+        app.mcumgr_transports
+            .iter()
+            .map(|f| format!("{} ({})", f.value, at_source(&f.source)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(at) = stated_at {
+        return match has(scenario) {
+            Some(_) => Ok((scenario, None)),
+            None => Err(format!(
+                "{at}: transport `{}`, but the build's app has no SMP transport for it \
+                 (its mcumgr transports: {listed}; {}): the device would not answer",
+                transport_name(scenario),
+                app.config.display()
+            )),
+        };
+    }
+    for t in [
+        TransportKind::Serial,
+        TransportKind::Ble,
+        TransportKind::Udp,
+    ] {
+        if let Some(f) = has(t) {
+            let note = (t != scenario).then(|| {
+                format!(
+                    "transport `{}`: the build's app speaks SMP over {} ({}); the scenario states none",
+                    transport_name(t),
+                    f.value,
+                    at_source(&f.source)
+                )
+            });
+            return Ok((t, note));
+        }
+    }
+    Err(format!(
+        "the build's app has no SMP transport the harness speaks (mcumgr transports: {listed}; \
+         {}): nothing can upload to it over SMP — enable CONFIG_MCUMGR_TRANSPORT_UART or \
+         CONFIG_MCUMGR_TRANSPORT_BT (run `dfu-hil doctor` on the build)",
+        app.config.display()
+    ))
 }

@@ -82,6 +82,8 @@ pub struct At {
 pub struct Stated {
     pub layout: Option<At>,
     pub build: Option<At>,
+    /// `transport:` as written (a build's app must have that SMP transport).
+    pub transport: Option<At>,
     /// `bootloader:` keys as written (`mode`, `max-sectors`, …); a variant's `mode` counts.
     pub bootloader: BTreeMap<String, At>,
 }
@@ -96,6 +98,8 @@ impl Stated {
             layout: Option<Spanned<serde::de::IgnoredAny>>,
             #[serde(default)]
             build: Option<Spanned<serde::de::IgnoredAny>>,
+            #[serde(default)]
+            transport: Option<Spanned<serde::de::IgnoredAny>>,
             #[serde(default)]
             bootloader: Option<BTreeMap<String, Spanned<serde::de::IgnoredAny>>>,
             #[serde(default)]
@@ -120,6 +124,7 @@ impl Stated {
         Stated {
             layout: p.layout.as_ref().map(at),
             build: p.build.as_ref().map(at),
+            transport: p.transport.as_ref().map(at),
             bootloader,
         }
     }

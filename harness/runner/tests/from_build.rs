@@ -465,3 +465,67 @@ fn file_fixtures_read_intel_hex() {
     assert_eq!(img.header.version.to_string(), "1.2.3");
     assert_eq!(img.header.hdr_size, 0x200);
 }
+
+/// A real device answers SMP only on the transports its app was built with: an app with only
+/// the BLE transport (every SMP-capable build of the corpus) runs over BLE when the scenario
+/// states no transport, a stated `serial` is an error naming the scenario's line and the app's
+/// `.config`, and an app with no SMP transport cannot be run at all.
+#[test]
+fn the_link_is_the_one_the_builds_app_has() {
+    let Some(tool) = imgtool() else { return };
+    let t = tree(&tool);
+    let a = t.build.app.as_ref().unwrap().config.clone();
+    let with_transports = |names: &[&str]| {
+        let mut b = t.build.clone();
+        let app = b.app.as_mut().unwrap();
+        app.mcumgr_transports = names.iter().map(|n| fact(n.to_string(), &a, 5)).collect();
+        b
+    };
+
+    // Unstated: taken from the app, with a note saying so.
+    let s = load(&t.dir, UPDATE);
+    let s = apply_parts(
+        s,
+        with_transports(&["bt"]),
+        layout("nrf52840-internal"),
+        key(),
+        "build:".into(),
+    )
+    .unwrap();
+    assert_eq!(s.scenario.transport, scenario::TransportKind::Ble);
+    let from = s.scenario.from_build.as_ref().unwrap();
+    assert!(
+        from.notes.iter().any(|n| n.contains("transport `ble`")),
+        "{:?}",
+        from.notes
+    );
+
+    // Stated serial, app has BLE only: both places named.
+    let stated = UPDATE.replace("build: ../build\n", "build: ../build\ntransport: serial\n");
+    let s = load(&t.dir, &stated);
+    let err = apply_parts(
+        s,
+        with_transports(&["bt"]),
+        layout("nrf52840-internal"),
+        key(),
+        "build:".into(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("on-build.yaml:3:"), "{err}");
+    assert!(err.contains("transport `serial`"), "{err}");
+    assert!(err.contains(&format!("bt ({}:5)", a.display())), "{err}");
+
+    // No SMP transport at all.
+    let s = load(&t.dir, UPDATE);
+    let err = apply_parts(
+        s,
+        with_transports(&[]),
+        layout("nrf52840-internal"),
+        key(),
+        "build:".into(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no SMP transport"), "{err}");
+}
