@@ -294,6 +294,15 @@ impl TrailerLayout {
                 why: "must be at least 1 (MCUboot uses 8, 16 or 32)".into(),
             });
         }
+        // A zero write size makes the status area zero bytes long whatever the sector count, so
+        // the record count (sectors x states) would escape the 32-bit bound below.
+        if self.write_size == 0 {
+            return Err(TrailerError::OutOfRange {
+                what: "write-size",
+                value: 0,
+                why: "must be at least 1 (the flash write block, e.g. 4 on nRF)".into(),
+            });
+        }
         // Info block: magic cell + image_ok + copy_done + swap_info (+ tlv sizes) + swap_size.
         let cells = if self.mode == UpgradeMode::SwapOffset {
             5
@@ -455,7 +464,8 @@ impl TrailerLayout {
         };
         let mut status = Vec::new();
         if tail.len() >= needed {
-            let n = self.max_sectors * self.mode.status_states();
+            // `check` bounds sectors x states x write size (write size >= 1) to 32 bits.
+            let n = self.max_sectors.saturating_mul(self.mode.status_states());
             for i in 0..n {
                 status.push(byte(self.status_record_off(i))?);
             }
@@ -729,6 +739,9 @@ mod tests {
     #[case(16, 8, 128, "slot-size")]
     #[case(0, 8, 128, "slot-size")]
     #[case(0x7a000, 0, 128, "max-align")]
+    // Found by the fuzz smoke (harness/fuzzing, target `trailer`): write size 0 made the status
+    // area empty, so `check` passed a sector count whose record count overflowed in `decode`.
+    #[case(0xe008_d500, 32, 0xbc47_cc94, "write-size")]
     fn out_of_range_numbers_are_errors_not_panics(
         #[case] slot_size: u32,
         #[case] max_align: u32,
@@ -744,6 +757,7 @@ mod tests {
                 slot_size,
                 max_align,
                 max_sectors,
+                write_size: if what == "write-size" { 0 } else { 4 },
                 ..TrailerLayout::new(slot_size, mode)
             };
             if mode == UpgradeMode::OverwriteOnly && what == "max-sectors" {
@@ -760,6 +774,8 @@ mod tests {
             let _ = (l.status_record_write(u32::MAX, 1), l.swap_size_write(1));
             let slot = vec![0xffu8; 12];
             assert!(l.decode(&slot).is_err());
+            let tail = vec![0xffu8; (l.trailer_size() as usize).min(0x1000)];
+            assert!(l.decode(&tail).is_err());
         }
     }
 

@@ -30,6 +30,36 @@ pub const MAX_SWEEP_DEPTH: usize = 4;
 /// sectors; the status area it sizes (sectors x 3 states x write size) must stay a `u32`.
 pub const MAX_IMG_SECTORS: u32 = 65_536;
 
+/// Largest file a scenario may include. Shared step files are a few kilobytes; the bound (with
+/// the regular-file check in [`read_include`]) keeps `include: /dev/zero` from filling memory
+/// and `include: /dev/stdin` from waiting forever.
+pub const MAX_INCLUDE_BYTES: u64 = 1024 * 1024;
+
+/// Read an included file: a regular file of at most [`MAX_INCLUDE_BYTES`].
+pub fn read_include(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, Read};
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_INCLUDE_BYTES {
+        return Err(Error::other(format!(
+            "{} bytes is too large for a step file (at most {MAX_INCLUDE_BYTES})",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    // The size may change between the check and the read; the bound holds anyway.
+    file.take(MAX_INCLUDE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INCLUDE_BYTES {
+        return Err(Error::other(
+            "grew past the step-file size limit while read",
+        ));
+    }
+    Ok(bytes)
+}
+
 fn at_most<'de, D: Deserializer<'de>>(d: D, max: u64, unit: &str) -> Result<Option<u64>, D::Error> {
     let v = Option::<u64>::deserialize(d)?;
     match v {
@@ -86,4 +116,36 @@ pub fn max_sectors<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
         )));
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod include_tests {
+    /// Found while fuzzing the scenario loader (harness/fuzzing): an include was read with
+    /// `fs::read`, so a device file filled memory (`/dev/zero`) or blocked (`/dev/stdin`).
+    #[cfg(unix)]
+    #[test]
+    fn a_device_file_is_not_an_include() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("main.yaml");
+        for dev in ["/dev/zero", "/dev/stdin", "/dev/null"] {
+            let text = format!("name: t\nlayout: l\nsteps:\n  - include: {dev}\n");
+            let err = crate::scenario::parse(&text, &main)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("not a regular file"), "{dev}: {err}");
+            assert!(err.contains(":4:"), "{dev}: no line in {err}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_include_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.yaml");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(super::MAX_INCLUDE_BYTES + 1).unwrap();
+        let main = dir.path().join("main.yaml");
+        let text = "name: t\nlayout: l\nsteps:\n  - include: big.yaml\n";
+        let err = crate::scenario::parse(text, &main).unwrap_err().to_string();
+        assert!(err.contains("too large"), "{err}");
+    }
 }

@@ -871,7 +871,7 @@ fn expand_includes(
         let file_steps = match includes.parsed.get(&inc) {
             Some(s) => s.clone(),
             None => {
-                let bytes = std::fs::read(&inc)
+                let bytes = crate::limits::read_include(&inc)
                     .map_err(|e| at(format!("include `{}`: {e}", inc.display())))?;
                 let text = utf8(&bytes, &inc)?;
                 let file: IncludeFile = parse_yaml(text, &inc)?;

@@ -1,0 +1,3 @@
+#![no_main]
+// Body and seeds: harness/fuzzing (`dfu_hil_fuzzing::kconfig`).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| dfu_hil_fuzzing::kconfig(data));
