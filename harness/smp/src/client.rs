@@ -39,7 +39,7 @@ pub use options::{
     DEFAULT_TIMEOUT, DEFAULT_UPLOAD_TRIES,
 };
 pub(crate) use retry::Patience;
-pub use retry::{resend_safe, MIN_RESEND_WAIT};
+pub use retry::{resend_safe, MAX_HEARD_LOSSES, MIN_RESEND_WAIT};
 pub use scoped::Using;
 pub use window::{UploadProgress, DEFAULT_GROW_AFTER, MAX_WINDOW};
 
@@ -371,6 +371,7 @@ impl<T: Transport> Client<T> {
             busy_backoff: DEFAULT_BUSY_BACKOFF,
             alive_wait: None,
             resend_within: resend_safe(op, group, id),
+            heard_losses: 0,
         };
         let request = Request {
             op,
@@ -629,13 +630,25 @@ impl<T: Transport> Client<T> {
         let Some(hash) = up.hash_tlv.as_deref().filter(|_| up.sent_end) else {
             return Ok(false);
         };
+        // Asked like an upload request: its answer may be lost to the same noise.
+        let patience = Patience {
+            busy_backoff: up.options.busy_backoff,
+            alive_wait: None,
+            resend_within: true,
+            heard_losses: MAX_HEARD_LOSSES,
+        };
+        let request = Request {
+            op: Op::Read,
+            group: group::IMAGE,
+            id: img_cmd::STATE,
+            body: map([]),
+        };
         let options = up.options.chunk_request();
-        let state =
-            match self.request_with(&options, Op::Read, group::IMAGE, img_cmd::STATE, map([])) {
-                Ok(body) => body,
-                Err(SmpError::Device(_)) => return Ok(false),
-                Err(e) => return Err(e),
-            };
+        let state = match self.request_retrying(&request, &options, &patience, &mut 0) {
+            Ok(body) => body,
+            Err(SmpError::Device(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
         let slots = parse_image_state(&state).unwrap_or_default();
         Ok(slots
             .iter()
@@ -807,7 +820,10 @@ impl<T: Transport> Client<T> {
         let patience = Patience {
             busy_backoff: up.options.busy_backoff,
             alive_wait: (off == 0).then_some(up.options.first_chunk_timeout),
-            resend_within: false,
+            // A chunk after the first may reach the device twice: it takes only the offset it
+            // expects and answers any other copy with that offset.
+            resend_within: off != 0,
+            heard_losses: MAX_HEARD_LOSSES,
         };
         let request = Request {
             op: Op::Write,

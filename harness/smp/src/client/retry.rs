@@ -62,7 +62,16 @@ pub(crate) struct Patience {
     pub(crate) alive_wait: Option<Duration>,
     /// Send the request a second time halfway through an attempt ([`resend_safe`]).
     pub(crate) resend_within: bool,
+    /// Attempts that may time out beyond `tries` while the device was heard meanwhile
+    /// ([`Transport::bytes_heard`]): its answers are being lost to noise, the link is not dead.
+    pub(crate) heard_losses: u32,
 }
+
+/// Lost answers an upload request or window forgives, beyond its tries, while the device keeps
+/// talking (log text, corrupt frames, late answers): at 20 % of frames corrupted, three losses
+/// in a row happen every ~125 requests, so counting them as a dead link would fail most large
+/// uploads on a noisy console. The device's silence is still caught by `tries`.
+pub const MAX_HEARD_LOSSES: u32 = 16;
 
 impl<T: Transport> Client<T> {
     /// The retry policy shared by single requests and upload requests: a timeout resends at
@@ -77,12 +86,23 @@ impl<T: Transport> Client<T> {
     ) -> Result<Value, SmpError> {
         let mut sent = Vec::new();
         let mut attempt = 1;
+        let mut heard_losses = 0;
         loop {
             let wait = match patience.alive_wait {
                 Some(long) if self.alive => long.max(options.timeout),
                 _ => options.timeout,
             };
-            match self.request_once(request, wait, patience.resend_within, &mut sent) {
+            let heard = self.transport.bytes_heard();
+            let resend = patience.resend_within;
+            match self.request_once(request, wait, resend, &mut sent, retries) {
+                Err(SmpError::Timeout)
+                    if heard_losses < patience.heard_losses
+                        && heard.is_some()
+                        && self.transport.bytes_heard() != heard =>
+                {
+                    heard_losses += 1;
+                    *retries += 1;
+                }
                 Err(e) if e.is_retryable() && attempt < options.tries => {
                     if !matches!(e, SmpError::Timeout) {
                         std::thread::sleep(patience.busy_backoff);
@@ -97,14 +117,15 @@ impl<T: Transport> Client<T> {
 
     /// Send one request and wait for the answer with the same group and command and the
     /// sequence number of this or an earlier copy (`sent`, which gains this copy's numbers);
-    /// with `resend`, send it once more halfway through. The exchange is recorded in the
-    /// transcript whatever happens.
+    /// with `resend`, send it once more halfway through (counted in `resends`). The exchange is
+    /// recorded in the transcript whatever happens.
     fn request_once(
         &mut self,
         request: &Request,
         timeout: Duration,
         resend: bool,
         sent: &mut Vec<u8>,
+        resends: &mut usize,
     ) -> Result<Value, SmpError> {
         let Request {
             op,
@@ -131,6 +152,7 @@ impl<T: Transport> Client<T> {
                     resend_at = None;
                     let again = self.resend_tracked(idx, op, group, id, body.clone(), start)?;
                     sent.push(again);
+                    *resends += 1;
                 }
                 other => break other,
             }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 #[cfg(doc)]
 use super::UploadOptions;
-use super::{Client, Upload, UploadReport, MAX_STALLS};
+use super::{Client, Upload, UploadReport, MAX_HEARD_LOSSES, MAX_STALLS};
 use crate::errors::{response_error, SmpError};
 use crate::header::{group, img_cmd, Op};
 use crate::packet::{map_bool, map_uint, Packet};
@@ -144,6 +144,9 @@ impl<T: Transport> Client<T> {
         let mut failures = 0u32;
         let mut stalls = 0u32;
         let mut last_err = SmpError::Timeout;
+        // Timeouts forgiven because the device was heard meanwhile (see `MAX_HEARD_LOSSES`).
+        let mut heard_losses = 0u32;
+        let mut heard = self.transport.bytes_heard();
         loop {
             if need_first {
                 // The first chunk goes alone, with the erase wait and the usual retries.
@@ -249,7 +252,6 @@ impl<T: Transport> Client<T> {
                     }
                 }
                 Err(SmpError::Timeout) => {
-                    self.alive = false;
                     if let Some(e) = inflight.pop_front() {
                         self.record_error(
                             e.ex,
@@ -257,7 +259,16 @@ impl<T: Transport> Client<T> {
                         );
                     }
                     up.report.retries += 1;
-                    failures += 1;
+                    let now_heard = self.transport.bytes_heard();
+                    if now_heard.is_some() && now_heard != heard && heard_losses < MAX_HEARD_LOSSES
+                    {
+                        // The device kept talking: its answer was lost, the link is alive.
+                        heard_losses += 1;
+                    } else {
+                        self.alive = false;
+                        failures += 1;
+                    }
+                    heard = now_heard;
                     last_err = SmpError::Timeout;
                     realign = true;
                     window = 1;
@@ -284,6 +295,8 @@ impl<T: Transport> Client<T> {
                 best = dev_off;
                 failures = 0;
                 stalls = 0;
+                heard_losses = 0;
+                heard = self.transport.bytes_heard();
             }
             if failures >= up.options.tries {
                 self.abandon(&mut inflight);
