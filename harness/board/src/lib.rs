@@ -58,6 +58,9 @@ impl Transport for Link {
     fn bytes_heard(&self) -> Option<u64> {
         self.0.bytes_heard()
     }
+    fn forget_partial(&mut self) {
+        self.0.forget_partial()
+    }
 }
 
 /// Which backend a board is.

@@ -72,6 +72,11 @@ pub trait Transport: Send {
     fn bytes_heard(&self) -> Option<u64> {
         None
     }
+    /// The client stopped waiting for the answer that may be half received and is about to
+    /// send its request again: drop any partly reassembled packet, which can only be the
+    /// remains of a lost answer and would otherwise swallow the beginning of the next one
+    /// (BLE reassembly). Links that find packet starts by themselves (serial markers) ignore it.
+    fn forget_partial(&mut self) {}
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -110,6 +115,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn bytes_heard(&self) -> Option<u64> {
         (**self).bytes_heard()
+    }
+    fn forget_partial(&mut self) {
+        (**self).forget_partial()
     }
 }
 

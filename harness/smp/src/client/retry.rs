@@ -150,6 +150,7 @@ impl<T: Transport> Client<T> {
             match got {
                 Err(SmpError::Timeout) if resend_at.is_some() && Instant::now() < deadline => {
                     resend_at = None;
+                    self.transport.forget_partial();
                     let again = self.resend_tracked(idx, op, group, id, body.clone(), start)?;
                     sent.push(again);
                     *resends += 1;
