@@ -4,8 +4,9 @@
 //! upload recipe"): send the full SHA-256 of the file on the first chunk (so a retried first chunk
 //! resumes instead of re-erasing), always continue from the offset the device returns, resend the
 //! first-chunk fields when the device says `off: 0` (session lost after a reset or erase), use a
-//! long timeout for the first chunk (the device erases the slot before answering), and retry a
-//! chunk that got no answer (the device drops bad frames silently).
+//! long timeout for the first chunk while the device is known alive (it erases the slot before
+//! answering; a dead link still fails within the caller's timeout), and retry a chunk that got no
+//! answer (the device drops bad frames silently). How requests are resent is in `retry.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -275,8 +276,8 @@ impl<T: Transport> Client<T> {
         self.upload_options.timeout = t;
     }
 
-    /// Timeout of [`Client::upload`]'s first chunk and of the slot and storage erases
-    /// (default 40 s), which wait for flash erases.
+    /// Timeout of [`Client::upload`]'s first chunk while the device is known alive, and of the
+    /// slot and storage erases (default 40 s), which wait for flash erases.
     ///
     /// A connection-wide default of [`Client::upload`]; per call:
     /// [`UploadOptions::first_chunk_timeout`].
@@ -358,7 +359,9 @@ impl<T: Transport> Client<T> {
     }
 
     /// [`Client::request`] with these options: after a timeout or EBUSY the request is sent
-    /// again (with a new sequence number) until `options.tries` attempts were made.
+    /// again (with a new sequence number) until `options.tries` attempts were made. Within each
+    /// attempt, a request the device may see twice ([`resend_safe`]) is also sent again halfway
+    /// through the timeout, and an answer to any copy completes it.
     pub fn request_with(
         &mut self,
         options: &RequestOptions,
