@@ -55,6 +55,12 @@ impl Transport for Link {
     fn wait_activity(&mut self, timeout: Duration) -> Result<(), SmpError> {
         self.0.wait_activity(timeout)
     }
+    fn bytes_heard(&self) -> Option<u64> {
+        self.0.bytes_heard()
+    }
+    fn forget_partial(&mut self) {
+        self.0.forget_partial()
+    }
 }
 
 /// Which backend a board is.

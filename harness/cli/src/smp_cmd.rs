@@ -161,10 +161,10 @@ pub fn run_smp_to(
         };
         client
             .wait_ready(&ready)
-            .map_err(|e| describe(&e, &args.cmd, timeout))?;
+            .map_err(|e| describe(&e, &args.cmd, timeout, false))?;
     }
     execute(&mut client, &args.cmd, input, out, err, fancy)
-        .map_err(|e| describe(&e, &args.cmd, timeout))?;
+        .map_err(|e| describe(&e, &args.cmd, timeout, client.has_answered()))?;
     Ok(Exit::Pass)
 }
 
@@ -261,7 +261,8 @@ fn execute(
             let Input::File(data) = input else {
                 unreachable!("checked")
             };
-            // `--timeout` is every request's wait; the first chunk keeps its long erase wait.
+            // `--timeout` is every request's wait; the first chunk waits for the slot erase
+            // only while the device is known to be there (a dead link fails within it).
             let options = UploadOptions {
                 timeout: c.request_options().timeout,
                 window: *window,
@@ -397,15 +398,34 @@ fn upload_with_bar(
 }
 
 /// A failure as readable text with its exit code: the device's own error is a verdict (100),
-/// silence or a broken link is infrastructure (98).
-fn describe(e: &SmpError, cmd: &SmpCmd, timeout: Duration) -> CliError {
+/// silence or a broken link is infrastructure (98). Once the device has answered on this link
+/// (`answered`), silence is not blamed on the port, baud rate or configuration.
+fn describe(e: &SmpError, cmd: &SmpCmd, timeout: Duration, answered: bool) -> CliError {
+    let secs = timeout.as_secs_f64();
     match e {
         SmpError::Device(d) => CliError::failed(device_text(d, cmd)),
-        SmpError::Timeout | SmpError::NotReady { .. } => CliError::infrastructure(format!(
-            "no answer within {:.1} s: wrong port or baud, SMP not enabled on this link, \
-                 a console/log sharing the UART, or a request larger than the device buffer",
-            timeout.as_secs_f64()
+        SmpError::Timeout | SmpError::NotReady { .. } if !answered => {
+            CliError::infrastructure(format!(
+                "no answer within {secs:.1} s: wrong port or baud, SMP not enabled on this link, \
+                 a console/log sharing the UART, or a request larger than the device buffer"
+            ))
+        }
+        SmpError::Timeout => CliError::infrastructure(format!(
+            "no answer within {secs:.1} s, although the device answered earlier on this link: \
+             it may have reset or hung, or its answers are being lost (a console sharing the \
+             UART)"
         )),
+        SmpError::UploadStopped { cause, .. }
+            if matches!(
+                **cause,
+                SmpError::Timeout | SmpError::Transport(_) | SmpError::Io(_)
+            ) =>
+        {
+            CliError::infrastructure(format!(
+                "{e}; the device answered this upload, so the link settings are right: it may \
+                 have reset or hung, or its answers are being lost"
+            ))
+        }
         SmpError::Transport(_) | SmpError::Io(_) => CliError::infrastructure(format!("link: {e}")),
         other => CliError::failed(other),
     }

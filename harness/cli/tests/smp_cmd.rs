@@ -174,6 +174,31 @@ fn unavailable_links() {
     assert_eq!(code, Exit::Infrastructure);
     assert!(err.contains("no answer within 0.3 s"), "{err}");
 
+    // An upload to a dead link fails within --timeout per request (params, then three tries
+    // of the first chunk), not the slot-erase wait of a device known to be there.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.signed.bin");
+    let mut img = vec![0u8; 4_000];
+    img[..4].copy_from_slice(&[0x3d, 0xb8, 0xf3, 0x96]);
+    std::fs::write(&file, &img).unwrap();
+    let t0 = std::time::Instant::now();
+    let (code, _, err) = run(&[
+        "--udp",
+        &target,
+        "--timeout",
+        "0.3",
+        "image",
+        "upload",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Exit::Infrastructure);
+    assert!(err.contains("no answer within 0.3 s"), "{err}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        t0.elapsed()
+    );
+
     #[cfg(not(feature = "ble"))]
     {
         let (code, _, err) = run(&["--ble", "my-board", "os", "params"]);

@@ -233,3 +233,44 @@ fn log_inside_frames_costs_retries_not_the_upload() {
     let s1 = slot(&mut board, 1).expect("slot1");
     assert_eq!(s1.hash, tlv_hash(&v2));
 }
+
+/// One upload of v2 through 20 % log-in-frame noise with the default tries (issue #16: about
+/// one in ten gave up while the device's offset was still advancing). Progress, not exact
+/// answers, now keeps it going, and answers lost while the device talks are not silence.
+fn upload_through_noise(seed: u64) {
+    let lay = layout();
+    let v2 = app(&lay, "2.0.0");
+    let mut b = factory_board("1.0.0");
+    b.set_uart_faults(UartFaults {
+        log_in_frame: 0.2,
+        seed,
+        ..UartFaults::default()
+    });
+    let served = Served::start(b, ServeConfig::default());
+    let mut c = served.client();
+    c.set_timeout(Duration::from_millis(300));
+    c.set_buf_size(Some(384));
+    let report = c.upload(0, &v2, &mut |_, _| {});
+    let transcript = c.transcript_text();
+    drop(c);
+    let (mut board, _) = served.stop();
+    let report = report.unwrap_or_else(|e| panic!("seed {seed}: {e}\n{transcript}"));
+    assert_eq!(
+        slot(&mut board, 1).expect("slot1").hash,
+        tlv_hash(&v2),
+        "seed {seed}: {report:?}"
+    );
+}
+
+#[test]
+fn an_upload_through_twenty_percent_log_noise_completes_with_default_tries() {
+    upload_through_noise(4);
+}
+
+#[test]
+#[ignore = "about 200 s: ten uploads through the noisy PTY; run with --ignored"]
+fn twenty_percent_log_noise_uploads_complete_ten_of_ten() {
+    for seed in 1..=10u64 {
+        upload_through_noise(seed);
+    }
+}

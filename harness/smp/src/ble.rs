@@ -174,6 +174,13 @@ fn response_header(b: &[u8]) -> Option<usize> {
 }
 
 impl<G: GattLink> Transport for BleTransport<G> {
+    fn forget_partial(&mut self) {
+        if !self.partial.is_empty() {
+            self.stats.stale_partial += 1;
+            self.partial.clear();
+        }
+    }
+
     fn describe(&self) -> String {
         let s = self.stats;
         format!(

@@ -4,15 +4,16 @@
 //! upload recipe"): send the full SHA-256 of the file on the first chunk (so a retried first chunk
 //! resumes instead of re-erasing), always continue from the offset the device returns, resend the
 //! first-chunk fields when the device says `off: 0` (session lost after a reset or erase), use a
-//! long timeout for the first chunk (the device erases the slot before answering), and retry a
-//! chunk that got no answer (the device drops bad frames silently).
+//! long timeout for the first chunk while the device is known alive (it erases the slot before
+//! answering; a dead link still fails within the caller's timeout), and retry a chunk that got no
+//! answer (the device drops bad frames silently). How requests are resent is in `retry.rs`.
 
 use std::time::{Duration, Instant};
 
 use ciborium::value::Value;
 use sha2::{Digest, Sha256};
 
-use crate::errors::{response_error, SmpError};
+use crate::errors::SmpError;
 use crate::header::{command_name, group, group_name, img_cmd, os_cmd, Op, Version, HEADER_LEN};
 use crate::packet::{
     cbor_len, head_len, map, map_array, map_bool, map_bytes, map_text, map_uint, render_value,
@@ -25,6 +26,7 @@ mod commands;
 mod exchange;
 mod lines;
 mod options;
+mod retry;
 mod scoped;
 mod window;
 
@@ -37,6 +39,8 @@ pub use options::{
     RequestOptions, UploadOptions, DEFAULT_BUSY_BACKOFF, DEFAULT_FIRST_CHUNK_TIMEOUT,
     DEFAULT_TIMEOUT, DEFAULT_UPLOAD_TRIES,
 };
+pub(crate) use retry::Patience;
+pub use retry::{resend_safe, MAX_HEARD_LOSSES, MIN_RESEND_WAIT};
 pub use scoped::Using;
 pub use window::{UploadProgress, DEFAULT_GROW_AFTER, MAX_WINDOW};
 
@@ -171,6 +175,11 @@ pub struct Client<T: Transport> {
     noise: Vec<u8>,
     /// Find the serial line-buffer count before the next upload ([`Client::set_discover_lines`]).
     discover_lines: bool,
+    /// The device answered at least one request on this client.
+    answered: bool,
+    /// The device answered the last request that was waited for: it is there and listening,
+    /// so a silence now may be work (a slot erase) rather than a dead link.
+    alive: bool,
 }
 
 impl<T: Transport> Client<T> {
@@ -202,7 +211,15 @@ impl<T: Transport> Client<T> {
             deadline: None,
             noise: Vec::new(),
             discover_lines: false,
+            answered: false,
+            alive: false,
         }
+    }
+
+    /// Whether the device answered any request on this client. A failure after it did is not
+    /// a wrong port, baud rate or disabled transport, and should not be reported as one.
+    pub fn has_answered(&self) -> bool {
+        self.answered
     }
 
     /// The options of requests made without options of their own.
@@ -259,8 +276,8 @@ impl<T: Transport> Client<T> {
         self.upload_options.timeout = t;
     }
 
-    /// Timeout of [`Client::upload`]'s first chunk and of the slot and storage erases
-    /// (default 40 s), which wait for flash erases.
+    /// Timeout of [`Client::upload`]'s first chunk while the device is known alive, and of the
+    /// slot and storage erases (default 40 s), which wait for flash erases.
     ///
     /// A connection-wide default of [`Client::upload`]; per call:
     /// [`UploadOptions::first_chunk_timeout`].
@@ -342,7 +359,9 @@ impl<T: Transport> Client<T> {
     }
 
     /// [`Client::request`] with these options: after a timeout or EBUSY the request is sent
-    /// again (with a new sequence number) until `options.tries` attempts were made.
+    /// again (with a new sequence number) until `options.tries` attempts were made. Within each
+    /// attempt, a request the device may see twice ([`resend_safe`]) is also sent again halfway
+    /// through the timeout, and an answer to any copy completes it.
     pub fn request_with(
         &mut self,
         options: &RequestOptions,
@@ -351,83 +370,19 @@ impl<T: Transport> Client<T> {
         id: u8,
         body: Value,
     ) -> Result<Value, SmpError> {
+        let patience = Patience {
+            busy_backoff: DEFAULT_BUSY_BACKOFF,
+            alive_wait: None,
+            resend_within: resend_safe(op, group, id),
+            heard_losses: 0,
+        };
         let request = Request {
             op,
             group,
             id,
             body,
         };
-        self.request_retrying(&request, options, DEFAULT_BUSY_BACKOFF, &mut 0)
-    }
-
-    /// The retry policy shared by single requests and upload requests: a timeout resends at
-    /// once, EBUSY after `backoff`; `retries` counts the resends.
-    pub(crate) fn request_retrying(
-        &mut self,
-        request: &Request,
-        options: &RequestOptions,
-        backoff: Duration,
-        retries: &mut usize,
-    ) -> Result<Value, SmpError> {
-        let mut attempt = 1;
-        loop {
-            match self.request_once(request, options.timeout) {
-                Err(e) if e.is_retryable() && attempt < options.tries => {
-                    if !matches!(e, SmpError::Timeout) {
-                        std::thread::sleep(backoff);
-                    }
-                    attempt += 1;
-                    *retries += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Send one request and wait for the answer with the same group, command and sequence
-    /// number; the exchange is recorded in the transcript whatever happens.
-    fn request_once(&mut self, request: &Request, timeout: Duration) -> Result<Value, SmpError> {
-        let Request {
-            op,
-            group,
-            id,
-            ref body,
-        } = *request;
-        let timeout = self.clip(timeout)?;
-        let (seq, idx) = self.send_tracked(op, group, id, body.clone())?;
-        let deadline = Instant::now() + timeout;
-        let answer = self.recv_answer(deadline, Some(idx), |h| {
-            (h.seq == seq && h.group == group && h.id == id && h.op.is_response()).then_some(())
-        });
-        let result = match answer {
-            Ok(((), pkt)) => {
-                if pkt.header.op != op.response() {
-                    let note = format!(
-                        "note: response op {} for request op {}",
-                        pkt.header.op.short(),
-                        op.short()
-                    );
-                    if let Some(ex) = self.transcript.get_mut(idx) {
-                        ex.discarded.push(note);
-                    }
-                }
-                let body = pkt.body.clone();
-                self.record_answer(idx, pkt);
-                match response_error(&body) {
-                    Some(d) => Err(SmpError::Device(d)),
-                    None => Ok(body),
-                }
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = &result {
-            let text = match e {
-                SmpError::Timeout => format!("timeout after {:.3}s", timeout.as_secs_f64()),
-                other => other.to_string(),
-            };
-            self.record_error(idx, text);
-        }
-        result
+        self.request_retrying(&request, options, &patience, &mut 0)
     }
 
     /// OS echo: the device returns the text unchanged.
@@ -625,10 +580,12 @@ impl<T: Transport> Client<T> {
             .min(self.transport.max_in_flight(limit))
             .max(1);
         let mut upload = Upload::new(image, data, limit, &options, start);
-        if window > 1 {
-            return self.upload_windowed(&mut upload, window, progress);
-        }
-        self.upload_stop_and_wait(&mut upload, progress)
+        let result = if window > 1 {
+            self.upload_windowed(&mut upload, window, progress)
+        } else {
+            self.upload_stop_and_wait(&mut upload, progress)
+        };
+        result.map_err(|e| upload.stopped(e))
     }
 
     fn upload_stop_and_wait(
@@ -642,7 +599,11 @@ impl<T: Transport> Client<T> {
         while off < total {
             let new_off = self.upload_request(up, off)?;
             if new_off == 0 && off != 0 {
-                up.report.restarts += 1;
+                if self.landed(up)? {
+                    progress(&up.progress(total, 1));
+                    return up.finish();
+                }
+                up.restarted()?;
             }
             if new_off <= off {
                 stalls += 1;
@@ -659,7 +620,49 @@ impl<T: Transport> Client<T> {
         }
         up.finish()
     }
+
+    /// After the device answered `off: 0` to a request once the whole image had been sent:
+    /// did the upload land, and only the answer to its last chunk was lost? Zephyr forgets the
+    /// upload session when the last chunk is written (`img_mgmt.c`, `img_mgmt_upload`, resetting
+    /// the upload state), so a resent last chunk is answered `off: 0` as if the session were
+    /// lost; sending the whole image again would be the wrong cure. The device's image list
+    /// tells: a slot of this image that is not the running one holds the file's hash TLV only
+    /// if every byte up to the TLVs was written. Unknown (not an MCUboot image, no image list)
+    /// means no.
+    fn landed(&mut self, up: &Upload<'_>) -> Result<bool, SmpError> {
+        let Some(hash) = up.hash_tlv.as_deref().filter(|_| up.sent_end) else {
+            return Ok(false);
+        };
+        // Asked like an upload request: its answer may be lost to the same noise.
+        let patience = Patience {
+            busy_backoff: up.options.busy_backoff,
+            alive_wait: None,
+            resend_within: true,
+            heard_losses: MAX_HEARD_LOSSES,
+        };
+        let request = Request {
+            op: Op::Read,
+            group: group::IMAGE,
+            id: img_cmd::STATE,
+            body: map([]),
+        };
+        let options = up.options.chunk_request();
+        let state = match self.request_retrying(&request, &options, &patience, &mut 0) {
+            Ok(body) => body,
+            Err(SmpError::Device(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let slots = parse_image_state(&state).unwrap_or_default();
+        Ok(slots
+            .iter()
+            .any(|s| s.image == up.image && !s.active && s.hash == hash))
+    }
 }
+
+/// Times the device may lose the upload session (answer `off: 0` mid-upload) before the
+/// upload gives up: each loss starts the image again, so a device that keeps losing it would
+/// otherwise keep the upload going for ever.
+pub const MAX_RESTARTS: usize = 5;
 
 /// One SMP request: what is asked of which group and command.
 pub(crate) struct Request {
@@ -680,6 +683,16 @@ pub(crate) struct Upload<'a> {
     pub(crate) options: UploadOptions,
     pub(crate) start: Instant,
     pub(crate) report: UploadReport,
+    /// The image's hash TLV (what the device's image list shows), when `data` parses as an
+    /// MCUboot image.
+    pub(crate) hash_tlv: Option<Vec<u8>>,
+    /// The last chunk was sent in the current session (its answer may be what got lost).
+    pub(crate) sent_end: bool,
+    /// Highest offset the device acknowledged, and the offset it reported last.
+    pub(crate) acked: usize,
+    pub(crate) last_off: usize,
+    /// Upload requests the device answered (with an offset or an error).
+    pub(crate) answers: usize,
 }
 
 impl<'a> Upload<'a> {
@@ -697,6 +710,13 @@ impl<'a> Upload<'a> {
             limit,
             options: *options,
             start,
+            hash_tlv: dfu_hil_mcuboot::image::Image::parse(data)
+                .ok()
+                .and_then(|i| i.hash_tlv().map(<[u8]>::to_vec)),
+            sent_end: false,
+            acked: 0,
+            last_off: 0,
+            answers: 0,
             report: UploadReport {
                 bytes: data.len(),
                 chunks: 0,
@@ -710,9 +730,45 @@ impl<'a> Upload<'a> {
         }
     }
 
-    /// The request body for the chunk starting at `off`.
-    pub(crate) fn chunk(&self, off: usize) -> Result<Value, SmpError> {
-        upload_chunk(self.image, self.data, &self.sha, off, self.limit)
+    /// The request body for the chunk starting at `off`, and the offset after it.
+    pub(crate) fn chunk(&mut self, off: usize) -> Result<(Value, usize), SmpError> {
+        let body = upload_chunk(self.image, self.data, &self.sha, off, self.limit)?;
+        let end = off + map_bytes(&body, "data").map_or(0, <[u8]>::len);
+        if end >= self.data.len() {
+            self.sent_end = true;
+        }
+        Ok((body, end))
+    }
+
+    /// The device lost the session (answered `off: 0`): count it, and give up after
+    /// [`MAX_RESTARTS`].
+    pub(crate) fn restarted(&mut self) -> Result<(), SmpError> {
+        self.report.restarts += 1;
+        self.sent_end = false;
+        if self.report.restarts > MAX_RESTARTS {
+            return Err(SmpError::Upload(format!(
+                "the device lost the upload session {} times (answered off 0 mid-upload)",
+                self.report.restarts
+            )));
+        }
+        Ok(())
+    }
+
+    /// `e` with how far this upload got, once the device had answered any of it. A device
+    /// error stays itself (it is the device's verdict, matched by name), and so does the
+    /// caller's deadline (it is the step's timeout, not the link's failure).
+    pub(crate) fn stopped(&self, e: SmpError) -> SmpError {
+        match e {
+            SmpError::Device(_) | SmpError::Deadline(_) | SmpError::UploadStopped { .. } => e,
+            _ if self.answers == 0 => e,
+            cause => SmpError::UploadStopped {
+                acked: self.acked,
+                total: self.data.len(),
+                last_off: self.last_off,
+                answers: self.answers,
+                cause: Box::new(cause),
+            },
+        }
     }
 
     pub(crate) fn progress(&self, sent: usize, window: usize) -> UploadProgress {
@@ -722,6 +778,7 @@ impl<'a> Upload<'a> {
     /// Check the device's answer to one upload request: returns its `off` and records a
     /// final `match`.
     pub(crate) fn take_answer(&mut self, rsp: &Value) -> Result<usize, SmpError> {
+        self.answers += 1;
         let total = self.data.len();
         let off = map_uint(rsp, "off")
             .ok_or_else(|| unexpected("upload response without `off`", rsp))?
@@ -734,6 +791,8 @@ impl<'a> Upload<'a> {
         if let Some(m) = map_bool(rsp, "match") {
             self.report.matched = Some(m);
         }
+        self.last_off = off;
+        self.acked = self.acked.max(off);
         Ok(off)
     }
 
@@ -752,19 +811,22 @@ impl<'a> Upload<'a> {
 
 impl<T: Transport> Client<T> {
     /// One upload request for the chunk at `off` with the upload's retry policy (EBUSY backs
-    /// off, a timeout resends; the first chunk waits for the slot erase), its answer checked:
-    /// returns the device's `off`. Shared by the stop-and-wait loop and the windowed upload's
-    /// first chunk.
+    /// off, a timeout resends; the first chunk waits for the slot erase while the device is
+    /// known alive, see [`Patience::alive_wait`]), its answer checked: returns the device's
+    /// `off`. Shared by the stop-and-wait loop and the windowed upload's first chunk.
     pub(crate) fn upload_request(
         &mut self,
         up: &mut Upload<'_>,
         off: usize,
     ) -> Result<usize, SmpError> {
-        let body = up.chunk(off)?;
-        let options = if off == 0 {
-            up.options.first_chunk_request()
-        } else {
-            up.options.chunk_request()
+        let (body, _) = up.chunk(off)?;
+        let patience = Patience {
+            busy_backoff: up.options.busy_backoff,
+            alive_wait: (off == 0).then_some(up.options.first_chunk_timeout),
+            // A chunk after the first may reach the device twice: it takes only the offset it
+            // expects and answers any other copy with that offset.
+            resend_within: off != 0,
+            heard_losses: MAX_HEARD_LOSSES,
         };
         let request = Request {
             op: Op::Write,
@@ -774,8 +836,8 @@ impl<T: Transport> Client<T> {
         };
         let rsp = self.request_retrying(
             &request,
-            &options,
-            up.options.busy_backoff,
+            &up.options.chunk_request(),
+            &patience,
             &mut up.report.retries,
         )?;
         up.report.chunks += 1;

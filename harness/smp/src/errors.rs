@@ -363,6 +363,22 @@ pub enum SmpError {
     BufferTooSmall { max_packet: usize, needed: usize },
     #[error("upload: {0}")]
     Upload(String),
+    /// An upload that the device had acknowledged in part stopped: how far it got, and why.
+    /// A timeout here is not a wrong port or baud rate — the device answered this upload.
+    #[error(
+        "upload stopped after the device acknowledged {acked} of {total} bytes (last offset \
+         {last_off:#x}, {answers} answers): {cause}"
+    )]
+    UploadStopped {
+        /// Highest offset the device acknowledged (bytes it holds, in order).
+        acked: usize,
+        total: usize,
+        /// The offset the device reported last (lower than `acked` after a session loss).
+        last_off: usize,
+        /// Upload requests the device answered.
+        answers: usize,
+        cause: Box<SmpError>,
+    },
     /// The caller's overall deadline (a test step's timeout) passed; not retried.
     #[error("deadline passed ({0})")]
     Deadline(String),
@@ -387,6 +403,14 @@ impl SmpError {
             SmpError::Timeout => true,
             SmpError::Device(d) => d.is_busy(),
             _ => false,
+        }
+    }
+
+    /// The error behind an [`SmpError::UploadStopped`] (itself otherwise).
+    pub fn cause(&self) -> &SmpError {
+        match self {
+            SmpError::UploadStopped { cause, .. } => cause.cause(),
+            other => other,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod bench;
 pub mod ble;
 pub mod client;
 pub mod errors;
+pub mod faulty;
 pub mod header;
 pub mod limits;
 pub mod mem;

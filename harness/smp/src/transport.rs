@@ -65,6 +65,18 @@ pub trait Transport: Send {
     fn link_generation(&mut self) -> Option<u64> {
         None
     }
+    /// Bytes received from the device so far, whatever they were (answers, log text, corrupt
+    /// frames); `None` when the link cannot tell. A wait that ends without its answer while
+    /// this count moved heard a device that is talking — the answer was lost on the way —
+    /// rather than a dead link, and the upload does not count it as one.
+    fn bytes_heard(&self) -> Option<u64> {
+        None
+    }
+    /// The client stopped waiting for the answer that may be half received and is about to
+    /// send its request again: drop any partly reassembled packet, which can only be the
+    /// remains of a lost answer and would otherwise swallow the beginning of the next one
+    /// (BLE reassembly). Links that find packet starts by themselves (serial markers) ignore it.
+    fn forget_partial(&mut self) {}
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -100,6 +112,12 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn wait_activity(&mut self, timeout: Duration) -> Result<(), SmpError> {
         (**self).wait_activity(timeout)
+    }
+    fn bytes_heard(&self) -> Option<u64> {
+        (**self).bytes_heard()
+    }
+    fn forget_partial(&mut self) {
+        (**self).forget_partial()
     }
 }
 
@@ -140,6 +158,8 @@ pub struct SerialTransport<S: ByteStream> {
     limits: LineLimits,
     /// Where `limits` come from, for the evidence ("Zephyr defaults", "scenario", …).
     limits_source: String,
+    /// Bytes read from the stream ([`Transport::bytes_heard`]).
+    heard: u64,
 }
 
 impl<S: ByteStream> SerialTransport<S> {
@@ -156,6 +176,7 @@ impl<S: ByteStream> SerialTransport<S> {
             limits_source: "Zephyr defaults CONFIG_UART_MCUMGR_RX_BUF_COUNT=2, \
                             CONFIG_UART_MCUMGR_RX_BUF_SIZE=128"
                 .into(),
+            heard: 0,
         }
     }
 
@@ -235,6 +256,7 @@ impl<S: ByteStream> Transport for SerialTransport<S> {
         let mut buf = [0u8; 1024];
         let n = self.stream.read(&mut buf, timeout)?;
         if n > 0 {
+            self.heard += n as u64;
             let ev = self.decoder.push(&buf[..n]);
             self.absorb(ev);
         }
@@ -271,6 +293,7 @@ impl<S: ByteStream> Transport for SerialTransport<S> {
             if n == 0 {
                 continue; // timed out: the loop re-checks the deadline
             }
+            self.heard += n as u64;
             let ev = self.decoder.push(&buf[..n]);
             self.absorb(ev);
         }
@@ -278,6 +301,10 @@ impl<S: ByteStream> Transport for SerialTransport<S> {
 
     fn max_packet(&self) -> usize {
         self.max_packet.min(self.limits.max_packet())
+    }
+
+    fn bytes_heard(&self) -> Option<u64> {
+        Some(self.heard)
     }
 
     fn take_noise(&mut self) -> Vec<u8> {

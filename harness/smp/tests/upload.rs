@@ -48,6 +48,10 @@ struct Seen {
     dropped_frames: u64,
     /// Lines dropped for want of a free line buffer.
     no_buffer: u64,
+    /// Image bytes received in upload requests, resends included.
+    data_bytes: usize,
+    /// Image list requests answered.
+    image_lists: usize,
 }
 
 struct Session {
@@ -94,6 +98,10 @@ fn spawn_device(mut end: PipeEnd, f: Faults) -> JoinHandle<Seen> {
                         }
                         rsp
                     }
+                    (group::IMAGE, img_cmd::STATE) => {
+                        seen.image_lists += 1;
+                        image_list(&seen)
+                    }
                     _ => map([("rc", uint(8))]),
                 };
                 if f.stale_duplicates {
@@ -127,6 +135,7 @@ fn upload(body: &Value, session: &mut Option<Session>, seen: &mut Seen, f: &Faul
     };
     let off = off as usize;
     let data = map_bytes(body, "data").unwrap_or(&[]).to_vec();
+    seen.data_bytes += data.len();
     if off == 0 {
         seen.first_chunks += 1;
         if let Some(rc) = f.first_error {
@@ -175,6 +184,26 @@ fn upload(body: &Value, session: &mut Option<Session>, seen: &mut Seen, f: &Faul
     map(rsp)
 }
 
+/// The secondary slot once an upload completed, with the image's hash TLV as Zephyr's
+/// `img_mgmt_state_read` reports it (no slot when the image is not an MCUboot image).
+fn image_list(seen: &Seen) -> Value {
+    let mut slots = Vec::new();
+    if seen.complete {
+        if let Some(h) = dfu_hil_mcuboot::image::Image::parse(&seen.image)
+            .ok()
+            .and_then(|i| i.hash_tlv().map(<[u8]>::to_vec))
+        {
+            slots.push(map([
+                ("image", uint(0)),
+                ("slot", uint(1)),
+                ("hash", Value::Bytes(h)),
+                ("pending", Value::Bool(false)),
+            ]));
+        }
+    }
+    map([("images", Value::Array(slots))])
+}
+
 fn group_err(rc: u32) -> Value {
     map([("err", map([("group", uint(1)), ("rc", uint(rc as u64))]))])
 }
@@ -184,6 +213,30 @@ fn image(n: usize) -> Vec<u8> {
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
         .collect();
     v[..4].copy_from_slice(&[0x3d, 0xb8, 0xf3, 0x96]);
+    v
+}
+
+/// A minimal MCUboot image of `n` bytes in all: 32-byte header, body, and a TLV area with
+/// only the SHA-256 TLV — enough for the device's image list to report its hash.
+fn mcuboot_image(n: usize) -> Vec<u8> {
+    let body_len = n - 32 - 40;
+    let mut v = Vec::with_capacity(n);
+    v.extend_from_slice(&0x96f3_b83du32.to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes()); // load address
+    v.extend_from_slice(&32u16.to_le_bytes()); // hdr_size
+    v.extend_from_slice(&0u16.to_le_bytes()); // protected TLV size
+    v.extend_from_slice(&(body_len as u32).to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes()); // flags
+    v.extend_from_slice(&[1, 2, 3, 0, 0, 0, 0, 0]); // version 1.2.3
+    v.extend_from_slice(&[0; 4]);
+    v.extend((0..body_len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[1]));
+    let hash = Sha256::digest(&v).to_vec();
+    v.extend_from_slice(&0x6907u16.to_le_bytes());
+    v.extend_from_slice(&40u16.to_le_bytes());
+    v.extend_from_slice(&0x10u16.to_le_bytes());
+    v.extend_from_slice(&32u16.to_le_bytes());
+    v.extend_from_slice(&hash);
+    assert_eq!(v.len(), n);
     v
 }
 
@@ -377,7 +430,7 @@ fn device_error_is_reported_with_name() {
 // --- Windowed (pipelined) upload -------------------------------------------------------------
 // The fake answers params with buf_count 4, so the automatic window is 3 (buf_count − 1).
 
-fn fast(c: &mut Client<SerialTransport<PipeEnd>>) {
+fn fast<T: Transport>(c: &mut Client<T>) {
     c.set_timeout(Duration::from_millis(300));
     c.set_first_chunk_timeout(Duration::from_millis(300));
 }
@@ -599,4 +652,286 @@ fn line_count_is_discovered_when_asked() {
     assert!(describe.contains("silent with 4"), "{describe}");
     assert_eq!(report.packet_limit, limits.max_packet());
     assert_eq!(seen.image, data);
+}
+
+// --- Link recovery (issue #16): a link that loses, corrupts and truncates --------------------
+
+use dfu_hil_smp::faulty::{FaultStats, FaultyStream, LinkFaults};
+use dfu_hil_smp::UploadOptions;
+use std::time::Instant;
+
+type FaultyClient = Client<SerialTransport<FaultyStream<PipeEnd>>>;
+
+/// A client on the fake device `f` through a link broken as `faults` says.
+fn faulty(
+    f: Faults,
+    faults: LinkFaults,
+) -> (
+    FaultyClient,
+    JoinHandle<Seen>,
+    std::sync::Arc<std::sync::Mutex<FaultStats>>,
+) {
+    let (host, dev) = pipe();
+    let device = spawn_device(dev, f);
+    let stream = FaultyStream::new(host, faults);
+    let stats = stream.stats();
+    let mut client = Client::new(SerialTransport::new(stream));
+    client.transport_mut().set_line_limits(
+        dfu_hil_smp::LineLimits::new(128, 64).unwrap(),
+        "fake device without line limits",
+    );
+    (client, device, stats)
+}
+
+#[test]
+fn a_dead_link_fails_within_the_timeout_not_the_erase_time() {
+    // The first chunk may wait for a slot erase (40 s by default) only when the device is known
+    // to be there; a link that never answered fails within timeout × (params + 3 tries).
+    let data = mcuboot_image(4_000);
+    let (mut c, device, _) = faulty(
+        Faults {
+            buf_size: Some(384),
+            ..Faults::default()
+        },
+        LinkFaults {
+            dead_after: Some(0),
+            ..LinkFaults::default()
+        },
+    );
+    c.set_timeout(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let err = c.upload(0, &data, &mut |_, _| {}).unwrap_err();
+    let took = t0.elapsed();
+    assert!(matches!(err, SmpError::Timeout), "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(!c.has_answered());
+    drop(c);
+    device.join().unwrap();
+}
+
+#[test]
+fn a_live_device_still_gets_the_erase_wait_for_the_first_chunk() {
+    // The device answered params, so the first chunk's silence may be an erase: it waits the
+    // first-chunk timeout once, then, the device having gone quiet, the plain timeout.
+    let data = mcuboot_image(4_000);
+    let (mut c, device, _) = faulty(
+        Faults {
+            buf_size: Some(384),
+            ..Faults::default()
+        },
+        LinkFaults {
+            dead_after: Some(1),
+            ..LinkFaults::default()
+        },
+    );
+    let options = UploadOptions {
+        timeout: Duration::from_millis(100),
+        first_chunk_timeout: Duration::from_millis(700),
+        ..UploadOptions::default()
+    };
+    let t0 = Instant::now();
+    let err = c.upload_with(0, &data, &options, &mut |_| {}).unwrap_err();
+    let took = t0.elapsed();
+    assert!(matches!(err, SmpError::Timeout), "{err}");
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_millis(1500),
+        "took {took:?}"
+    );
+    assert!(c.has_answered());
+    drop(c);
+    device.join().unwrap();
+}
+
+#[test]
+fn uploads_through_20_percent_log_noise_complete_10_of_10() {
+    for seed in 1..=10u64 {
+        let data = mcuboot_image(12_000);
+        let (mut c, device, stats) = faulty(
+            Faults {
+                buf_size: Some(384),
+                ..Faults::default()
+            },
+            LinkFaults {
+                seed,
+                noise_in_frame: 0.2,
+                ..LinkFaults::default()
+            },
+        );
+        fast(&mut c);
+        let report = c.upload(0, &data, &mut |_, _| {});
+        let transcript = c.transcript_text();
+        drop(c);
+        let seen = device.join().unwrap();
+        let st = *stats.lock().unwrap();
+        let report = report.unwrap_or_else(|e| panic!("seed {seed}: {e}\n{st:?}\n{transcript}"));
+        assert_eq!(seen.image, data, "seed {seed}");
+        assert!(
+            report.window > 1,
+            "seed {seed}: the windowed upload is the subject"
+        );
+        assert!(st.answers_noised > 0, "seed {seed}: {st:?}");
+    }
+}
+
+#[test]
+fn stop_and_wait_through_20_percent_noise_completes() {
+    for seed in 1..=5u64 {
+        let data = mcuboot_image(6_000);
+        let (mut c, device, stats) = faulty(
+            Faults {
+                buf_size: Some(384),
+                ..Faults::default()
+            },
+            LinkFaults {
+                seed,
+                noise_in_frame: 0.2,
+                ..LinkFaults::default()
+            },
+        );
+        fast(&mut c);
+        c.set_upload_window(Some(1));
+        let report = c.upload(0, &data, &mut |_, _| {});
+        let transcript = c.transcript_text();
+        drop(c);
+        let seen = device.join().unwrap();
+        let st = *stats.lock().unwrap();
+        report.unwrap_or_else(|e| panic!("seed {seed}: {e}\n{st:?} {seen:?}\n{transcript}"));
+        assert_eq!(seen.image, data, "seed {seed}");
+    }
+}
+
+/// The number of upload requests a clean upload of `data` takes with `window`.
+fn clean_requests(data: &[u8], window: usize) -> usize {
+    let f = Faults {
+        buf_size: Some(384),
+        ..Faults::default()
+    };
+    let (res, seen, _) = run(f, data, |c| c.set_upload_window(Some(window)));
+    res.unwrap();
+    seen.upload_requests
+}
+
+#[test]
+fn a_lost_answer_to_the_last_chunk_does_not_resend_the_image() {
+    for window in [1usize, 3] {
+        let data = mcuboot_image(6_000);
+        let last = clean_requests(&data, window);
+        let f = Faults {
+            buf_size: Some(384),
+            swallow_response: Some(last),
+            ..Faults::default()
+        };
+        let (res, seen, _) = run(f, &data, |c| {
+            fast(c);
+            c.set_upload_window(Some(window));
+        });
+        let report = res.unwrap_or_else(|e| panic!("window {window}: {e}"));
+        assert_eq!(seen.image, data);
+        assert_eq!(
+            seen.first_chunks, 1,
+            "window {window}: the image was sent again"
+        );
+        assert_eq!(report.restarts, 0, "window {window}");
+        // The whole image once, plus at most the resent last chunk.
+        assert!(
+            seen.data_bytes <= data.len() + 380,
+            "window {window}: {} bytes sent for a {}-byte image",
+            seen.data_bytes,
+            data.len()
+        );
+        assert_eq!(
+            seen.image_lists, 1,
+            "window {window}: asked the device once"
+        );
+    }
+}
+
+#[test]
+fn a_failed_upload_says_how_far_it_got() {
+    // The link dies after 6 answers: params, the first chunk and four more.
+    let data = mcuboot_image(6_000);
+    let (mut c, device, _) = faulty(
+        Faults {
+            buf_size: Some(384),
+            ..Faults::default()
+        },
+        LinkFaults {
+            dead_after: Some(6),
+            ..LinkFaults::default()
+        },
+    );
+    fast(&mut c);
+    c.set_upload_window(Some(1));
+    let err = c.upload(0, &data, &mut |_, _| {}).unwrap_err();
+    drop(c);
+    device.join().unwrap();
+    let SmpError::UploadStopped {
+        acked,
+        total,
+        last_off,
+        answers,
+        ref cause,
+    } = err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(total, 6_000);
+    assert!(acked > 0 && acked < total && last_off == acked, "{err}");
+    assert_eq!(answers, 5, "{err}");
+    assert!(matches!(**cause, SmpError::Timeout), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&format!("{acked} of 6000 bytes")), "{text}");
+    assert!(matches!(err.cause(), SmpError::Timeout));
+}
+
+#[test]
+fn a_lost_answer_to_image_list_is_sent_again_within_the_timeout() {
+    let (mut c, device, stats) = faulty(
+        Faults::default(),
+        LinkFaults {
+            drop_answers: vec![1],
+            // The next answer is cut before its newline: junk is left in front of the third.
+            truncate_answers: vec![3],
+            ..LinkFaults::default()
+        },
+    );
+    c.set_timeout(Duration::from_millis(800));
+    let t0 = Instant::now();
+    assert!(c.image_state().unwrap().is_empty());
+    assert!(t0.elapsed() < Duration::from_millis(800));
+    // The third answer is truncated; its resend is answered, and junk does not break the
+    // fourth command.
+    assert!(c.image_state().unwrap().is_empty());
+    assert!(c.image_state().unwrap().is_empty());
+    let text = c.transcript_text();
+    assert_eq!(c.transcript().len(), 3, "{text}");
+    assert!(text.contains("sent again as seq"), "{text}");
+    drop(c);
+    let seen = device.join().unwrap();
+    assert_eq!(seen.image_lists, 5);
+    let st = *stats.lock().unwrap();
+    assert_eq!((st.answers_dropped, st.answers_truncated), (1, 1));
+}
+
+#[test]
+fn a_stale_answer_does_not_fail_the_next_command() {
+    // Every answer comes with a copy of the previous one first (a late answer to an earlier
+    // request): matched by sequence number, it is discarded.
+    let (mut c, device, _) = faulty(
+        Faults {
+            stale_duplicates: true,
+            ..Faults::default()
+        },
+        LinkFaults::default(),
+    );
+    for _ in 0..3 {
+        assert!(c.image_state().unwrap().is_empty());
+    }
+    assert!(c
+        .transcript()
+        .iter()
+        .skip(1)
+        .all(|e| e.discarded.len() == 1));
+    drop(c);
+    device.join().unwrap();
 }

@@ -149,6 +149,11 @@ impl Transport for ReopeningSerial {
         self.line_limits().map_or(1, |l| l.window_for(packet))
     }
 
+    fn bytes_heard(&self) -> Option<u64> {
+        // A reopened port starts counting again; any change still means the device spoke.
+        self.link.as_ref().and_then(|l| l.bytes_heard())
+    }
+
     fn wait_activity(&mut self, timeout: Duration) -> Result<(), SmpError> {
         match self.current() {
             Ok(l) => {

@@ -26,11 +26,8 @@ impl<T: Transport> Client<T> {
         id: u8,
         body: Value,
     ) -> Result<(u8, usize), SmpError> {
-        let seq = self.seq;
-        self.seq = self.seq.wrapping_add(1);
-        let mut request = Packet::request(self.version, op, group, id, seq, body);
-        let bytes = request.encode();
-        request.header.len = (bytes.len() - HEADER_LEN) as u16;
+        let (request, bytes) = self.next_packet(op, group, id, body);
+        let seq = request.header.seq;
         self.transcript.push(Exchange {
             at: self.started.elapsed(),
             request,
@@ -40,22 +37,64 @@ impl<T: Transport> Client<T> {
             discarded: Vec::new(),
         });
         let idx = self.transcript.len() - 1;
-        let limit = self.transport.max_packet();
-        let sent = if bytes.len() > limit {
-            Err(SmpError::BufferTooSmall {
-                max_packet: limit,
-                needed: bytes.len(),
-            })
-        } else {
-            self.transport.send(&bytes)
-        };
-        match sent {
+        match self.send_bytes(&bytes) {
             Ok(()) => Ok((seq, idx)),
             Err(e) => {
-                self.transcript[idx].error = Some(e.to_string());
+                self.record_error(idx, e.to_string());
                 Err(e)
             }
         }
+    }
+
+    /// Send the request of the exchange at `idx` once more under a new sequence number, noted
+    /// on that exchange (`since`: when it was first sent). Returns the new sequence number.
+    pub(super) fn resend_tracked(
+        &mut self,
+        idx: usize,
+        op: Op,
+        group: u16,
+        id: u8,
+        body: Value,
+        since: Instant,
+    ) -> Result<u8, SmpError> {
+        let (request, bytes) = self.next_packet(op, group, id, body);
+        let seq = request.header.seq;
+        let note = format!(
+            "no answer after {:.3}s: sent again as seq {seq}",
+            since.elapsed().as_secs_f64()
+        );
+        if let Some(ex) = self.transcript.get_mut(idx) {
+            ex.discarded.push(note);
+        }
+        match self.send_bytes(&bytes) {
+            Ok(()) => Ok(seq),
+            Err(e) => {
+                self.record_error(idx, e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// The next request packet (its header's length filled in) and its bytes.
+    fn next_packet(&mut self, op: Op, group: u16, id: u8, body: Value) -> (Packet, Vec<u8>) {
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        let mut request = Packet::request(self.version, op, group, id, seq, body);
+        let bytes = request.encode();
+        request.header.len = (bytes.len() - HEADER_LEN) as u16;
+        (request, bytes)
+    }
+
+    /// Hand encoded bytes to the transport, refusing what the link cannot carry.
+    fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), SmpError> {
+        let limit = self.transport.max_packet();
+        if bytes.len() > limit {
+            return Err(SmpError::BufferTooSmall {
+                max_packet: limit,
+                needed: bytes.len(),
+            });
+        }
+        self.transport.send(bytes)
     }
 
     /// Wait until `deadline` for a packet that `accept` takes (it returns `Some` for a header
@@ -87,8 +126,10 @@ impl<T: Transport> Client<T> {
         }
     }
 
-    /// Complete the exchange at `idx` with its answer.
+    /// Complete the exchange at `idx` with its answer; the device is known to be there.
     pub(super) fn record_answer(&mut self, idx: usize, pkt: Packet) {
+        self.answered = true;
+        self.alive = true;
         let at = self.started.elapsed();
         if let Some(ex) = self.transcript.get_mut(idx) {
             ex.response_at = Some(at);

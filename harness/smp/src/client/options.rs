@@ -12,7 +12,8 @@ use super::window::MAX_WINDOW;
 
 /// Default per-request timeout (smpclient's 2.5 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2500);
-/// Default first-chunk timeout: the device erases the slot before it answers.
+/// Default first-chunk timeout of a device known to be alive: it erases the slot before it
+/// answers.
 pub const DEFAULT_FIRST_CHUNK_TIMEOUT: Duration = Duration::from_secs(40);
 /// Attempts per upload chunk before giving up.
 pub const DEFAULT_UPLOAD_TRIES: u32 = 3;
@@ -53,9 +54,14 @@ impl RequestOptions {
 /// request, 40 s for the first chunk, 3 tries, window and buffer size from the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UploadOptions {
-    /// Wait for each answer after the first chunk's.
+    /// Wait for each answer; also the first chunk's while the device is not known to be there
+    /// (it has not answered the last request on this client), so a dead link fails within
+    /// `timeout` × `tries`.
     pub timeout: Duration,
-    /// Wait for the first chunk's answer: the device erases the slot before it answers.
+    /// Wait for the first chunk's answer while the device is known alive (it answered the last
+    /// request): Zephyr's img_mgmt erases the slot before it answers the first chunk
+    /// (`img_mgmt.c`, `img_mgmt_upload` → `img_mgmt_erase_image_data()`, unless
+    /// `CONFIG_IMG_ERASE_PROGRESSIVELY`), which takes seconds on a large slot.
     pub first_chunk_timeout: Duration,
     /// Attempts per request (minimum 1); in a windowed upload, timeouts or EBUSY answers in a
     /// row without a clean acknowledgement.
@@ -99,14 +105,6 @@ impl UploadOptions {
     pub(crate) fn chunk_request(&self) -> RequestOptions {
         RequestOptions {
             timeout: self.timeout,
-            tries: self.tries,
-        }
-    }
-
-    /// The options of the first chunk, which waits for the slot erase.
-    pub(crate) fn first_chunk_request(&self) -> RequestOptions {
-        RequestOptions {
-            timeout: self.first_chunk_timeout,
             tries: self.tries,
         }
     }

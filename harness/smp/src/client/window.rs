@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 #[cfg(doc)]
 use super::UploadOptions;
-use super::{Client, Upload, UploadReport, MAX_STALLS};
+use super::{Client, Upload, UploadReport, MAX_HEARD_LOSSES, MAX_STALLS};
 use crate::errors::{response_error, SmpError};
 use crate::header::{group, img_cmd, Op};
-use crate::packet::{map_bool, map_bytes, map_uint, Packet};
+use crate::packet::{map_bool, map_uint, Packet};
 use crate::transport::Transport;
 
 /// Upper bound for the upload window, whatever `buf_count` claims: more requests in flight
@@ -138,13 +138,18 @@ impl<T: Transport> Client<T> {
         let mut dev_off = 0usize;
         let mut next = 0usize;
         let mut need_first = true;
-        // Consecutive timeouts/EBUSY, and realignments, without a clean acknowledgement.
+        // Highest offset the device acknowledged in this session: the upload's progress.
+        let mut best = 0usize;
+        // Timeouts/EBUSY, and realignments, since the device's offset last moved forward.
         let mut failures = 0u32;
         let mut stalls = 0u32;
         let mut last_err = SmpError::Timeout;
+        // Timeouts forgiven because the device was heard meanwhile (see `MAX_HEARD_LOSSES`).
+        let mut heard_losses = 0u32;
+        let mut heard = self.transport.bytes_heard();
         loop {
             if need_first {
-                // The first chunk goes alone, with the long timeout and the usual retries.
+                // The first chunk goes alone, with the erase wait and the usual retries.
                 let off = self.upload_request(up, 0)?;
                 progress(&up.progress(off, window));
                 if off == 0 {
@@ -159,23 +164,25 @@ impl<T: Transport> Client<T> {
                 need_first = false;
                 dev_off = off;
                 next = off;
+                best = off;
+                failures = 0;
+                stalls = 0;
             }
             if dev_off >= total && inflight.is_empty() {
                 break;
             }
             while inflight.len() < window && next < total {
-                let body = up.chunk(next)?;
-                let n = map_bytes(&body, "data").map_or(0, <[u8]>::len);
+                let (body, end) = up.chunk(next)?;
                 let (seq, ex) =
                     self.send_tracked(Op::Write, group::IMAGE, img_cmd::UPLOAD, body)?;
                 inflight.push_back(InFlight {
                     seq,
                     off: next,
-                    end: next + n,
+                    end,
                     sent: Instant::now(),
                     ex,
                 });
-                next += n;
+                next = end;
                 up.report.window = up.report.window.max(inflight.len());
             }
             let wait = match self.clip(timeout) {
@@ -201,6 +208,7 @@ impl<T: Transport> Client<T> {
                     self.record_answer(e.ex, pkt.clone());
                     let body = &pkt.body;
                     if let Some(d) = response_error(body) {
+                        up.answers += 1;
                         self.record_error(e.ex, d.to_string());
                         self.mark_lost(&skipped, "no answer before a later request's");
                         if !d.is_busy() {
@@ -227,8 +235,6 @@ impl<T: Transport> Client<T> {
                             // Skipped entries were processed (only their answers were lost):
                             // the device is exactly where the pipeline expects it.
                             self.mark_lost(&skipped, "answer lost; a later answer covers it");
-                            failures = 0;
-                            stalls = 0;
                             clean += 1;
                             if clean >= DEFAULT_GROW_AFTER && window < max_window {
                                 window += 1;
@@ -253,7 +259,16 @@ impl<T: Transport> Client<T> {
                         );
                     }
                     up.report.retries += 1;
-                    failures += 1;
+                    let now_heard = self.transport.bytes_heard();
+                    if now_heard.is_some() && now_heard != heard && heard_losses < MAX_HEARD_LOSSES
+                    {
+                        // The device kept talking: its answer was lost, the link is alive.
+                        heard_losses += 1;
+                    } else {
+                        self.alive = false;
+                        failures += 1;
+                    }
+                    heard = now_heard;
                     last_err = SmpError::Timeout;
                     realign = true;
                     window = 1;
@@ -264,23 +279,40 @@ impl<T: Transport> Client<T> {
                     return Err(e);
                 }
             }
-            if failures >= up.options.tries {
-                self.abandon(&mut inflight);
-                return Err(last_err);
-            }
             if realign {
                 if failures > 0 {
                     window = 1;
                     clean = 0;
                 }
+                // The answers still due tell where the device is after everything it got.
                 dev_off = self.drain_upload(&mut inflight, dev_off, up)?;
                 next = dev_off;
+            }
+            // Progress, not exact answers, is what keeps an upload going: answers lost to
+            // noise cost resends, never the upload, while the device's offset moves forward.
+            let progressed = dev_off > best;
+            if progressed {
+                best = dev_off;
+                failures = 0;
+                stalls = 0;
+                heard_losses = 0;
+                heard = self.transport.bytes_heard();
+            }
+            if failures >= up.options.tries {
+                self.abandon(&mut inflight);
+                return Err(last_err);
+            }
+            if realign {
                 if dev_off == 0 {
-                    up.report.restarts += 1;
+                    if self.landed(up)? {
+                        progress(&up.progress(total, window));
+                        break;
+                    }
+                    up.restarted()?;
+                    best = 0;
                     need_first = true;
                     progress(&up.progress(0, window));
-                }
-                if failures == 0 {
+                } else if failures == 0 && !progressed {
                     stalls += 1;
                     if stalls > MAX_STALLS {
                         return Err(SmpError::Upload(format!(
@@ -314,9 +346,12 @@ impl<T: Transport> Client<T> {
                     match response_error(&pkt.body) {
                         Some(d) => self.record_error(e.ex, d.to_string()),
                         None => {
+                            up.answers += 1;
                             if let Some(off) = map_uint(&pkt.body, "off") {
                                 if off as usize <= up.data.len() {
                                     dev_off = off as usize;
+                                    up.last_off = dev_off;
+                                    up.acked = up.acked.max(dev_off);
                                 }
                             }
                             if let Some(m) = map_bool(&pkt.body, "match") {
