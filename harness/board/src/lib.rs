@@ -10,8 +10,8 @@ pub mod transports;
 
 pub use device_link::DeviceLinkFacts;
 pub use probe::{
-    BoardError, BootChainFacts, CoreState, FlashOpCuts, PowerControl, Probe, ResetKind, Snapshot,
-    Snapshots,
+    BoardError, BootChainFacts, CoreState, CutRecord, FlashOpCuts, PowerControl, Probe, ResetKind,
+    Snapshot, Snapshots,
 };
 
 use dfu_hil_smp::{SmpError, Transport};

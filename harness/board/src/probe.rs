@@ -217,7 +217,35 @@ pub trait FlashOpCuts {
     fn flash_op_count(&mut self) -> u64;
     /// The last counted flash operation, for reports (where a cut landed).
     fn last_flash_op(&mut self) -> Option<String>;
+    /// Start recording the flash operations from now on, so the state after any of them can
+    /// be rebuilt ([`restore_cut`](Self::restore_cut)) instead of replayed. False when the
+    /// board cannot (then a sweep replays every cut point).
+    fn record_flash_ops(&mut self) -> bool {
+        false
+    }
+    /// Stop recording; the record, when every cut point of the run can be rebuilt from it
+    /// (`None` when the run changed state the record does not hold).
+    fn take_flash_record(&mut self) -> Option<CutRecord> {
+        None
+    }
+    /// The board as a power cut before operation `k` (1-based) of `record` leaves it — `start`
+    /// (the state recording began in) plus the flash of the first k - 1 operations, power off
+    /// — as if the recorded block had run again with the cut armed there.
+    fn restore_cut(
+        &mut self,
+        start: &Snapshot,
+        record: &CutRecord,
+        k: u64,
+    ) -> Result<(), BoardError> {
+        let _ = (start, record, k);
+        Err(BoardError::Unsupported(
+            "rebuilding a power-cut state from a record".into(),
+        ))
+    }
 }
+
+/// The flash operations of one run, opaque to the runner ([`FlashOpCuts::take_flash_record`]).
+pub struct CutRecord(pub Box<dyn std::any::Any + Send + Sync>);
 
 /// Cutting the power now: the simulated board's supply, a native-sim process killed, a real
 /// board's inventory power hooks.

@@ -4,7 +4,8 @@
 
 use crate::hw::Capability;
 use crate::probe::{
-    BoardError, CoreState, FlashOpCuts, PowerControl, Probe, ResetKind, Snapshot, Snapshots,
+    BoardError, CoreState, CutRecord, FlashOpCuts, PowerControl, Probe, ResetKind, Snapshot,
+    Snapshots,
 };
 use crate::{Board, BoardKind, Link};
 use dfu_hil_mcuboot::layout::Layout;
@@ -285,6 +286,40 @@ impl FlashOpCuts for SimProbe {
                 op.n, op.kind, op.partition, op.offset, op.len
             )
         })
+    }
+
+    fn record_flash_ops(&mut self) -> bool {
+        self.lock().record_flash_ops();
+        true
+    }
+
+    fn take_flash_record(&mut self) -> Option<CutRecord> {
+        let r = self.lock().take_flash_record()?;
+        Some(CutRecord(Box::new(r)))
+    }
+
+    fn restore_cut(
+        &mut self,
+        start: &Snapshot,
+        record: &CutRecord,
+        k: u64,
+    ) -> Result<(), BoardError> {
+        let saved = start
+            .0
+            .downcast_ref::<dfu_hil_sim::device::board::SavedState>()
+            .ok_or_else(|| BoardError::Probe("snapshot from another board kind".into()))?;
+        let record = record
+            .0
+            .downcast_ref::<dfu_hil_sim::device::board::FlashRecord>()
+            .ok_or_else(|| BoardError::Probe("flash record from another board kind".into()))?;
+        if self.lock().load_cut_state(saved, record, k) {
+            Ok(())
+        } else {
+            Err(BoardError::Probe(format!(
+                "cut point {k} is not in the record ({} operations)",
+                record.len()
+            )))
+        }
     }
 }
 

@@ -548,6 +548,11 @@ pub struct SweepStep {
     /// Check only every Nth cut point (1 = all).
     #[serde(default = "one")]
     pub every: u64,
+    /// Power-cut sweep: run `cut-during` again for every cut point instead of rebuilding the
+    /// state after the cut from a record of the uncut run (slower; the evidence log then holds
+    /// the interrupted run too). Verdicts are the same either way.
+    #[serde(default)]
+    pub replay: bool,
     /// Parameter sweep: the name written `${name}` in the steps of `do`.
     pub param: Option<String>,
     /// Parameter sweep: `do` runs once per value, in order.

@@ -55,8 +55,16 @@ impl Ctx<'_> {
         ))
     }
 
-    /// Count the block's flash operations, then for every cut point: restore, cut there, run
-    /// the block (it dies with the board), power on through `then` and require it to pass.
+    /// Count the block's flash operations, then for every cut point: put the board in the
+    /// state the cut leaves, power on through `then` and require it to pass. Every cut point
+    /// is checked; the step fails naming how many failed ("N of M") and which, with the
+    /// evidence of the first.
+    ///
+    /// The state after a cut is rebuilt from a record of the uncut run when the board can
+    /// (checkpoints, [`dfu_hil_board::FlashOpCuts::record_flash_ops`]): a cut before operation
+    /// k leaves exactly the flash of the uncut run after k - 1 operations, so running the
+    /// block again only to die in it is wasted work. Otherwise (or with `replay: true`) the
+    /// block runs again from the start with the cut armed, as MCUboot's simulator does.
     pub(super) fn sweep(
         &mut self,
         w: &crate::scenario::SweepStep,
@@ -65,7 +73,14 @@ impl Ctx<'_> {
         let t0 = Instant::now();
         let start = self.snapshots()?.snapshot()?;
         let before = self.flash_op_cuts()?.flash_op_count();
-        self.run_block(&w.cut_during, events)?;
+        let recording = !w.replay && self.flash_op_cuts()?.record_flash_ops();
+        let ran = self.run_block(&w.cut_during, events);
+        let record = if recording {
+            self.flash_op_cuts()?.take_flash_record()
+        } else {
+            None
+        };
+        ran?;
         let total = self
             .flash_op_cuts()?
             .flash_op_count()
@@ -74,55 +89,89 @@ impl Ctx<'_> {
         // Nothing answers once the power is gone: do not wait long for it.
         let power_off = RequestOptions::timeout(Duration::from_millis(300));
         let mut checked = 0u64;
+        let mut failed: Vec<FailedCut> = Vec::new();
         let mut k = 1;
         while k <= total {
             if let Some(why) = self.must_stop() {
                 self.snapshots()?.restore(&clean)?;
-                let message =
-                    format!("{why} during the sweep after {checked} of {total} cut points");
+                let message = format!(
+                    "{why} during the sweep after {checked} of {total} cut points{}",
+                    failed_so_far(&failed)
+                );
                 return Err(if self.interrupt.load(Ordering::SeqCst) {
                     Failure::Interrupted { message }
                 } else {
                     Failure::Timeout { message }
                 });
             }
-            self.snapshots()?.restore(&start)?;
-            self.flash_op_cuts()?.cut_before_flash_op(k)?;
-            let _ = self.with_request(power_off, |c| c.run_block(&w.cut_during, events));
+            match &record {
+                Some(r) => self.flash_op_cuts()?.restore_cut(&start, r, k)?,
+                None => {
+                    self.snapshots()?.restore(&start)?;
+                    self.flash_op_cuts()?.cut_before_flash_op(k)?;
+                    let _ = self.with_request(power_off, |c| c.run_block(&w.cut_during, events));
+                }
+            }
             let cut_op = self.flash_op_cuts()?.last_flash_op().unwrap_or_default();
             // Evidence hook (at_cut.rs): keep the flash the recovery boot starts from.
             let armed = self.arm_at_cut();
             let recovered = self.run_block(&w.then, events);
             let cut_states = self.disarm_at_cut(armed);
+            checked += 1;
             if let Err(e) = recovered {
-                self.keep_at_cut(
-                    cut_states,
-                    format!("flash operation {k}/{total} ({cut_op})"),
-                );
                 if let Some(why) = self.deadline_passed() {
+                    if failed.is_empty() {
+                        self.keep_at_cut(
+                            cut_states,
+                            format!("flash operation {k}/{total} ({cut_op})"),
+                        );
+                    }
                     self.snapshots()?.restore(&clean)?;
                     return Err(Failure::Timeout {
                         message: format!(
-                            "{why} during the sweep after {checked} of {total} cut points"
+                            "{why} during the sweep after {} of {total} cut points{}",
+                            checked - 1,
+                            failed_so_far(&failed)
                         ),
                     });
                 }
-                let what = e.summary();
-                return Err(Failure::Mismatch(Mismatch::new(
-                    format!("after a power cut at flash operation {k}/{total} ({cut_op}): {what}"),
-                    format!(
-                        "  {checked} earlier cut points recovered; this one did not\n  cut at: {cut_op}\n"
-                    ),
-                )));
+                if failed.is_empty() {
+                    // The evidence folder shows the first failing cut, as before.
+                    self.keep_at_cut(
+                        cut_states,
+                        format!("flash operation {k}/{total} ({cut_op})"),
+                    );
+                }
+                failed.push(FailedCut {
+                    k,
+                    op: cut_op,
+                    what: e.summary(),
+                });
             }
-            checked += 1;
             k += w.every.max(1);
         }
         // Later steps continue from the uninterrupted outcome.
         self.snapshots()?.restore(&clean)?;
         self.collect_log();
+        let how = if record.is_some() {
+            "rebuilt from checkpoints"
+        } else {
+            "replayed"
+        };
+        if let Some(f) = failed.first() {
+            return Err(Failure::Mismatch(Mismatch::new(
+                format!(
+                    "{} of {checked} cut points failed; first: after a power cut at flash operation {}/{total} ({}): {}",
+                    failed.len(),
+                    f.k,
+                    f.op,
+                    f.what
+                ),
+                failure_table(&failed, checked, total),
+            )));
+        }
         Ok(format!(
-            "{checked} cut points of {total} flash operations checked in {:.2} s, all recovered",
+            "{checked} cut points of {total} flash operations checked in {:.2} s ({how}), all recovered",
             t0.elapsed().as_secs_f64()
         ))
     }
@@ -176,5 +225,50 @@ impl Ctx<'_> {
                 Ok("upload finished before the cut point".into())
             }
         }
+    }
+}
+
+/// Most failing cut points a sweep's failure lists; the count is always complete.
+pub const MAX_LISTED_CUTS: usize = 20;
+
+/// One cut point whose recovery failed.
+struct FailedCut {
+    /// 1-based flash operation of the block the power was cut before.
+    k: u64,
+    /// The operation, as the board describes it.
+    op: String,
+    /// Why `then` failed.
+    what: String,
+}
+
+/// The failing cut points under a sweep's failure: how many of how many, then each (bounded).
+fn failure_table(failed: &[FailedCut], checked: u64, total: u64) -> String {
+    let mut t = format!(
+        "  {} of {checked} cut points failed ({total} flash operations in the block):\n",
+        failed.len()
+    );
+    for f in failed.iter().take(MAX_LISTED_CUTS) {
+        t.push_str(&format!(
+            "  cut at {}/{total} ({}): {}\n",
+            f.k, f.op, f.what
+        ));
+    }
+    if failed.len() > MAX_LISTED_CUTS {
+        t.push_str(&format!(
+            "  … and {} more\n",
+            failed.len() - MAX_LISTED_CUTS
+        ));
+    }
+    t
+}
+
+/// For a sweep stopped early: the failures it had found.
+fn failed_so_far(failed: &[FailedCut]) -> String {
+    match failed.len() {
+        0 => String::new(),
+        n => format!(
+            " ({n} failed so far, first at flash operation {})",
+            failed[0].k
+        ),
     }
 }

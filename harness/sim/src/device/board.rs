@@ -2,6 +2,7 @@
 //! behind a UART — everything a probe and a serial port would see on a real nRF52840 DK.
 
 use crate::bootloader::{BootOutcome, Bootloader, HwState, ImageDecision, NetcoreFw};
+use crate::device::flash_journal;
 use crate::device::flash_map::{FlashMap, MapError};
 use crate::device::nsib::{self, B0Stop, NsibBoot, B0};
 use crate::device::smp_server::{AppView, SmpServer};
@@ -95,6 +96,24 @@ const NOISE_LINES: &[&str] = &[
     "<err> uart_mcumgr: insufficient buffers; drop this fragment",
 ];
 
+/// The flash operations of one uncut run, from which the state after any of its cut points is
+/// rebuilt ([`SimBoard::load_cut_state`]).
+#[derive(Debug, Clone)]
+pub struct FlashRecord {
+    journal: flash_journal::FlashJournal,
+}
+
+impl FlashRecord {
+    /// Flash operations recorded: the run's cut points.
+    pub fn len(&self) -> u64 {
+        self.journal.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.journal.is_empty()
+    }
+}
+
 /// See [`SimBoard::save_state`].
 #[derive(Debug, Clone)]
 pub struct SavedState {
@@ -137,6 +156,8 @@ pub struct SimBoard {
     uart_ready_at: Option<Instant>,
     /// Bytes lost that way since the last boot.
     uart_drained: u64,
+    /// While flash operations are recorded: the state outside flash when recording began.
+    recording_from: Option<(HwState, Option<NsibBoot>)>,
 }
 
 impl SimBoard {
@@ -160,6 +181,7 @@ impl SimBoard {
             reset_at: None,
             uart_ready_at: None,
             uart_drained: 0,
+            recording_from: None,
         }
     }
 
@@ -347,7 +369,7 @@ impl SimBoard {
     /// can run the same block from the same starting point many times.
     pub fn save_state(&self) -> SavedState {
         SavedState {
-            flash: self.flash.clone(),
+            flash: self.flash.clone_without_journal(),
             core: self.core.clone(),
             hw: self.hw.clone(),
             nsib: self.nsib.clone(),
@@ -368,6 +390,39 @@ impl SimBoard {
         self.tx.clear();
         self.core = saved.core.clone();
         self.rx = self.new_rx();
+    }
+
+    /// Start recording the flash operations of a run (see [`FlashRecord`]).
+    pub fn record_flash_ops(&mut self) {
+        self.flash.start_journal(flash_journal::DEFAULT_INTERVAL);
+        self.recording_from = Some((self.hw.clone(), self.nsib.clone()));
+    }
+
+    /// Stop recording. `None` when no recording ran, or when the run changed state outside
+    /// the flash (security counters, the network core, an NSIB boot chain), which a rebuilt
+    /// cut could not reproduce: then a sweep must replay each cut instead.
+    pub fn take_flash_record(&mut self) -> Option<FlashRecord> {
+        let journal = self.flash.take_journal()?;
+        let (hw, nsib) = self.recording_from.take()?;
+        let only_flash =
+            hw == self.hw && nsib.is_none() && self.nsib.is_none() && !B0::present(&self.flash);
+        only_flash.then_some(FlashRecord { journal })
+    }
+
+    /// The board as a power cut before recorded operation `k` (1-based) leaves it, without
+    /// running anything: `start` (the state the recording began in), the flash after the
+    /// first k - 1 operations, power off. False (board unchanged) when `k` is outside the
+    /// record.
+    pub fn load_cut_state(&mut self, start: &SavedState, record: &FlashRecord, k: u64) -> bool {
+        if k == 0 || k > record.journal.len() {
+            return false;
+        }
+        self.load_state(start);
+        if !self.flash.rebuild_cut(&record.journal, k) {
+            return false;
+        }
+        self.power_off();
+        true
     }
 
     fn emit(&mut self, line: String) {

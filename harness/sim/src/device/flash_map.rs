@@ -7,6 +7,7 @@
 //! device whose CPU stalls while its NVMC works.
 
 use crate::device::flash::{FlashError, NorFlash, OpKind};
+use crate::device::flash_journal::FlashJournal;
 use crate::device::flash_timing::FlashTiming;
 use dfu_hil_mcuboot::layout::{DeviceKind, Layout, Partition};
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct FlashMap {
     timing: Vec<Option<FlashTiming>>,
     /// Modelled time the flash has been busy (erases and writes on timed devices).
     busy: Duration,
+    /// Every operation recorded while a sweep runs its block uncut ([`FlashJournal`]).
+    journal: Option<FlashJournal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +89,7 @@ impl FlashMap {
             ram_access: false,
             timing,
             busy: Duration::ZERO,
+            journal: None,
             layout,
         }
     }
@@ -267,8 +271,53 @@ impl FlashMap {
                 source: FlashError::PowerCut { op: self.ops },
             });
         }
+        if let Some(j) = &mut self.journal {
+            j.before_op(&self.devices, op.clone());
+        }
         self.last_op = Some(op);
         Ok(())
+    }
+
+    /// Record every operation from now on, with a checkpoint of all devices every `interval`
+    /// operations (see [`FlashJournal`]).
+    pub fn start_journal(&mut self, interval: u64) {
+        self.journal = Some(FlashJournal::new(self.ops, interval));
+    }
+
+    /// A copy of the map without a recording in progress (a snapshot need not carry it).
+    pub fn clone_without_journal(&self) -> FlashMap {
+        let journal = None;
+        FlashMap {
+            layout: self.layout.clone(),
+            devices: self.devices.clone(),
+            ops: self.ops,
+            cut_before: self.cut_before,
+            last_op: self.last_op.clone(),
+            ram_access: self.ram_access,
+            timing: self.timing.clone(),
+            busy: self.busy,
+            journal,
+        }
+    }
+
+    /// Stop recording; what was recorded.
+    pub fn take_journal(&mut self) -> Option<FlashJournal> {
+        self.journal.take()
+    }
+
+    /// The flash as a power cut before recorded operation `k` (1-based) of `journal` left it,
+    /// counters included (the cut operation counted and last). This map must be in the state
+    /// it was in when the journal started. False when `k` is not in the journal.
+    pub fn rebuild_cut(&mut self, journal: &FlashJournal, k: u64) -> bool {
+        match journal.rebuild(k, &mut self.devices) {
+            Some(op) => {
+                self.ops = op.n;
+                self.last_op = Some(op);
+                self.cut_before = None;
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn erase(&mut self, name: &str, off: u32, len: u32) -> Result<(), MapError> {
@@ -281,6 +330,9 @@ impl FlashMap {
                 partition: name.to_owned(),
                 source,
             })?;
+        if let Some(j) = &mut self.journal {
+            j.erased(d, base + off, len);
+        }
         if let Some(t) = self.timing[d] {
             self.busy += t.erase_time(len);
         }
@@ -297,6 +349,9 @@ impl FlashMap {
                 partition: name.to_owned(),
                 source,
             })?;
+        if let Some(j) = &mut self.journal {
+            j.wrote(d, base + off, data);
+        }
         if let Some(t) = self.timing[d] {
             self.busy += t.write_time(data.len() as u32);
         }

@@ -2,6 +2,7 @@
 
 pub mod board;
 pub mod flash;
+pub mod flash_journal;
 pub mod flash_map;
 pub mod flash_timing;
 pub mod nsib;
