@@ -36,7 +36,12 @@ pub enum BenchCmd {
     /// Predict the upload rate on a real device, then measure an upload to `sim serve`
     /// through a PTY and print bytes/s.
     Upload(UploadArgs),
+    /// Time a power-cut sweep over one full-slot swap on the simulated board (every flash
+    /// operation a cut point) and print the figure.
+    Sweep(sweep::SweepArgs),
 }
+
+mod sweep;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct UploadArgs {
@@ -76,6 +81,7 @@ pub struct UploadArgs {
 pub fn run_bench(cmd: BenchCmd, root: &Path) -> CliResult {
     match cmd {
         BenchCmd::Upload(a) => upload(&a, root)?,
+        BenchCmd::Sweep(a) => sweep::sweep(&a, root)?,
     }
     Ok(Exit::Pass)
 }
