@@ -242,6 +242,12 @@ pub trait FlashOpCuts {
             "rebuilding a power-cut state from a record".into(),
         ))
     }
+    /// A second, independent board of the same kind in this board's state (its own probe and
+    /// SMP link), so a sweep can check cut points on several cores at once. `None` when the
+    /// board is one of a kind (hardware, native-sim).
+    fn twin(&mut self) -> Option<crate::Board> {
+        None
+    }
 }
 
 /// The flash operations of one run, opaque to the runner ([`FlashOpCuts::take_flash_record`]).

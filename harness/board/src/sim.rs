@@ -104,6 +104,7 @@ pub fn open_with(layout: Layout, name: &str, transport: SimTransport) -> (Board,
     let probe = SimProbe {
         board: shared.clone(),
         log_seen: 0,
+        transport,
     };
     let board = Board {
         kind: BoardKind::Sim,
@@ -117,6 +118,8 @@ pub fn open_with(layout: Layout, name: &str, transport: SimTransport) -> (Board,
 pub struct SimProbe {
     board: Shared,
     log_seen: usize,
+    /// The link this board was opened with (a twin gets the same kind).
+    transport: SimTransport,
 }
 
 impl SimProbe {
@@ -285,6 +288,21 @@ impl FlashOpCuts for SimProbe {
                 "#{} {} {} 0x{:x}+0x{:x}",
                 op.n, op.kind, op.partition, op.offset, op.len
             )
+        })
+    }
+
+    fn twin(&mut self) -> Option<Board> {
+        let twin = Arc::new(Mutex::new(self.lock().twin()));
+        let link = self.transport.link(&twin);
+        Some(Board {
+            kind: BoardKind::Sim,
+            name: "sim (twin)".into(),
+            probe: Box::new(SimProbe {
+                board: twin,
+                log_seen: 0,
+                transport: self.transport,
+            }),
+            link,
         })
     }
 

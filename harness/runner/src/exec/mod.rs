@@ -60,6 +60,8 @@ struct Ctx<'a> {
     boot: BootWait,
     /// The flash at the cut point of a sweep whose recovery failed (see `at_cut.rs`).
     at_cut: Option<crate::evidence::AtCut>,
+    /// The device link settings the client was set up with, for a twin board's client.
+    link_setup: Option<crate::device_link::DeviceLink>,
 }
 
 /// Hand the scenario's ELF files to the probe (symbols for fault loops, RTT).
@@ -110,6 +112,7 @@ pub fn run_scenario(
         step_deadline: None,
         boot: BootWait::default(),
         at_cut: None,
+        link_setup: None,
     };
     // Checked in `prepare`; a scenario run without it gets the defaults.
     let device = crate::device_link::device_link(s, &opts.device, &opts.board_device)
@@ -124,6 +127,7 @@ pub fn run_scenario(
         .set_line_limits(device.lines.limits(), &device.lines_source);
     ctx.client
         .set_discover_lines(matches!(device.lines, LineSetting::Discover(_)));
+    ctx.link_setup = Some(device);
     // A board that already runs (a lab board between scenarios) may have booted a moment ago
     // or have a port just opened: make sure it answers before the first step talks to it.
     // Not fatal here: a step that needs SMP reports what goes wrong.
@@ -278,7 +282,7 @@ fn ctx_evidence<'c, 'a>(ctx: &'c mut Ctx<'a>) -> crate::evidence::Sources<'c> {
     }
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The SMP client with the request options in force for its option-less commands.
     fn smp(&mut self) -> Using<'_, Link> {
         self.client.using(self.request)
@@ -291,6 +295,37 @@ impl Ctx<'_> {
         let r = f(self);
         self.request = saved;
         r
+    }
+
+    /// A context on a twin of this board (same state, own probe and SMP client set up like
+    /// this one), for checking sweep cut points in parallel; `None` when the board has none.
+    fn twin(&mut self) -> Option<Ctx<'a>> {
+        let board = self.probe.flash_op_cuts()?.twin()?;
+        let mut client = Client::with_request_options(board.link, self.request);
+        if let Some(d) = &self.link_setup {
+            client
+                .transport_mut()
+                .set_line_limits(d.lines.limits(), &d.lines_source);
+            client.set_discover_lines(matches!(d.lines, LineSetting::Discover(_)));
+        }
+        Some(Ctx {
+            probe: board.probe,
+            client,
+            layout: self.layout,
+            scenario: self.scenario,
+            fixtures: self.fixtures,
+            device_log: Vec::new(),
+            cut_upload_at: None,
+            last_device_error: None,
+            trailers_before: Vec::new(),
+            image_list_before: None,
+            interrupt: self.interrupt.clone(),
+            request: self.request,
+            step_deadline: self.step_deadline.clone(),
+            boot: self.boot,
+            at_cut: None,
+            link_setup: self.link_setup.clone(),
+        })
     }
 
     /// The board's snapshots, or why a sweep cannot run on it.

@@ -4,7 +4,7 @@
 use super::Ctx;
 use crate::event::{Event, EventSink, Progress};
 use crate::expect::Mismatch;
-use crate::result::Failure;
+use crate::result::{BoardFailureKind, Failure};
 use crate::scenario::Step;
 use dfu_hil_smp::{RequestOptions, UploadOptions, UploadProgress};
 use std::sync::atomic::Ordering;
@@ -63,8 +63,9 @@ impl Ctx<'_> {
     /// The state after a cut is rebuilt from a record of the uncut run when the board can
     /// (checkpoints, [`dfu_hil_board::FlashOpCuts::record_flash_ops`]): a cut before operation
     /// k leaves exactly the flash of the uncut run after k - 1 operations, so running the
-    /// block again only to die in it is wasted work. Otherwise (or with `replay: true`) the
-    /// block runs again from the start with the cut armed, as MCUboot's simulator does.
+    /// block again only to die in it is wasted work — and then the cut points are shared out
+    /// over twins of the board, one per core. Otherwise (or with `replay: true`) the block
+    /// runs again from the start with the cut armed, one cut after another.
     pub(super) fn sweep(
         &mut self,
         w: &crate::scenario::SweepStep,
@@ -86,78 +87,50 @@ impl Ctx<'_> {
             .flash_op_count()
             .saturating_sub(before);
         let clean = self.snapshots()?.snapshot()?;
-        // Nothing answers once the power is gone: do not wait long for it.
-        let power_off = RequestOptions::timeout(Duration::from_millis(300));
-        let mut checked = 0u64;
-        let mut failed: Vec<FailedCut> = Vec::new();
-        let mut k = 1;
-        while k <= total {
-            if let Some(why) = self.must_stop() {
-                self.snapshots()?.restore(&clean)?;
-                let message = format!(
-                    "{why} during the sweep after {checked} of {total} cut points{}",
-                    failed_so_far(&failed)
-                );
-                return Err(if self.interrupt.load(Ordering::SeqCst) {
-                    Failure::Interrupted { message }
-                } else {
-                    Failure::Timeout { message }
-                });
+        let points: Vec<u64> = (1..=total)
+            .step_by(usize::try_from(w.every.max(1)).unwrap_or(usize::MAX))
+            .collect();
+        let (outcomes, how) = match &record {
+            Some(r) => {
+                let (o, workers) = self.cuts_rebuilt(w, &start, r, &points, events)?;
+                (
+                    o,
+                    format!("rebuilt from checkpoints, {workers} board(s) in parallel"),
+                )
             }
-            match &record {
-                Some(r) => self.flash_op_cuts()?.restore_cut(&start, r, k)?,
-                None => {
-                    self.snapshots()?.restore(&start)?;
-                    self.flash_op_cuts()?.cut_before_flash_op(k)?;
-                    let _ = self.with_request(power_off, |c| c.run_block(&w.cut_during, events));
-                }
-            }
-            let cut_op = self.flash_op_cuts()?.last_flash_op().unwrap_or_default();
-            // Evidence hook (at_cut.rs): keep the flash the recovery boot starts from.
+            None => (
+                self.cuts_replayed(w, &start, &points, total, events)?,
+                "replayed".to_owned(),
+            ),
+        };
+        let checked = outcomes.checked;
+        let failed = outcomes.failed;
+        if let (Some(r), Some(f)) = (&record, failed.first()) {
+            // The evidence folder shows the first failing cut, as a replayed sweep keeps it.
+            self.flash_op_cuts()?.restore_cut(&start, r, f.k)?;
             let armed = self.arm_at_cut();
-            let recovered = self.run_block(&w.then, events);
-            let cut_states = self.disarm_at_cut(armed);
-            checked += 1;
-            if let Err(e) = recovered {
-                if let Some(why) = self.deadline_passed() {
-                    if failed.is_empty() {
-                        self.keep_at_cut(
-                            cut_states,
-                            format!("flash operation {k}/{total} ({cut_op})"),
-                        );
-                    }
-                    self.snapshots()?.restore(&clean)?;
-                    return Err(Failure::Timeout {
-                        message: format!(
-                            "{why} during the sweep after {} of {total} cut points{}",
-                            checked - 1,
-                            failed_so_far(&failed)
-                        ),
-                    });
-                }
-                if failed.is_empty() {
-                    // The evidence folder shows the first failing cut, as before.
-                    self.keep_at_cut(
-                        cut_states,
-                        format!("flash operation {k}/{total} ({cut_op})"),
-                    );
-                }
-                failed.push(FailedCut {
-                    k,
-                    op: cut_op,
-                    what: e.summary(),
-                });
-            }
-            k += w.every.max(1);
+            let _ = self.run_block(&w.then, events);
+            let states = self.disarm_at_cut(armed);
+            self.keep_at_cut(
+                states,
+                format!("flash operation {}/{total} ({})", f.k, f.op),
+            );
         }
         // Later steps continue from the uninterrupted outcome.
         self.snapshots()?.restore(&clean)?;
         self.collect_log();
-        let how = if record.is_some() {
-            "rebuilt from checkpoints"
-        } else {
-            "replayed"
-        };
+        if let Some(why) = outcomes.stopped {
+            let message = format!(
+                "{why} during the sweep after {checked} of {} cut points{}",
+                points.len(),
+                failed_so_far(&failed)
+            );
+            return Err(if self.interrupt.load(Ordering::SeqCst) {
+                Failure::Interrupted { message }
+            } else {
+                Failure::Timeout { message }
+            });
+        }
         if let Some(f) = failed.first() {
             return Err(Failure::Mismatch(Mismatch::new(
                 format!(
@@ -174,6 +147,145 @@ impl Ctx<'_> {
             "{checked} cut points of {total} flash operations checked in {:.2} s ({how}), all recovered",
             t0.elapsed().as_secs_f64()
         ))
+    }
+
+    /// Each cut point by running the block again from `start` with the cut armed (the board
+    /// cannot rebuild the state after a cut). Keeps the evidence of the first failure.
+    fn cuts_replayed(
+        &mut self,
+        w: &crate::scenario::SweepStep,
+        start: &dfu_hil_board::Snapshot,
+        points: &[u64],
+        total: u64,
+        events: &mut dyn EventSink,
+    ) -> Result<Outcomes, Failure> {
+        // Nothing answers once the power is gone: do not wait long for it.
+        let power_off = RequestOptions::timeout(Duration::from_millis(300));
+        let mut out = Outcomes::default();
+        for &k in points {
+            if let Some(why) = self.must_stop() {
+                out.stopped = Some(why);
+                break;
+            }
+            self.snapshots()?.restore(start)?;
+            self.flash_op_cuts()?.cut_before_flash_op(k)?;
+            let _ = self.with_request(power_off, |c| c.run_block(&w.cut_during, events));
+            let cut_op = self.flash_op_cuts()?.last_flash_op().unwrap_or_default();
+            // Evidence hook (at_cut.rs): keep the flash the recovery boot starts from.
+            let armed = self.arm_at_cut();
+            let recovered = self.run_block(&w.then, events);
+            let cut_states = self.disarm_at_cut(armed);
+            if let Err(e) = recovered {
+                if out.failed.is_empty() {
+                    self.keep_at_cut(
+                        cut_states,
+                        format!("flash operation {k}/{total} ({cut_op})"),
+                    );
+                }
+                if let Some(why) = self.deadline_passed() {
+                    out.stopped = Some(why);
+                    break;
+                }
+                out.failed.push(FailedCut {
+                    k,
+                    op: cut_op,
+                    what: e.summary(),
+                });
+            }
+            out.checked += 1;
+        }
+        Ok(out)
+    }
+
+    /// Each cut point by rebuilding its state from `record`, shared out over this board and
+    /// twins of it (one per core the machine has, when the board has twins). Returns the
+    /// outcomes in cut-point order and how many boards ran.
+    fn cuts_rebuilt(
+        &mut self,
+        w: &crate::scenario::SweepStep,
+        start: &dfu_hil_board::Snapshot,
+        record: &dfu_hil_board::CutRecord,
+        points: &[u64],
+        events: &mut dyn EventSink,
+    ) -> Result<(Outcomes, usize), Failure> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let wanted = cores.min(points.len() / MIN_CUTS_PER_BOARD).max(1);
+        let mut twins = Vec::new();
+        if wanted > 1 {
+            self.snapshots()?.restore(start)?;
+            while twins.len() + 1 < wanted {
+                let Some(mut t) = self.twin() else { break };
+                let Ok(own_start) = t.snapshots().and_then(|s| Ok(s.snapshot()?)) else {
+                    break;
+                };
+                twins.push((t, own_start));
+            }
+        }
+        let boards = twins.len() + 1;
+        let share = |i: usize| {
+            points
+                .iter()
+                .copied()
+                .skip(i)
+                .step_by(boards)
+                .collect::<Vec<_>>()
+        };
+        let mine = share(0);
+        let mut all = std::thread::scope(|s| -> Result<Outcomes, Failure> {
+            let handles: Vec<_> = twins
+                .into_iter()
+                .enumerate()
+                .map(|(i, (mut t, own_start))| {
+                    let ks = share(i + 1);
+                    s.spawn(move || {
+                        t.cuts_from_record(w, &own_start, record, &ks, &mut crate::event::Silent)
+                    })
+                })
+                .collect();
+            let mut all = self.cuts_from_record(w, start, record, &mine, events)?;
+            for h in handles {
+                let part = h.join().map_err(|_| {
+                    Failure::board(BoardFailureKind::Probe, "a sweep worker panicked")
+                })??;
+                all.merge(part);
+            }
+            Ok(all)
+        })?;
+        all.failed.sort_by_key(|f| f.k);
+        Ok((all, boards))
+    }
+
+    /// The cut points `ks` on this board, each rebuilt from `record` over `start`.
+    fn cuts_from_record(
+        &mut self,
+        w: &crate::scenario::SweepStep,
+        start: &dfu_hil_board::Snapshot,
+        record: &dfu_hil_board::CutRecord,
+        ks: &[u64],
+        events: &mut dyn EventSink,
+    ) -> Result<Outcomes, Failure> {
+        let mut out = Outcomes::default();
+        for &k in ks {
+            if let Some(why) = self.must_stop() {
+                out.stopped = Some(why);
+                break;
+            }
+            self.flash_op_cuts()?.restore_cut(start, record, k)?;
+            let cut_op = self.flash_op_cuts()?.last_flash_op().unwrap_or_default();
+            if let Err(e) = self.run_block(&w.then, events) {
+                if let Some(why) = self.deadline_passed() {
+                    out.stopped = Some(why);
+                    break;
+                }
+                out.failed.push(FailedCut {
+                    k,
+                    op: cut_op,
+                    what: e.summary(),
+                });
+            }
+            out.checked += 1;
+        }
+        Ok(out)
     }
 
     /// Upload until `pct` percent is acknowledged, then cut power: the rest of the upload
@@ -230,6 +342,27 @@ impl Ctx<'_> {
 
 /// Most failing cut points a sweep's failure lists; the count is always complete.
 pub const MAX_LISTED_CUTS: usize = 20;
+
+/// Fewer cut points than this per board are not worth a twin board.
+const MIN_CUTS_PER_BOARD: usize = 16;
+
+/// What checking a set of cut points found.
+#[derive(Default)]
+struct Outcomes {
+    /// Cut points whose `then` ran to a verdict.
+    checked: u64,
+    failed: Vec<FailedCut>,
+    /// Why checking stopped early (interrupt, deadline).
+    stopped: Option<String>,
+}
+
+impl Outcomes {
+    fn merge(&mut self, other: Outcomes) {
+        self.checked += other.checked;
+        self.failed.extend(other.failed);
+        self.stopped = self.stopped.take().or(other.stopped);
+    }
+}
 
 /// One cut point whose recovery failed.
 struct FailedCut {

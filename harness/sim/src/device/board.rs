@@ -392,6 +392,17 @@ impl SimBoard {
         self.rx = self.new_rx();
     }
 
+    /// A second board in this one's persistent state (flash, core, OTP) with its settings (flash
+    /// timing, UART faults): RAM state, log and clock start fresh. A sweep checks cut points
+    /// on twins in parallel; each twin only ever runs from a state loaded into it.
+    pub fn twin(&self) -> SimBoard {
+        let mut t = SimBoard::new(self.flash.layout.clone());
+        t.faults = self.faults.clone();
+        t.rng = self.rng;
+        t.load_state(&self.save_state());
+        t
+    }
+
     /// Start recording the flash operations of a run (see [`FlashRecord`]).
     pub fn record_flash_ops(&mut self) {
         self.flash.start_journal(flash_journal::DEFAULT_INTERVAL);
