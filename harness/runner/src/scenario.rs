@@ -553,6 +553,12 @@ pub struct SweepStep {
     /// the interrupted run too). Verdicts are the same either way.
     #[serde(default)]
     pub replay: bool,
+    /// Power-cut sweep: after each cut, also cut again before every flash operation of the
+    /// recovery (`then`, i.e. MCUboot resuming), then require `then` to pass (a second power
+    /// loss while MCUboot resumes, as MCUboot's simulator checks). Cost: cut points × resume
+    /// operations.
+    #[serde(default)]
+    pub recovery_cuts: bool,
     /// Parameter sweep: the name written `${name}` in the steps of `do`.
     pub param: Option<String>,
     /// Parameter sweep: `do` runs once per value, in order.

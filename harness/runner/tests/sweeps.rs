@@ -130,3 +130,17 @@ fn checkpointed_and_replayed_sweeps_agree() {
         assert_eq!(fast.steps.len(), slow.steps.len());
     }
 }
+
+/// A second power loss while MCUboot resumes the interrupted swap-move: every recovery
+/// operation of every (every 10th) first cut is cut again, and the board still recovers.
+#[test]
+fn recovery_cuts_on_swap_move_pass() {
+    let r = run_text(&scenario(
+        "swap-move",
+        "nrf52840-internal",
+        &format!("{GOOD_THEN}\n      every: 10\n      recovery-cuts: true"),
+    ));
+    let s = sweep_step(&r);
+    assert_eq!(s.status, StepStatus::Passed, "{s:?}");
+    assert!(s.message.contains("recovery"), "{}", s.message);
+}

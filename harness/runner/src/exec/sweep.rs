@@ -143,6 +143,10 @@ impl Ctx<'_> {
                 failure_table(&failed, checked, total),
             )));
         }
+        let how = match w.recovery_cuts {
+            true => format!("{how}; each cut again at every recovery operation"),
+            false => how,
+        };
         Ok(format!(
             "{checked} cut points of {total} flash operations checked in {:.2} s ({how}), all recovered",
             t0.elapsed().as_secs_f64()
@@ -171,10 +175,18 @@ impl Ctx<'_> {
             self.flash_op_cuts()?.cut_before_flash_op(k)?;
             let _ = self.with_request(power_off, |c| c.run_block(&w.cut_during, events));
             let cut_op = self.flash_op_cuts()?.last_flash_op().unwrap_or_default();
+            let after_cut = match w.recovery_cuts {
+                true => Some(self.snapshots()?.snapshot()?),
+                false => None,
+            };
             // Evidence hook (at_cut.rs): keep the flash the recovery boot starts from.
             let armed = self.arm_at_cut();
-            let recovered = self.run_block(&w.then, events);
+            let mut recovered = self.run_block(&w.then, events);
             let cut_states = self.disarm_at_cut(armed);
+            if let (Ok(()), Some(s)) = (&recovered, &after_cut) {
+                self.snapshots()?.restore(s)?;
+                recovered = self.second_cuts(w, events)?;
+            }
             if let Err(e) = recovered {
                 if out.failed.is_empty() {
                     self.keep_at_cut(
@@ -295,7 +307,12 @@ impl Ctx<'_> {
             }
             self.flash_op_cuts()?.restore_cut(start, record, k)?;
             let cut_op = self.flash_op_cuts()?.last_flash_op().unwrap_or_default();
-            if let Err(e) = self.run_block(&w.then, events) {
+            let mut recovered = self.run_block(&w.then, events);
+            if recovered.is_ok() && w.recovery_cuts {
+                self.flash_op_cuts()?.restore_cut(start, record, k)?;
+                recovered = self.second_cuts(w, events)?;
+            }
+            if let Err(e) = recovered {
                 if let Some(why) = self.deadline_passed() {
                     out.stopped = Some(why);
                     break;
@@ -309,6 +326,50 @@ impl Ctx<'_> {
             out.checked += 1;
         }
         Ok(())
+    }
+
+    /// `recovery-cuts`: from the board's state right after a cut, cut the power again before
+    /// every flash operation of the recovery (`then`: MCUboot resuming), power on again through
+    /// `then`, and require it to pass — a second power loss while MCUboot resumes, as MCUboot's
+    /// simulator checks. `Err` names the first second cut that did not recover; the outer
+    /// error is a board that cannot be cut.
+    fn second_cuts(
+        &mut self,
+        w: &crate::scenario::SweepStep,
+        events: &mut dyn EventSink,
+    ) -> Result<Result<(), Failure>, Failure> {
+        let after_cut = self.snapshots()?.snapshot()?;
+        let before = self.flash_op_cuts()?.flash_op_count();
+        let _ = self.run_block(&w.then, events);
+        let m = self
+            .flash_op_cuts()?
+            .flash_op_count()
+            .saturating_sub(before);
+        let power_off = RequestOptions::timeout(Duration::from_millis(300));
+        for j in 1..=m {
+            if self.must_stop().is_some() {
+                break;
+            }
+            self.snapshots()?.restore(&after_cut)?;
+            self.flash_op_cuts()?.cut_before_flash_op(j)?;
+            // Power on into the second cut; once the core is off, the rest of `then` would
+            // only wait for a dead board.
+            for st in &w.then {
+                let _ = self.with_request(power_off, |c| c.step(st, events));
+                if matches!(self.probe.core_state(), Ok(dfu_hil_board::CoreState::Off)) {
+                    break;
+                }
+            }
+            let op = self.flash_op_cuts()?.last_flash_op().unwrap_or_default();
+            if let Err(e) = self.run_block(&w.then, events) {
+                let what = e.summary();
+                return Ok(Err(Failure::Mismatch(Mismatch::new(
+                    format!("cut again at recovery operation {j}/{m} ({op}): {what}"),
+                    String::new(),
+                ))));
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// Upload until `pct` percent is acknowledged, then cut power: the rest of the upload
