@@ -267,8 +267,20 @@ fn bench_upload_refuses_impossible_line_limits() {
 #[test]
 fn sigterm_still_writes_reports() {
     let tmp = tempfile::tempdir().unwrap();
+    // The bundled sweep, replaying every cut (the slow way) so it is still running when the
+    // signal comes: rebuilt from checkpoints, the whole scenario ends in about a second.
+    let bundled =
+        std::fs::read_to_string(root().join("scenarios/power-cut-during-swap.yaml")).unwrap();
+    let scenario = tmp.path().join("power-cut-during-swap.yaml");
+    std::fs::write(
+        &scenario,
+        bundled.replace("      cut-during:", "      replay: true\n      cut-during:"),
+    )
+    .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_dfu-hil"))
-        .args(["scenario", "power-cut-during-swap", "--root"])
+        .arg("scenario")
+        .arg(&scenario)
+        .arg("--root")
         .arg(root())
         .arg("--junit")
         .arg(tmp.path().join("junit.xml"))
