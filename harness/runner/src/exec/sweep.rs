@@ -116,8 +116,13 @@ impl Ctx<'_> {
                 format!("flash operation {}/{total} ({})", f.k, f.op),
             );
         }
-        // Later steps continue from the uninterrupted outcome.
-        self.snapshots()?.restore(&clean)?;
+        // Later steps continue from the uninterrupted outcome; after a failure the board stays
+        // as the first failing cut left it, for the evidence folder (core state, slots).
+        match (failed.is_empty(), &outcomes.failed_state) {
+            (true, _) => self.snapshots()?.restore(&clean)?,
+            (false, Some(state)) => self.snapshots()?.restore(state)?,
+            (false, None) => {} // the rebuilt first failure above left the board so
+        }
         self.collect_log();
         if let Some(why) = outcomes.stopped {
             let message = format!(
@@ -193,6 +198,7 @@ impl Ctx<'_> {
                         cut_states,
                         format!("flash operation {k}/{total} ({cut_op})"),
                     );
+                    out.failed_state = self.snapshots()?.snapshot().ok();
                 }
                 if let Some(why) = self.deadline_passed() {
                     out.stopped = Some(why);
@@ -441,6 +447,8 @@ struct Outcomes {
     failed: Vec<FailedCut>,
     /// Why checking stopped early (interrupt, deadline).
     stopped: Option<String>,
+    /// The board as the first failing cut's recovery left it (replayed sweeps).
+    failed_state: Option<dfu_hil_board::Snapshot>,
 }
 
 impl Outcomes {
@@ -448,6 +456,7 @@ impl Outcomes {
         self.checked += other.checked;
         self.failed.extend(other.failed);
         self.stopped = self.stopped.take().or(other.stopped);
+        self.failed_state = self.failed_state.take().or(other.failed_state);
     }
 }
 
