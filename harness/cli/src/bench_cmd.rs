@@ -119,6 +119,7 @@ fn bench_image(root: &Path, layout_name: &str, size: u32) -> anyhow::Result<(Pat
         layout: &layout,
         bootloader: &bootloader,
         build: None,
+        release: Default::default(),
     };
     let built = builder.build("bench")?;
     let path = std::env::temp_dir().join(format!("dfu-hil-bench-{}.bin", std::process::id()));

@@ -197,6 +197,7 @@ pub fn build_fixtures(
         layout,
         bootloader: &bootloader,
         build: None,
+        release: Default::default(),
     };
     let mut out = BTreeMap::new();
     for n in names {
@@ -256,6 +257,7 @@ fn build_board(args: &ServeArgs, root: &Path, dir: &Path) -> anyhow::Result<(Sim
         layout: &layout,
         bootloader: &spec,
         build: Some(&from),
+        release: Default::default(),
     };
     let mcuboot = builder.build("mcuboot")?;
     let image = builder.build(&app)?;

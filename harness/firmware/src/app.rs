@@ -53,6 +53,10 @@ pub struct AppDescriptor {
     /// `os reset` (Zephyr's default 250).
     #[serde(default = "default_reset_ms")]
     pub reset_ms: u32,
+    /// The Zephyr (and NCS) release the app was built from: version-dependent SMP server
+    /// behaviour (img_mgmt, error encodings) follows it.
+    #[serde(default)]
+    pub release: crate::release::Release,
 }
 
 fn default_groups() -> Vec<u16> {
@@ -90,6 +94,7 @@ impl AppDescriptor {
             uart_rx_buf_size: default_uart_rx_buf_size(),
             uart_rx_buf_count: default_uart_rx_buf_count(),
             reset_ms: default_reset_ms(),
+            release: crate::release::Release::default(),
         }
     }
 }

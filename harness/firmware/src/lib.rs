@@ -9,7 +9,9 @@
 //!   carries it;
 //! - [`fw_info`] — NCS's `fw_info` struct b0 reads from an NSIB-booted image;
 //! - [`nsib`] — b0 and the MCUboot variants for `s0`/`s1`, signed for b0;
-//! - [`provision`] — NSIB's provisioned key hashes and monotonic counter.
+//! - [`provision`] — NSIB's provisioned key hashes and monotonic counter;
+//! - [`release`] — the Zephyr / MCUboot / NCS release the firmware follows (behaviour that
+//!   differs between releases is chosen from it).
 
 mod descriptor;
 
@@ -18,8 +20,10 @@ pub mod fw_info;
 pub mod mcuboot_build;
 pub mod nsib;
 pub mod provision;
+pub mod release;
 
 pub use app::{build_app, read_app, AppDescriptor, RAM_END, RAM_START};
 pub use mcuboot_build::{
     build_bootloader, read_bootloader, read_bootloader_code, BootloaderBuild, BOOT_ARCH_SYSTEM_HALT,
 };
+pub use release::{Release, Ver};

@@ -55,6 +55,10 @@ pub struct BootloaderBuild {
     /// image is garbage to the simulator (it faults), as before builds were an input.
     #[serde(default)]
     pub stand_in_app: Option<crate::app::AppDescriptor>,
+    /// The MCUboot (and NCS) release this build follows: version-dependent bootloader
+    /// behaviour (NCS's s0/s1 variant check, reading an external secondary's header) follows it.
+    #[serde(default)]
+    pub release: crate::release::Release,
 }
 
 impl Default for BootloaderBuild {
@@ -73,6 +77,7 @@ impl Default for BootloaderBuild {
             fw_info_version: None,
             nsib_slot: None,
             stand_in_app: None,
+            release: crate::release::Release::default(),
         }
     }
 }

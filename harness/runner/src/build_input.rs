@@ -28,6 +28,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The release the scenario's firmware follows: the scenario's `firmware:` block (checked at
+/// load), else upstream's default. (A build directory's `ncs_version.h` / `version.h` will
+/// supply it when the scenario is silent.)
+pub fn release(s: &crate::scenario::Scenario) -> dfu_hil_firmware::Release {
+    s.firmware.release().ok().flatten().unwrap_or_default()
+}
+
 /// The key name a scenario (or a derivation) uses for the build's own signing key
 /// (`CONFIG_BOOT_SIGNATURE_KEY_FILE`).
 pub const BUILD_KEY: &str = "build";

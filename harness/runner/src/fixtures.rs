@@ -65,6 +65,9 @@ pub struct Builder<'a> {
     pub bootloader: &'a BootloaderSpec,
     /// The build the scenario runs on: `build:` fixtures, its signing key (`build`).
     pub build: Option<&'a FromBuild>,
+    /// The release the simulated firmware follows (`firmware:`, else the build's, else
+    /// upstream's): written into every app and bootloader descriptor.
+    pub release: dfu_hil_firmware::Release,
 }
 
 /// The bytes of an image file as a fixture takes them: a raw `.bin` as it is; Intel HEX
@@ -336,7 +339,12 @@ impl Builder<'_> {
             downgrade_prevention: b.downgrade_prevention,
             external_flash_driver: b.external_flash_driver,
             version: "2.1.0".into(),
-            stand_in_app: self.build.map(FromBuild::app_model),
+            stand_in_app: self.build.map(|b| {
+                let mut app = b.app_model();
+                app.release = self.release;
+                app
+            }),
+            release: self.release,
             ..BootloaderBuild::default()
         })
     }
@@ -375,6 +383,7 @@ impl Builder<'_> {
             .parse()
             .map_err(|e| Self::err(name, format!("version `{}`: {e}", app.version)))?;
         let mut desc = AppDescriptor::new(&app.name, &app.version);
+        desc.release = self.release;
         desc.confirm_on_boot = app.confirm_on_boot;
         desc.max_align = self.bootloader.max_align;
         if let Some(g) = &app.smp_groups {

@@ -191,6 +191,7 @@ pub fn prepare(
         layout: &layout,
         bootloader: &s.scenario.bootloader,
         build: s.scenario.from_build.as_deref(),
+        release: crate::build_input::release(&s.scenario),
     };
     check_build_key(s, &builder)?;
     let mut built = BTreeMap::new();

@@ -26,6 +26,11 @@ pub struct Scenario {
     pub build: Option<PathBuf>,
     #[serde(default)]
     pub bootloader: BootloaderSpec,
+    /// The release the device's firmware was built from (`{ ncs: 2.4.0 }`, or `{ zephyr:
+    /// 3.4.99, mcuboot: 1.10.0 }`): behaviour that differs between releases follows it.
+    /// A build's `ncs_version.h` / `version.h` give it when this is left out.
+    #[serde(default)]
+    pub firmware: FirmwareSpec,
     #[serde(default)]
     pub transport: TransportKind,
     /// Fixtures added to (or overriding) `firmware-fixtures/fixtures.yaml` for this scenario.
@@ -86,6 +91,8 @@ pub struct Stated {
     pub transport: Option<At>,
     /// `bootloader:` keys as written (`mode`, `max-sectors`, …); a variant's `mode` counts.
     pub bootloader: BTreeMap<String, At>,
+    /// `firmware:` as written.
+    pub firmware: Option<At>,
 }
 
 impl Stated {
@@ -104,6 +111,8 @@ impl Stated {
             bootloader: Option<BTreeMap<String, Spanned<serde::de::IgnoredAny>>>,
             #[serde(default)]
             variants: Option<Spanned<serde::de::IgnoredAny>>,
+            #[serde(default)]
+            firmware: Option<Spanned<serde::de::IgnoredAny>>,
         }
         let Ok(p) = serde_saphyr::from_str::<Probe>(text) else {
             return Stated::default();
@@ -126,7 +135,51 @@ impl Stated {
             build: p.build.as_ref().map(at),
             transport: p.transport.as_ref().map(at),
             bootloader,
+            firmware: p.firmware.as_ref().map(at),
         }
+    }
+}
+
+/// `firmware:` — the release the device's firmware follows (see `dfu_hil_firmware::release`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FirmwareSpec {
+    /// nRF Connect SDK release, e.g. `2.4.0`: Zephyr and MCUboot follow from its table.
+    pub ncs: Option<String>,
+    /// Zephyr version (`3.4.99` = the tree between 3.4 and 3.5); with `ncs:` it overrides the
+    /// table's.
+    pub zephyr: Option<String>,
+    /// MCUboot version; with `ncs:` it overrides the table's.
+    pub mcuboot: Option<String>,
+}
+
+impl FirmwareSpec {
+    /// The release stated, `None` when the block is empty.
+    pub fn release(&self) -> Result<Option<dfu_hil_firmware::Release>, String> {
+        use dfu_hil_firmware::{Release, Ver};
+        let ver = |key: &str, v: &Option<String>| -> Result<Option<Ver>, String> {
+            v.as_deref()
+                .map(|s| s.parse::<Ver>().map_err(|e| format!("firmware.{key}: {e}")))
+                .transpose()
+        };
+        let (ncs, zephyr, mcuboot) = (
+            ver("ncs", &self.ncs)?,
+            ver("zephyr", &self.zephyr)?,
+            ver("mcuboot", &self.mcuboot)?,
+        );
+        let mut r = match (ncs, zephyr) {
+            (None, None) if mcuboot.is_none() => return Ok(None),
+            (Some(n), _) => Release::ncs(n).map_err(|e| format!("firmware.ncs: {e}"))?,
+            (None, Some(z)) => Release::zephyr(z, mcuboot),
+            (None, None) => Release::default(),
+        };
+        if let Some(z) = zephyr {
+            r.zephyr = z;
+        }
+        if let Some(m) = mcuboot {
+            r.mcuboot = m;
+        }
+        Ok(Some(r))
     }
 }
 
@@ -806,6 +859,18 @@ fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ScenarioError> {
 pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let mut scenario: Scenario = parse_yaml(text, path)?;
     scenario.stated = Stated::read(text);
+    if let Err(message) = scenario.firmware.release() {
+        let at = scenario
+            .stated
+            .firmware
+            .unwrap_or(At { line: 1, column: 1 });
+        return Err(ScenarioError::Parse {
+            path: path.to_owned(),
+            line: at.line,
+            column: at.column,
+            message,
+        });
+    }
     let mut includes = Includes::default();
     let (mut steps, step_files) =
         expand_includes(std::mem::take(&mut scenario.steps), path, 0, &mut includes)?;
