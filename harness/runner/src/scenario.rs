@@ -1068,16 +1068,19 @@ pub fn expand(l: LoadedScenario) -> Vec<LoadedScenario> {
         .collect()
 }
 
-/// Every scenario file in `scenarios/` (sorted; shared steps under `scenarios/common/` are not
-/// scenarios).
+/// Every scenario file in `scenarios/` and `scenarios/field/` (the field cases as their users
+/// lived them), sorted; shared steps under `scenarios/common/` and the build template under
+/// `scenarios/build/` are not run by default.
 pub fn all_scenarios(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("scenarios"))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut v: Vec<PathBuf> = Vec::new();
+    for dir in [root.join("scenarios"), root.join("scenarios").join("field")] {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            v.extend(
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml")),
+            );
+        }
+    }
     v.sort();
     v
 }
