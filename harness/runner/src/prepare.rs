@@ -46,6 +46,46 @@ pub enum SetupError {
 
 /// The scenario's layout: `partitions/NAME.yaml` under the project root, or a path.
 pub fn resolve_layout(root: &Path, s: &LoadedScenario) -> Result<Layout, SetupError> {
+    let mut layout = resolve_named_layout(root, s)?;
+    let g = s.scenario.geometry;
+    if !g.is_default() {
+        g.apply(&mut layout);
+        layout.name = format!("{} ({})", layout.name, geometry_label(&g));
+        layout.check(&s.path).map_err(|e| SetupError::Semantic {
+            scenario: s.path.clone(),
+            line: s
+                .scenario
+                .stated
+                .bootloader
+                .get("variants")
+                .map_or(1, |a| a.line),
+            column: s
+                .scenario
+                .stated
+                .bootloader
+                .get("variants")
+                .map_or(1, |a| a.column),
+            message: format!("{}: {e}", s.scenario.name),
+        })?;
+    }
+    Ok(layout)
+}
+
+fn geometry_label(g: &crate::scenario::Geometry) -> String {
+    let mut parts = vec![];
+    if let Some(w) = g.write_size {
+        parts.push(format!("write-size {w}"));
+    }
+    if let Some(e) = g.erased {
+        parts.push(format!("erased {e:#04x}"));
+    }
+    if let Some(sz) = g.sector_size {
+        parts.push(format!("sector-size {sz:#x}"));
+    }
+    parts.join(", ")
+}
+
+fn resolve_named_layout(root: &Path, s: &LoadedScenario) -> Result<Layout, SetupError> {
     if let Some(b) = &s.scenario.from_build {
         return Ok(b.layout.clone());
     }

@@ -61,6 +61,17 @@ pub struct Scenario {
     /// is its own result, named `name[variant]`.
     #[serde(default)]
     pub variants: Vec<Variant>,
+    /// Run the steps over every combination of the listed values (as MCUboot's simulator runs
+    /// each test over devices × write alignment × erased value): e.g. `matrix: { write-size:
+    /// [1, 4, 8], erased: [0xff, 0x00], sector-size: [0x1000, 0x2000] }`. Each combination is a
+    /// variant; not together with `variants:`.
+    #[serde(default)]
+    pub matrix: Matrix,
+    /// The flash geometry this variant runs with (from `variants:` or `matrix:`), applied to
+    /// every flash device of the layout (not to RAM-emulated ones).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub geometry: Geometry,
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
     /// Where the file states `layout:`, `build:` and each `bootloader:` key (filled at load),
@@ -93,6 +104,8 @@ pub struct Stated {
     pub bootloader: BTreeMap<String, At>,
     /// `firmware:` as written.
     pub firmware: Option<At>,
+    /// `matrix:` as written.
+    pub matrix: Option<At>,
 }
 
 impl Stated {
@@ -113,6 +126,8 @@ impl Stated {
             variants: Option<Spanned<serde::de::IgnoredAny>>,
             #[serde(default)]
             firmware: Option<Spanned<serde::de::IgnoredAny>>,
+            #[serde(default)]
+            matrix: Option<Spanned<serde::de::IgnoredAny>>,
         }
         let Ok(p) = serde_saphyr::from_str::<Probe>(text) else {
             return Stated::default();
@@ -127,7 +142,7 @@ impl Stated {
             .iter()
             .map(|(k, v)| (k.clone(), at(v)))
             .collect();
-        if let Some(v) = &p.variants {
+        if let Some(v) = p.variants.as_ref().or(p.matrix.as_ref()) {
             bootloader.insert("variants".into(), at(v));
         }
         Stated {
@@ -136,6 +151,7 @@ impl Stated {
             transport: p.transport.as_ref().map(at),
             bootloader,
             firmware: p.firmware.as_ref().map(at),
+            matrix: p.matrix.as_ref().map(at),
         }
     }
 }
@@ -209,6 +225,122 @@ pub struct Variant {
     pub name: Option<String>,
     pub mode: Option<UpgradeMode>,
     pub layout: Option<String>,
+    /// Program unit of every flash device (bytes), replacing the layout's.
+    pub write_size: Option<u32>,
+    /// Erased value of every flash device (`0xff` NOR/NVMC, `0x00` some NOR parts).
+    pub erased: Option<u8>,
+    /// Erase unit of every flash device (bytes); the slots must stay aligned to it.
+    pub sector_size: Option<u32>,
+}
+
+/// `matrix:` — lists of values whose every combination is one variant.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Matrix {
+    #[serde(default)]
+    pub mode: Vec<UpgradeMode>,
+    #[serde(default)]
+    pub layout: Vec<String>,
+    #[serde(default)]
+    pub write_size: Vec<u32>,
+    #[serde(default)]
+    pub erased: Vec<u8>,
+    #[serde(default)]
+    pub sector_size: Vec<u32>,
+}
+
+/// Most variants one `matrix:` may expand to (the product of its list lengths).
+pub const MAX_MATRIX_VARIANTS: usize = 64;
+
+impl Matrix {
+    pub fn is_empty(&self) -> bool {
+        self.mode.is_empty()
+            && self.layout.is_empty()
+            && self.write_size.is_empty()
+            && self.erased.is_empty()
+            && self.sector_size.is_empty()
+    }
+
+    /// The variants, in order (the last key varies fastest), or why there are too many.
+    pub fn variants(&self) -> Result<Vec<Variant>, String> {
+        let n = [
+            self.mode.len(),
+            self.layout.len(),
+            self.write_size.len(),
+            self.erased.len(),
+            self.sector_size.len(),
+        ]
+        .iter()
+        .map(|&l| l.max(1))
+        .try_fold(1usize, |acc, l| acc.checked_mul(l))
+        .filter(|&n| n <= MAX_MATRIX_VARIANTS)
+        .ok_or_else(|| {
+            format!(
+                "matrix: more than {MAX_MATRIX_VARIANTS} combinations; split the scenario or list fewer values"
+            )
+        })?;
+        fn axis<T: Clone>(v: &[T]) -> Vec<Option<T>> {
+            if v.is_empty() {
+                vec![None]
+            } else {
+                v.iter().cloned().map(Some).collect()
+            }
+        }
+        let mut out = Vec::with_capacity(n);
+        for mode in axis(&self.mode) {
+            for layout in axis(&self.layout) {
+                for write_size in axis(&self.write_size) {
+                    for erased in axis(&self.erased) {
+                        for sector_size in axis(&self.sector_size) {
+                            out.push(Variant {
+                                name: None,
+                                mode,
+                                layout: layout.clone(),
+                                write_size,
+                                erased,
+                                sector_size,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Flash geometry a variant imposes on the layout's devices (`None` = the layout's own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Geometry {
+    pub write_size: Option<u32>,
+    pub erased: Option<u8>,
+    pub sector_size: Option<u32>,
+}
+
+impl Geometry {
+    pub fn is_default(&self) -> bool {
+        *self == Geometry::default()
+    }
+
+    /// Put this geometry on every flash device of `layout` (RAM-emulated ones keep theirs).
+    pub fn apply(&self, layout: &mut dfu_hil_mcuboot::layout::Layout) {
+        use dfu_hil_mcuboot::layout::DeviceKind;
+        for d in layout
+            .flash
+            .iter_mut()
+            .filter(|d| d.kind != DeviceKind::RamEmulated)
+        {
+            if let Some(w) = self.write_size {
+                d.write_size = w;
+            }
+            if let Some(e) = self.erased {
+                d.erased = e;
+            }
+            if let Some(sz) = self.sector_size {
+                d.sector_size = sz;
+            }
+        }
+    }
 }
 
 /// How MCUboot is built on the board under test.
@@ -859,6 +991,21 @@ fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, ScenarioError> {
 pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let mut scenario: Scenario = parse_yaml(text, path)?;
     scenario.stated = Stated::read(text);
+    if !scenario.matrix.is_empty() {
+        let at = scenario.stated.matrix.unwrap_or(At { line: 1, column: 1 });
+        let fail = |message: String| ScenarioError::Parse {
+            path: path.to_owned(),
+            line: at.line,
+            column: at.column,
+            message,
+        };
+        if !scenario.variants.is_empty() {
+            return Err(fail(
+                "`matrix:` and `variants:` together: list the combinations in one of them".into(),
+            ));
+        }
+        scenario.variants = scenario.matrix.variants().map_err(fail)?;
+    }
     if let Err(message) = scenario.firmware.release() {
         let at = scenario
             .stated
@@ -1047,6 +1194,11 @@ pub fn expand(l: LoadedScenario) -> Vec<LoadedScenario> {
             if let Some(layout) = &v.layout {
                 s.layout = layout.clone();
             }
+            s.geometry = Geometry {
+                write_size: v.write_size,
+                erased: v.erased,
+                sector_size: v.sector_size,
+            };
             let label = v.name.clone().unwrap_or_else(|| {
                 let mut parts = vec![];
                 if let Some(m) = v.mode {
@@ -1054,6 +1206,15 @@ pub fn expand(l: LoadedScenario) -> Vec<LoadedScenario> {
                 }
                 if let Some(layout) = &v.layout {
                     parts.push(layout.clone());
+                }
+                if let Some(w) = v.write_size {
+                    parts.push(format!("write-size={w}"));
+                }
+                if let Some(e) = v.erased {
+                    parts.push(format!("erased={e:#04x}"));
+                }
+                if let Some(sz) = v.sector_size {
+                    parts.push(format!("sector-size={sz:#x}"));
                 }
                 parts.join(",")
             });
@@ -1354,5 +1515,55 @@ steps:
         std::fs::write(&p, b"name: t\nlayout: \xff\n").unwrap();
         let e = load(&p).unwrap_err().to_string();
         assert!(e.contains("byte offset 16"), "{e}");
+    }
+
+    const MATRIX: &str = "name: m\nlayout: nrf52840-internal\nmatrix:\n  mode: [swap-move, swap-scratch]\n  write-size: [1, 8]\n  erased: [0xff, 0x00]\nsteps:\n  - reset: {}\n";
+
+    #[test]
+    fn matrix_expands_to_every_combination_with_geometry() {
+        let l = parse(MATRIX, Path::new("t.yaml")).unwrap();
+        let v = expand(l);
+        assert_eq!(v.len(), 8);
+        let names: Vec<&str> = v.iter().map(|s| s.scenario.name.as_str()).collect();
+        assert_eq!(names[0], "m[swap-move,write-size=1,erased=0xff]");
+        assert_eq!(names[7], "m[swap-scratch,write-size=8,erased=0x00]");
+        let g = v[7].scenario.geometry;
+        assert_eq!(
+            (g.write_size, g.erased, g.sector_size),
+            (Some(8), Some(0), None)
+        );
+        assert_eq!(v[7].scenario.bootloader.mode, UpgradeMode::SwapScratch);
+    }
+
+    #[test]
+    fn matrix_is_bounded_and_exclusive_with_variants() {
+        let big = "name: m\nlayout: x\nmatrix:\n  write-size: [1, 2, 4, 8, 16]\n  erased: [0, 255]\n  sector-size: [1, 2, 3, 4, 5, 6, 7]\nsteps: []\n";
+        let e = parse(big, Path::new("t.yaml")).unwrap_err().to_string();
+        assert!(e.contains("t.yaml:4:") && e.contains("more than 64"), "{e}");
+        let both = format!("{MATRIX}variants:\n  - {{ mode: swap-move }}\n");
+        let e = parse(&both, Path::new("t.yaml")).unwrap_err().to_string();
+        assert!(e.contains("`matrix:` and `variants:`"), "{e}");
+        let bad = MATRIX.replace("0x00]", "0x100]");
+        assert!(parse(&bad, Path::new("t.yaml")).is_err());
+    }
+
+    #[test]
+    fn geometry_applies_to_flash_but_not_ram_emulated_devices() {
+        let mut layout = dfu_hil_mcuboot::layout::Layout::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../partitions/nrf5340-multi-image.yaml"),
+        )
+        .unwrap();
+        Geometry {
+            write_size: Some(16),
+            erased: Some(0),
+            sector_size: None,
+        }
+        .apply(&mut layout);
+        for d in &layout.flash {
+            let ram = d.kind == dfu_hil_mcuboot::layout::DeviceKind::RamEmulated;
+            assert_eq!(d.write_size == 16, !ram, "{}", d.name);
+            assert_eq!(d.erased == 0, !ram, "{}", d.name);
+        }
     }
 }
