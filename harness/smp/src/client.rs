@@ -479,8 +479,7 @@ impl<T: Transport> Client<T> {
             Some(s) => map([("slot", uint(s as u64))]),
             None => map([]),
         };
-        let t = self.erase_timeout();
-        self.request_with_timeout(Op::Write, group::IMAGE, img_cmd::ERASE, body, t)?;
+        self.slow_request(Op::Write, group::IMAGE, img_cmd::ERASE, body)?;
         Ok(())
     }
 
@@ -488,6 +487,45 @@ impl<T: Transport> Client<T> {
     /// [`Client::upload`] (40 s unless [`Client::set_first_chunk_timeout`] changed it).
     pub(crate) fn erase_timeout(&self) -> Duration {
         self.upload_options.first_chunk_timeout
+    }
+
+    /// A request that makes the device work before it answers (a slot or storage erase): it
+    /// waits [`Client::erase_timeout`] only while the device is known alive (it answered the
+    /// last request); on a link that never answered, each attempt waits the request timeout
+    /// (`--timeout`), so a dead link fails in seconds, not after the long erase wait. When
+    /// nothing was heard yet (a lone `image erase`), an image-state read asks first whether the
+    /// device is there: any answer, an error included, proves it. Not sent twice within an
+    /// attempt: each copy would erase again.
+    pub(crate) fn slow_request(
+        &mut self,
+        op: Op,
+        group: u16,
+        id: u8,
+        body: Value,
+    ) -> Result<Value, SmpError> {
+        if !self.alive {
+            match self.request(Op::Read, group::IMAGE, img_cmd::STATE, map([])) {
+                Ok(_) | Err(SmpError::Device(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let patience = Patience {
+            busy_backoff: DEFAULT_BUSY_BACKOFF,
+            alive_wait: Some(self.erase_timeout()),
+            resend_within: false,
+            heard_losses: 0,
+        };
+        let request = Request {
+            op,
+            group,
+            id,
+            body,
+        };
+        let options = RequestOptions {
+            tries: 1,
+            ..self.request_options
+        };
+        self.request_retrying(&request, &options, &patience, &mut 0)
     }
 
     /// Largest request (header + CBOR) for [`Client::upload`]; see

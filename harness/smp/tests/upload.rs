@@ -743,6 +743,44 @@ fn a_live_device_still_gets_the_erase_wait_for_the_first_chunk() {
 }
 
 #[test]
+fn a_lone_erase_on_a_dead_link_fails_within_the_timeout() {
+    // A slot erase may take the long erase wait only once the device is known to be there;
+    // before this, `image erase` on a dead link waited 40 s per try.
+    let (mut c, device, _) = faulty(
+        Faults::default(),
+        LinkFaults {
+            dead_after: Some(0),
+            ..LinkFaults::default()
+        },
+    );
+    c.set_timeout(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let err = c.image_erase(Some(1)).unwrap_err();
+    assert!(matches!(err, SmpError::Timeout), "{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(!c.has_answered());
+    drop(c);
+    device.join().unwrap();
+}
+
+#[test]
+fn a_lone_erase_on_a_live_device_is_sent_after_the_device_answered() {
+    // The fake device has no erase handler: its NOT_SUPPORTED proves the erase went out after
+    // the liveness read was answered.
+    let (mut c, device, _) = faulty(Faults::default(), LinkFaults::default());
+    c.set_timeout(Duration::from_millis(500));
+    let err = c.image_erase(Some(1)).unwrap_err();
+    assert!(matches!(err, SmpError::Device(_)), "{err}");
+    drop(c);
+    let seen = device.join().unwrap();
+    assert_eq!(seen.image_lists, 1);
+}
+
+#[test]
 fn uploads_through_20_percent_log_noise_complete_10_of_10() {
     for seed in 1..=10u64 {
         let data = mcuboot_image(12_000);

@@ -191,13 +191,11 @@ impl<T: Transport> Client<T> {
     /// Zephyr basic group: erase the `storage` partition (settings, NVS). Slow like a slot
     /// erase, so it waits as long as an upload's first chunk.
     pub fn erase_storage(&mut self) -> Result<(), SmpError> {
-        let t = self.erase_timeout();
-        self.request_with_timeout(
+        self.slow_request(
             Op::Write,
             group::ZEPHYR_BASIC,
             zephyr_cmd::ERASE_STORAGE,
             map([]),
-            t,
         )?;
         Ok(())
     }
