@@ -934,6 +934,7 @@ pub fn open(cfg: NativeSimConfig, name: &str) -> Result<(Board, Handle), BoardEr
             inner: inner.clone(),
             link: None,
             limits: None,
+            heard_before: 0,
         })),
     };
     Ok((board, Handle(inner)))
@@ -1076,6 +1077,9 @@ pub struct NativeSimLink {
     /// The device's receive lines requests are sized for (and where that comes from); kept
     /// across reopens.
     limits: Option<(LineLimits, String)>,
+    /// Bytes heard on the PTYs of earlier app processes, so [`Transport::bytes_heard`] only
+    /// grows across a reopen (a restarted app must not look like a talking device).
+    heard_before: u64,
 }
 
 impl NativeSimLink {
@@ -1092,7 +1096,9 @@ impl NativeSimLink {
         };
         let stale = self.link.as_ref().is_none_or(|(gen, _)| *gen != generation);
         if stale {
-            self.link = None;
+            if let Some((_, old)) = self.link.take() {
+                self.heard_before += old.bytes_heard().unwrap_or(0);
+            }
             let mut l = serial::open(&path.to_string_lossy(), baud)?;
             if let Some((limits, source)) = &self.limits {
                 l.set_line_limits(*limits, source);
@@ -1173,6 +1179,16 @@ impl Transport for NativeSimLink {
 
     fn line_limits(&self) -> Option<LineLimits> {
         Some(self.limits())
+    }
+
+    /// What the app's PTYs delivered so far (log text included), so a lost answer on a talking
+    /// device is told from a dead link as on a real serial port.
+    fn bytes_heard(&self) -> Option<u64> {
+        let now = self
+            .link
+            .as_ref()
+            .map_or(Some(0), |(_, l)| l.bytes_heard())?;
+        Some(self.heard_before + now)
     }
 
     fn set_line_limits(&mut self, limits: LineLimits, source: &str) -> bool {
