@@ -115,7 +115,8 @@ fn describe(layout: &Layout, f: &OpenFailure) -> String {
     let pm = pm_name(&p.name);
     let kind = layout.device_of(p).kind;
     let at = format!(
-        "ID {} is `{}`{} (PM_{}_ID={} in the layout's pm.config)",
+        "ID {} is `{}`{} (layout `{}`: `id: {}`, the PM_{}_ID={} line of the pm.config it was \
+         imported from)",
         f.id,
         p.name,
         if pm != p.name {
@@ -123,6 +124,8 @@ fn describe(layout: &Layout, f: &OpenFailure) -> String {
         } else {
             String::new()
         },
+        layout.name,
+        f.id,
         pm.to_ascii_uppercase(),
         f.id
     );
