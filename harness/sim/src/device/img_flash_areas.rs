@@ -129,23 +129,43 @@ pub fn image_list_log(layout: &Layout, drivers: AppFlashDrivers) -> Vec<String> 
         .collect()
 }
 
-/// The lines one SMP request makes img_mgmt log about flash areas: an image list, and the
-/// image list a test/confirm answers with. (Upstream `img_mgmt_find_by_hash` also opens every
-/// slot up to the one holding the hash; the simulated server does not log that search.)
+/// The lines one SMP request makes img_mgmt log about flash areas: an image list; a test or
+/// confirm that gets past its argument checks (`img_mgmt_state_write`: a 32-byte hash, or a
+/// confirm without one), whose answer is an image list. (Upstream `img_mgmt_find_by_hash` also
+/// opens every slot up to the one holding the hash; the simulated server does not log that
+/// search.)
 pub fn request_log(
     layout: &Layout,
     drivers: AppFlashDrivers,
     group: u16,
     command: u8,
     write: bool,
+    body: &ciborium::value::Value,
 ) -> Vec<String> {
-    let image_state = group == dfu_hil_smp::header::group::IMAGE
-        && command == dfu_hil_smp::header::img_cmd::STATE;
-    let _ = write;
-    if image_state {
-        image_list_log(layout, drivers)
-    } else {
-        Vec::new()
+    if group != dfu_hil_smp::header::group::IMAGE || command != dfu_hil_smp::header::img_cmd::STATE
+    {
+        return Vec::new();
+    }
+    if write && !state_write_reaches_the_list(body) {
+        return Vec::new();
+    }
+    image_list_log(layout, drivers)
+}
+
+/// `img_mgmt_state_write` answers EINVAL before touching flash for a test without a hash and
+/// for a hash that is not 32 bytes.
+fn state_write_reaches_the_list(body: &ciborium::value::Value) -> bool {
+    use ciborium::value::Value;
+    let Value::Map(m) = body else { return false };
+    let field = |k: &str| {
+        m.iter()
+            .find(|(key, _)| matches!(key, Value::Text(t) if t == k))
+            .map(|(_, v)| v)
+    };
+    let confirm = matches!(field("confirm"), Some(Value::Bool(true)));
+    match field("hash") {
+        Some(Value::Bytes(h)) if !h.is_empty() => h.len() == 32,
+        _ => confirm,
     }
 }
 
@@ -214,6 +234,17 @@ mod tests {
         );
     }
 
+    use ciborium::value::Value;
+
+    fn body(pairs: Vec<(&str, Value)>) -> Value {
+        Value::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Value::Text(k.into()), v))
+                .collect(),
+        )
+    }
+
     #[test]
     fn flash_simulator_in_the_app_opens_the_ram_slot() {
         let d = AppFlashDrivers {
@@ -221,16 +252,25 @@ mod tests {
             external_flash: true,
         };
         assert!(missing_slots(&ext(), d).is_empty());
-        assert!(request_log(&ext(), d, 1, 0, false).is_empty());
+        assert!(request_log(&ext(), d, 1, 0, false, &body(vec![])).is_empty());
     }
 
     #[test]
-    fn only_image_state_requests_log() {
+    fn only_image_state_requests_that_reach_the_list_log() {
         let d = AppFlashDrivers::NCS_APP;
-        assert_eq!(request_log(&ext(), d, 1, 0, false).len(), 1);
-        assert_eq!(request_log(&ext(), d, 1, 0, true).len(), 1);
-        assert!(request_log(&ext(), d, 1, 1, true).is_empty());
-        assert!(request_log(&ext(), d, 0, 0, false).is_empty());
+        let l = ext();
+        assert_eq!(request_log(&l, d, 1, 0, false, &body(vec![])).len(), 1);
+        let test = body(vec![("hash", Value::Bytes(vec![1; 32]))]);
+        assert_eq!(request_log(&l, d, 1, 0, true, &test).len(), 1);
+        let confirm = body(vec![("confirm", Value::Bool(true))]);
+        assert_eq!(request_log(&l, d, 1, 0, true, &confirm).len(), 1);
+        // Near misses: EINVAL before any flash access.
+        assert!(request_log(&l, d, 1, 0, true, &body(vec![])).is_empty());
+        let short = body(vec![("hash", Value::Bytes(vec![1; 8]))]);
+        assert!(request_log(&l, d, 1, 0, true, &short).is_empty());
+        // Other commands and groups.
+        assert!(request_log(&l, d, 1, 1, true, &body(vec![])).is_empty());
+        assert!(request_log(&l, d, 0, 0, false, &body(vec![])).is_empty());
     }
 
     #[test]

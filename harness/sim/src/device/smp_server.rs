@@ -212,6 +212,7 @@ impl SmpServer {
                     hdr.group,
                     hdr.id,
                     hdr.op == Op::Write,
+                    &body,
                 ));
             let answer = self.dispatch(view, &hdr, &body, &mut reply.reset);
             // smp_process_request_packet stops at the first request whose handler failed at the
