@@ -9,9 +9,10 @@
 //!   app's flash map, `-ENODEV` (-19) when its device is not ready (`flash_map.c`).
 //! - NCS `flash_map_partition_manager.c` leaves a partition out of an image's map when the
 //!   driver Kconfig of its region is off in that image: `ram_flash` (`CONFIG_FLASH_SIMULATOR`),
-//!   `external_flash` (sysbuild: `CONFIG_NORDIC_QSPI_NOR` unless
-//!   `SB_CONFIG_PM_OVERRIDE_EXTERNAL_DRIVER_CHECK`; child images:
-//!   `CONFIG_PM_EXTERNAL_FLASH_HAS_DRIVER`).
+//!   `external_flash` (`PM_EXTERNAL_FLASH_DEFAULT_DRIVER_KCONFIG` in pm_config.h: in the real
+//!   builds of `shared/corpus/ncs-builds`, `CONFIG_NORDIC_QSPI_NOR` for NCS 2.1.0 and 3.0.2
+//!   sysbuild, `CONFIG_PM_OVERRIDE_EXTERNAL_DRIVER_CHECK` when that is set,
+//!   `CONFIG_PM_EXTERNAL_FLASH_HAS_DRIVER` for NCS 2.2–2.6 child images).
 //!
 //! A line is called harmless only when the ID is the network core's primary slot in RAM-emulated
 //! flash (`mcuboot_primary_1` in `ram_flash`): that slot is written by MCUboot and handed to the
@@ -143,10 +144,11 @@ fn describe(layout: &Layout, f: &OpenFailure) -> String {
         (Some((image, slot)), DeviceKind::External) => format!(
             "{line}: {at}, image {image} slot {slot} on external flash; {why_rc}. Not harmless: \
              this is an update slot the app needs, and it cannot list it or upload into it. The \
-             external flash driver is not in the app's build: NCS sysbuild builds put \
-             `external_flash` partitions into an image's flash map only with \
-             CONFIG_NORDIC_QSPI_NOR (set SB_CONFIG_PM_OVERRIDE_EXTERNAL_DRIVER_CHECK for an SPI \
-             NOR or other driver); child-image builds need CONFIG_PM_EXTERNAL_FLASH_HAS_DRIVER."
+             app's build lacks the Kconfig its flash map requires for `external_flash`: the one \
+             `PM_EXTERNAL_FLASH_DEFAULT_DRIVER_KCONFIG` names in the build's pm_config.h \
+             (CONFIG_NORDIC_QSPI_NOR in NCS sysbuild builds unless \
+             SB_CONFIG_PM_OVERRIDE_EXTERNAL_DRIVER_CHECK is set for an SPI NOR or other driver; \
+             CONFIG_PM_EXTERNAL_FLASH_HAS_DRIVER in NCS 2.2-2.6 child-image builds)."
         ),
         (Some((image, slot)), DeviceKind::RamEmulated) => format!(
             "{line}: {at}, image {image} slot {slot} in RAM-emulated flash; {why_rc}. Not known \

@@ -18,9 +18,10 @@
 //! - NCS `subsys/partition_manager/flash_map_partition_manager.c` (`FLASH_MAP_PM_ENTRY`) puts a
 //!   partition into an image's flash map only when its region's device is enabled and the
 //!   region's `DEFAULT_DRIVER_KCONFIG` is set *in that image*: `ram_flash` needs
-//!   `CONFIG_FLASH_SIMULATOR` (`cmake/sysbuild/partition_manager.cmake`), `external_flash`
-//!   `CONFIG_NORDIC_QSPI_NOR` in sysbuild builds (`CONFIG_PM_EXTERNAL_FLASH_HAS_DRIVER` in
-//!   child-image builds) unless `PM_OVERRIDE_EXTERNAL_DRIVER_CHECK`.
+//!   `CONFIG_FLASH_SIMULATOR` (`cmake/sysbuild/partition_manager.cmake`), `external_flash` the
+//!   Kconfig `PM_EXTERNAL_FLASH_DEFAULT_DRIVER_KCONFIG` names in pm_config.h
+//!   (`CONFIG_NORDIC_QSPI_NOR` in sysbuild unless `PM_OVERRIDE_EXTERNAL_DRIVER_CHECK`;
+//!   `CONFIG_PM_EXTERNAL_FLASH_HAS_DRIVER` in NCS 2.2–2.6 child-image builds).
 //!
 //! So on an nRF5340 app + network core build, where `mcuboot_primary_1` (slot 2) sits in
 //! `ram_flash` and only MCUboot's configuration enables the flash simulator, every image list
