@@ -389,6 +389,9 @@ pub fn layout_from_dts_text(text: &str, file: &Path) -> Result<Layout, PmError> 
                     device: name.into(),
                     offset,
                     size: len,
+                    // DT_FIXED_PARTITION_ID is a devicetree ordinal this reader does not
+                    // compute.
+                    id: None,
                 },
             ));
         }

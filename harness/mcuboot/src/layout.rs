@@ -56,6 +56,13 @@ pub struct Partition {
     /// Offset inside the device.
     pub offset: u32,
     pub size: u32,
+    /// The flash area ID the application's `flash_area_open()` knows this partition by: in NCS
+    /// builds the Partition Manager ID (`PM_<NAME>_ID` in `pm.config`, assigned by
+    /// `scripts/partition_manager_output.py` in address order), so a device log line such as
+    /// `Failed to open flash area ID 2: -2` can be traced back to a partition. `None` when the
+    /// layout does not say.
+    #[serde(default)]
+    pub id: Option<u32>,
 }
 
 /// The primary/secondary pair of one updatable image (MCUboot image number = index).
@@ -303,9 +310,10 @@ impl Layout {
         }
         y.push_str("partitions:\n");
         for p in &self.partitions {
+            let id = p.id.map(|i| format!(", id: {i}")).unwrap_or_default();
             let _ = writeln!(
                 y,
-                "  - {{ name: {:?}, device: {:?}, offset: {:#x}, size: {:#x} }}",
+                "  - {{ name: {:?}, device: {:?}, offset: {:#x}, size: {:#x}{id} }}",
                 p.name, p.device, p.offset, p.size
             );
         }

@@ -174,6 +174,7 @@ fn layout(slot: u32, secondary_external: bool) -> Layout {
                 device: "flash_primary".into(),
                 offset: 0xc000,
                 size: slot,
+                id: None,
             },
             Partition {
                 name: "mcuboot_secondary".into(),
@@ -184,6 +185,7 @@ fn layout(slot: u32, secondary_external: bool) -> Layout {
                 },
                 offset: if secondary_external { 0 } else { 0xc000 + slot },
                 size: slot,
+                id: None,
             },
         ],
         images: vec![ImagePair {

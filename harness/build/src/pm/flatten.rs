@@ -588,6 +588,7 @@ pub fn flatten(
             // Both fit: checked against the device size (a u32) above.
             offset: u32::try_from(p.offset).unwrap_or(u32::MAX),
             size: u32::try_from(p.e.size).unwrap_or(u32::MAX),
+            id: ids.get(&p.e.name).copied(),
         })
         .collect();
     let layout = Layout {

@@ -3,6 +3,7 @@
 //! flash images (also at a failing sweep's cut point), fixture hashes, and the layout and
 //! scenario files, so the folder alone is enough to boot the state again (`dfu-hil replay`).
 
+pub mod flash_areas;
 pub mod flash_image;
 pub mod nsib;
 pub mod trailers;
@@ -168,6 +169,9 @@ pub fn write(
     std::fs::write(dir.join("smp-transcript.txt"), &r.transcript)?;
     std::fs::write(dir.join("device.log"), r.device_log.join("\n") + "\n")?;
     std::fs::write(dir.join("link.txt"), format!("{}\n", r.link))?;
+    if let Some(n) = flash_areas::note(&r.device_log, src.layout) {
+        std::fs::write(dir.join("flash-areas.txt"), n + "\n")?;
+    }
     let decoded = trailers::decode_all(src.probe, src.layout, src.bootloader);
     for d in &decoded {
         if let Some(raw) = &d.raw {

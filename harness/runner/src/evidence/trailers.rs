@@ -13,7 +13,7 @@
 use crate::expect;
 use crate::scenario::BootloaderSpec;
 use dfu_hil_board::Probe;
-use dfu_hil_mcuboot::layout::Layout;
+use dfu_hil_mcuboot::layout::{DeviceKind, Layout};
 use dfu_hil_mcuboot::trailer::{Flag, MagicState, Trailer, TrailerLayout, UpgradeMode};
 use std::fmt::Write as _;
 
@@ -72,6 +72,21 @@ pub fn decode_all(probe: &mut dyn Probe, layout: &Layout, boot: &BootloaderSpec)
             let Some(l) = expect::trailer_layout(layout, boot, region) else {
                 continue;
             };
+            if layout
+                .partition(region)
+                .is_some_and(|p| layout.device_of(p).kind == DeviceKind::RamEmulated)
+            {
+                // The network core's primary: RAM the probe cannot read, emptied at reset.
+                out.push(Decoded {
+                    region: region.clone(),
+                    raw: None,
+                    text: format!(
+                        "{region}: no trailer to read (RAM-emulated network-core slot, NCS \
+                         `ram_flash`, gone at reset; see expect-boot-chain netcore-version)\n"
+                    ),
+                });
+                continue;
+            }
             let (d, t) = decode_one(probe, region, &l);
             if *region == pair.primary {
                 primaries.push((region.clone(), t));

@@ -5,6 +5,7 @@ use super::Ctx;
 use crate::expect;
 use crate::scenario::Step;
 use dfu_hil_board::CoreState;
+use dfu_hil_mcuboot::layout::DeviceKind;
 use dfu_hil_smp::SlotState;
 
 impl Ctx<'_> {
@@ -44,6 +45,7 @@ impl Ctx<'_> {
             during_upload: matches!(step, Step::Upload(_)),
         };
         crate::diagnosis::diagnose(&facts)
+            .or_else(|| crate::evidence::flash_areas::note(&self.device_log, self.layout))
     }
 
     /// Every slot's trailer as one line each, read through the probe.
@@ -51,6 +53,10 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         for pair in &self.layout.images {
             for region in [&pair.primary, &pair.secondary] {
+                if self.ram_emulated(region) {
+                    out.push((region.clone(), RAM_SLOT_LINE.to_string()));
+                    continue;
+                }
                 let line = match expect::read_trailer(
                     self.probe.as_mut(),
                     self.layout,
@@ -89,7 +95,12 @@ impl Ctx<'_> {
             }
         }
         let before = std::mem::take(&mut self.trailers_before);
+        self.collect_log();
+        let netcore = involves_netcore(&self.device_log);
         for (region, now) in self.trailer_lines() {
+            if !netcore && self.ram_emulated(&region) {
+                continue;
+            }
             match before.iter().find(|(r, _)| *r == region) {
                 Some((_, was)) if *was != now => {
                     out.push_str(&format!("  trailer {region} before: {was}\n"));
@@ -117,6 +128,29 @@ impl Ctx<'_> {
         }
         out
     }
+}
+
+/// What the evidence says of the network core's RAM-emulated primary slot instead of a trailer.
+const RAM_SLOT_LINE: &str = "not readable: RAM-emulated network-core slot (NCS `ram_flash`), \
+     written by MCUboot and handed to the network core by PCD, gone at reset; what the network \
+     core runs is checked with `expect-boot-chain: { netcore-version: … }`";
+
+impl Ctx<'_> {
+    /// Whether `region` lives on RAM-emulated flash (the nRF5340 network core's primary slot).
+    fn ram_emulated(&self, region: &str) -> bool {
+        self.layout
+            .partition(region)
+            .is_some_and(|p| self.layout.device_of(p).kind == DeviceKind::RamEmulated)
+    }
+}
+
+/// The evidence involves the network core when MCUboot worked on it: its PCD hand-over logs
+/// "Starting network core update" (sdk-mcuboot v2.1.0-ncs3 `boot/bootutil/src/loader.c`,
+/// `BOOT_LOG_INF`, modelled in the simulated loader). Only then does a line about the network core's
+/// unreadable slot help the reader.
+pub(super) fn involves_netcore(log: &[String]) -> bool {
+    log.iter()
+        .any(|l| l.to_ascii_lowercase().contains("network core"))
 }
 
 pub fn short_hash(h: &[u8]) -> String {
@@ -155,4 +189,22 @@ pub(super) fn slots_line(slots: &[SlotState], name: impl Fn(&[u8]) -> String) ->
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+#[cfg(test)]
+mod netcore_note_tests {
+    use super::involves_netcore;
+
+    #[test]
+    fn only_a_network_core_log_involves_it() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(involves_netcore(&l(&["I: Starting network core update"])));
+        // Near miss: an nRF5340 boot with nothing for the network core, and img_mgmt's
+        // harmless line about its RAM slot.
+        assert!(!involves_netcore(&l(&[
+            "*** Booting MCUboot ***",
+            "I: Jumping to the first image slot",
+            "<err> mcumgr_img_grp: Failed to open flash area ID 2: -2",
+        ])));
+    }
 }

@@ -783,6 +783,9 @@ impl SimBoard {
             active_image: 0,
         };
         let reply = self.server.handle(&mut view, packet);
+        for line in reply.log {
+            self.emit(line);
+        }
         (reply.packets, reply.reset)
     }
 

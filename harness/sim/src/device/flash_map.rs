@@ -47,8 +47,9 @@ pub enum MapError {
     #[error(
         "partition `{0}` is RAM-emulated flash (NCS `ram_flash`, the nRF5340 network core's \
          primary slot): only MCUboot writes it, PCD hands its content to the network core \
-         over shared memory, and it is lost at reset; it cannot be read through the probe \
-         (read the network core's own flash instead: SimBoard::netcore_flash)"
+         over shared memory, and it is lost at reset; it cannot be read through the probe. \
+         Check what the network core runs instead: `expect-boot-chain: {{ netcore-version: … }}` \
+         in a scenario, or read the network core's flash through its own access port"
     )]
     RamEmulated(String),
     /// Programming the network core through the probe with something that is not an image.

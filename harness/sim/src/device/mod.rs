@@ -5,5 +5,6 @@ pub mod flash;
 pub mod flash_journal;
 pub mod flash_map;
 pub mod flash_timing;
+pub mod img_flash_areas;
 pub mod nsib;
 pub mod smp_server;

@@ -55,6 +55,8 @@ pub struct Reply {
     pub packets: Vec<Vec<u8>>,
     /// `os reset` was accepted: reboot after sending.
     pub reset: bool,
+    /// Lines the app logged while answering (`crate::device::img_flash_areas`).
+    pub log: Vec<String>,
 }
 
 /// An upload in progress (`struct img_mgmt_upload_state`, RAM only: lost on reset).
@@ -202,6 +204,16 @@ impl SmpServer {
                 }
             };
             data = &data[total..];
+            reply
+                .log
+                .extend(crate::device::img_flash_areas::request_log(
+                    &view.flash.layout,
+                    crate::device::img_flash_areas::AppFlashDrivers::NCS_APP,
+                    hdr.group,
+                    hdr.id,
+                    hdr.op == Op::Write,
+                    &body,
+                ));
             let answer = self.dispatch(view, &hdr, &body, &mut reply.reset);
             // smp_process_request_packet stops at the first request whose handler failed at the
             // SMP level; group errors are normal responses and processing goes on.
