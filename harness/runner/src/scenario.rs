@@ -325,6 +325,9 @@ pub enum Step {
     /// network-core firmware version.
     ExpectBootChain(BootChainExpect),
     Sleep(SleepStep),
+    /// A raw SMP request: `{ group, command, op, body, version, expect }`; without `expect`
+    /// the answer is recorded in the evidence.
+    Smp(crate::raw_smp::SmpStep),
 }
 
 impl Step {
@@ -347,6 +350,7 @@ impl Step {
             Step::Include(_) => "include",
             Step::ExpectBootChain(_) => "expect-boot-chain",
             Step::Sleep(_) => "sleep",
+            Step::Smp(_) => "smp",
         }
     }
 
@@ -435,6 +439,7 @@ impl Step {
                 format!("expect-boot-chain {}", parts.join(", "))
             }
             Step::Sleep(s) => format!("sleep {} ms", s.ms),
+            Step::Smp(r) => crate::raw_smp::summary(r.group, r.command, r.op, r.version),
         }
     }
 }
