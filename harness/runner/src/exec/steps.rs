@@ -328,12 +328,13 @@ impl Ctx<'_> {
                 Ok(format!("slept {} ms", s.ms))
             }
             Step::Smp(r) => self.raw_smp(r),
+            Step::DeviceManager(d) => self.device_manager(d, events),
         }
     }
 
     /// A raw SMP request; its answer (error answers included) is checked against `expect` or
     /// only recorded (the transcript holds the exchange either way).
-    fn raw_smp(&mut self, r: &crate::raw_smp::SmpStep) -> Result<String, Failure> {
+    pub(super) fn raw_smp(&mut self, r: &crate::raw_smp::SmpStep) -> Result<String, Failure> {
         use crate::raw_smp::{check, error_body, to_cbor, to_json};
         let version = match r.version {
             None => None,
