@@ -120,3 +120,52 @@ fn raw_requests_against_the_simulated_board() {
     let (code, _, err) = raw(&s.pty, &["--group", "1", "--command", "0", "--body", "[1]"]);
     assert_eq!(code, Some(96), "{err}");
 }
+
+/// Where smpmgr can send the same request (it has no group 63 or params command), both
+/// clients see the same answer: `os echo`, and group 10 (enum, not in the simulated app)
+/// refused by both.
+#[test]
+fn raw_agrees_with_smpmgr_where_it_can_send_the_request() {
+    let Some(exe) = std::env::var_os("SMPMGR").map(PathBuf::from) else {
+        eprintln!("SMPMGR not set; skipped");
+        return;
+    };
+    let s = serve();
+    let run = |args: &[&str]| {
+        let o = Command::new(&exe)
+            .args(["--port", &s.pty, "--timeout", "10"])
+            .args(args)
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let theirs = run(&["os", "echo", "agree"]);
+    assert!(theirs.contains("agree"), "{theirs}");
+    let (code, ours, _) = raw(
+        &s.pty,
+        &[
+            "--group",
+            "0",
+            "--command",
+            "0",
+            "--op",
+            "write",
+            "--body",
+            r#"{"d":"agree"}"#,
+        ],
+    );
+    assert_eq!((code, ours.trim()), (Some(0), r#"{"r":"agree"}"#));
+    let theirs = run(&["enum", "get-supported-groups"]);
+    let (code, ours, _) = raw(&s.pty, &["--group", "10", "--command", "1"]);
+    assert_eq!((code, ours.trim()), (Some(100), r#"{"rc":8}"#));
+    assert!(
+        theirs.contains("8")
+            || theirs.to_ascii_uppercase().contains("NOT_SUPPORTED")
+            || theirs.to_ascii_lowercase().contains("not supported"),
+        "smpmgr should see the same refusal: {theirs}"
+    );
+}
