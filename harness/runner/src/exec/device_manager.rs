@@ -1,6 +1,7 @@
 //! nRF Connect Device Manager's firmware update, request by request, in the order of the
 //! Android library (`mcumgr-core` `FirmwareUpgradeManager`, task priorities in
-//! `FirmwareUpgradeTask.java`: VALIDATE 1, UPLOAD 2, ERASE_SETTINGS 3, CONFIRM_AFTER_UPLOAD 4,
+//! `FirmwareUpgradeTask.java`: RESET_INITIAL 0 (not modelled), VALIDATE 1, UPLOAD 2,
+//! ERASE_SETTINGS 3, TEST_AFTER_UPLOAD 4 / CONFIRM_AFTER_UPLOAD 4,
 //! RESET 10, CONFIRM_AFTER_RESET 11):
 //!
 //! - `Validate`: bootloader info (os group; errors ignored), then the image list. No upload
