@@ -91,6 +91,8 @@ pub struct Build {
     pub images: Vec<BuildImage>,
     /// ELF files by label (`app`, `mcuboot`, `b0`, `netcore`).
     pub elfs: BTreeMap<String, PathBuf>,
+    /// NCS / Zephyr versions from the app image's generated headers.
+    pub versions: crate::versions::BuildVersions,
 }
 
 impl Build {
@@ -199,7 +201,13 @@ impl Build {
                 .filter(|a| a.dir != d.build_dir)
                 .map(|a| a.name.clone()),
         };
+        let versions = d
+            .app
+            .as_ref()
+            .map(|a| crate::versions::read(&a.zephyr_dir()))
+            .unwrap_or_default();
         Ok(Build {
+            versions,
             dir: d.build_dir,
             kind: d.kind,
             app_name,

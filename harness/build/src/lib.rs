@@ -16,5 +16,6 @@ pub mod facts;
 pub mod images;
 pub mod kconfig;
 pub mod pm;
+pub mod versions;
 
 pub use build::{Build, BuildError};

@@ -103,6 +103,8 @@ fn bench_image(root: &Path, layout_name: &str, size: u32) -> anyhow::Result<(Pat
             pad_header: false,
             confirm_on_boot: false,
             smp_groups: None,
+            netbuf_size: None,
+            netbuf_count: None,
             uart_rx_buf_size: None,
             uart_rx_buf_count: None,
             reset_ms: None,

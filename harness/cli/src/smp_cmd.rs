@@ -57,6 +57,29 @@ pub enum SmpCmd {
     /// OS management (group 0).
     #[command(subcommand)]
     Os(OsCmd),
+    /// Any request by number: `raw --group 63 --command 0 --op write` (Zephyr basic "erase
+    /// storage"). Prints the decoded answer as JSON (byte strings as `hex:…`); an error answer
+    /// is printed too and exits 100.
+    Raw(RawArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RawArgs {
+    /// Group ID (0 OS, 1 image, 63 Zephyr basic, 64+ application).
+    #[arg(long)]
+    pub group: u16,
+    /// Command ID within the group.
+    #[arg(long)]
+    pub command: u8,
+    /// `read` or `write`.
+    #[arg(long, default_value = "read", value_parser = ["read", "write"])]
+    pub op: String,
+    /// Request body as JSON (a map; `"hex:…"` text is sent as a byte string) [default: {}].
+    #[arg(long, value_name = "JSON")]
+    pub body: Option<String>,
+    /// SMP header version of this request (overrides --smp-v1).
+    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub smp_version: Option<u8>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -171,6 +194,7 @@ pub fn run_smp_to(
 /// Parsed arguments that need checking before any I/O.
 enum Input {
     None,
+    Body(dfu_hil_smp::Value),
     Hash(Option<Vec<u8>>),
     File(Vec<u8>),
 }
@@ -197,6 +221,18 @@ impl Input {
                 Some(h) => Some(parse_hash(h)?),
                 None => None,
             })),
+            SmpCmd::Raw(r) => {
+                let json: serde_json::Value = match &r.body {
+                    None => serde_json::Value::Object(Default::default()),
+                    Some(t) => {
+                        serde_json::from_str(t).map_err(|e| format!("--body is not JSON: {e}"))?
+                    }
+                };
+                if !json.is_object() {
+                    return Err("--body must be a JSON map, e.g. '{\"d\": \"hi\"}'".into());
+                }
+                Ok(Input::Body(dfu_hil_runner::raw_smp::to_cbor(&json)))
+            }
             _ => Ok(Input::None),
         }
     }
@@ -256,6 +292,34 @@ fn execute(
     fancy: bool,
 ) -> Result<(), SmpError> {
     match cmd {
+        SmpCmd::Raw(r) => {
+            let Input::Body(body) = input else {
+                unreachable!("checked")
+            };
+            let op = if r.op == "write" {
+                dfu_hil_smp::Op::Write
+            } else {
+                dfu_hil_smp::Op::Read
+            };
+            let saved = c.version();
+            match r.smp_version {
+                Some(1) => c.set_version(Version::V1),
+                Some(_) => c.set_version(Version::V2),
+                None => {}
+            }
+            let answer = c.request(op, r.group, r.command, body);
+            c.set_version(saved);
+            let (value, result) = match answer {
+                Ok(v) => (v, Ok(())),
+                Err(SmpError::Device(d)) => (
+                    dfu_hil_runner::raw_smp::error_body(&d),
+                    Err(SmpError::Device(d)),
+                ),
+                Err(e) => return Err(e),
+            };
+            writeln!(out, "{}", dfu_hil_runner::raw_smp::to_json(&value))?;
+            return result;
+        }
         SmpCmd::Image(ImageCmd::List) => print_slots(out, &c.image_state()?)?,
         SmpCmd::Image(ImageCmd::Upload { image, window, .. }) => {
             let Input::File(data) = input else {

@@ -29,10 +29,71 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The release the scenario's firmware follows: the scenario's `firmware:` block (checked at
-/// load), else upstream's default. (A build directory's `ncs_version.h` / `version.h` will
-/// supply it when the scenario is silent.)
+/// load), else the build's `ncs_version.h` / `version.h` (`build_release`), else upstream's
+/// default.
 pub fn release(s: &crate::scenario::Scenario) -> dfu_hil_firmware::Release {
-    s.firmware.release().ok().flatten().unwrap_or_default()
+    if let Some(r) = s.firmware.release().ok().flatten() {
+        return r;
+    }
+    s.from_build
+        .as_ref()
+        .and_then(|b| build_release(&b.build.versions))
+        .unwrap_or_default()
+}
+
+/// The release a build's generated headers state: NCS from `ncs_version.h` (Zephyr and MCUboot
+/// from its table, the Zephyr version from `version.h` when present), else plain Zephyr from
+/// `version.h`.
+pub fn build_release(
+    v: &dfu_hil_build::versions::BuildVersions,
+) -> Option<dfu_hil_firmware::Release> {
+    use dfu_hil_firmware::{Release, Ver};
+    let zephyr = v.zephyr.as_ref().and_then(|(z, _)| z.parse::<Ver>().ok());
+    let ncs = v.ncs.as_ref().and_then(|(n, _)| n.parse::<Ver>().ok());
+    match (ncs, zephyr) {
+        (Some(n), z) => {
+            let mut r = Release::ncs(n).ok()?;
+            if let Some(z) = z {
+                r.zephyr = z;
+            }
+            Some(r)
+        }
+        (None, Some(z)) => Some(Release::zephyr(z, None)),
+        (None, None) => None,
+    }
+}
+
+/// A stated `firmware:` the build's headers contradict, as a disagreement naming both.
+fn release_disagreements(
+    stated: &dfu_hil_firmware::Release,
+    at: String,
+    v: &dfu_hil_build::versions::BuildVersions,
+) -> Vec<Disagreement> {
+    let mut out = Vec::new();
+    let mut check = |field: &str, ours: Option<String>, theirs: &Option<(String, PathBuf)>| {
+        if let (Some(ours), Some((theirs, file))) = (ours, theirs) {
+            let same = match (ours.parse::<dfu_hil_firmware::Ver>(), theirs.parse()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => ours == *theirs,
+            };
+            if !same {
+                out.push(Disagreement {
+                    field: field.into(),
+                    scenario_value: ours,
+                    scenario_at: at.clone(),
+                    build_value: theirs.clone(),
+                    build_at: file.display().to_string(),
+                });
+            }
+        }
+    };
+    check("firmware.ncs", stated.ncs.map(|n| n.to_string()), &v.ncs);
+    check(
+        "firmware.zephyr",
+        Some(stated.zephyr.to_string()),
+        &v.zephyr,
+    );
+    out
 }
 
 /// The key name a scenario (or a derivation) uses for the build's own signing key
@@ -294,8 +355,15 @@ pub fn apply_parts(
             .get(key)
             .map(|At { line, column }| format!("{}:{line}:{column}", s.path.display()))
     };
-    let (effective, disagreements) =
+    let (effective, mut disagreements) =
         effective_bootloader(&s.scenario.bootloader, &mcuboot, &here).map_err(build_err)?;
+    if let (Some(stated), Some(At { line, column })) = (
+        s.scenario.firmware.release().ok().flatten(),
+        s.scenario.stated.firmware,
+    ) {
+        let at = format!("{}:{line}:{column}", s.path.display());
+        disagreements.extend(release_disagreements(&stated, at, &build.versions));
+    }
     let mut spec = if s.scenario.bootloader.override_build {
         for d in &disagreements {
             notes.push(format!(
@@ -604,4 +672,43 @@ pub fn smp_transport(
          CONFIG_MCUMGR_TRANSPORT_BT (run `dfu-hil doctor` on the build)",
         app.config.display()
     ))
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+    use dfu_hil_build::versions::BuildVersions;
+    use dfu_hil_firmware::{Release, Ver};
+
+    fn v(ncs: Option<&str>, zephyr: Option<&str>) -> BuildVersions {
+        BuildVersions {
+            ncs: ncs.map(|n| (n.to_string(), PathBuf::from("ncs_version.h"))),
+            zephyr: zephyr.map(|z| (z.to_string(), PathBuf::from("version.h"))),
+        }
+    }
+
+    #[test]
+    fn release_from_build_headers() {
+        let r = build_release(&v(Some("2.4.0"), Some("3.3.99"))).unwrap();
+        assert_eq!(r.ncs, Some(Ver::new(2, 4, 0)));
+        assert_eq!(r.zephyr, Ver::new(3, 3, 99));
+        let r = build_release(&v(None, Some("3.4.99"))).unwrap();
+        assert_eq!((r.ncs, r.zephyr), (None, Ver::new(3, 4, 99)));
+        assert_eq!(build_release(&v(None, None)), None);
+    }
+
+    #[test]
+    fn stated_firmware_the_build_contradicts_names_both() {
+        let stated = Release::ncs(Ver::new(2, 5, 0)).unwrap();
+        let d = release_disagreements(&stated, "s.yaml:3:11".into(), &v(Some("2.4.0"), None));
+        assert_eq!(d.len(), 1);
+        let text = d[0].to_string();
+        assert!(text.contains("2.5.0") && text.contains("2.4.0"), "{text}");
+        assert!(text.contains("ncs_version.h"), "{text}");
+        // Near miss: the same release written another way agrees.
+        let stated = Release::ncs(Ver::new(2, 4, 0)).unwrap();
+        assert!(
+            release_disagreements(&stated, "s".into(), &v(Some("2.4"), Some("3.3.99"))).is_empty()
+        );
+    }
 }

@@ -133,6 +133,11 @@ pub struct AppFixture {
     pub confirm_on_boot: bool,
     /// SMP groups compiled in (0 = OS, 1 = image).
     pub smp_groups: Option<Vec<u16>>,
+    /// The app's `CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE` (Zephyr's default 384; 2475 with NCS
+    /// 2.3–3.1's `CONFIG_NCS_SAMPLE_MCUMGR_BT_OTA_DFU`), reported by `os mcumgr_params`.
+    pub netbuf_size: Option<u32>,
+    /// The app's `CONFIG_MCUMGR_TRANSPORT_NETBUF_COUNT` (Zephyr's default 4).
+    pub netbuf_count: Option<u32>,
     /// The app's `CONFIG_UART_MCUMGR_RX_BUF_SIZE` (default 128): bytes per received SMP line.
     pub uart_rx_buf_size: Option<u32>,
     /// The app's `CONFIG_UART_MCUMGR_RX_BUF_COUNT` (default 2): SMP line buffers.

@@ -389,6 +389,12 @@ impl Builder<'_> {
         if let Some(g) = &app.smp_groups {
             desc.smp_groups = g.clone();
         }
+        if let Some(n) = app.netbuf_size {
+            desc.buf_size = n;
+        }
+        if let Some(n) = app.netbuf_count {
+            desc.buf_count = n;
+        }
         if let Some(n) = app.uart_rx_buf_size {
             desc.uart_rx_buf_size = n;
         }

@@ -16,6 +16,7 @@ pub mod needs;
 pub mod options;
 pub mod plan;
 pub mod prepare;
+pub mod raw_smp;
 pub mod replay;
 pub mod report;
 pub mod result;

@@ -159,6 +159,7 @@ fn step_fixtures(step: &Step, out: &mut Vec<String>) {
     match step {
         Step::Flash(m) => out.extend(m.values().cloned()),
         Step::Upload(u) => out.push(u.image.clone()),
+        Step::DeviceManager(d) => out.push(d.image.clone()),
         Step::Test(f) => out.push(f.clone()),
         Step::Confirm(c) => out.extend(c.image.clone()),
         Step::Expect(e) => {
@@ -267,6 +268,7 @@ pub fn prepare(
 fn step_pairs(step: &Step) -> Vec<u32> {
     match step {
         Step::Upload(u) => vec![u.image_number],
+        Step::DeviceManager(_) => vec![0],
         Step::Expect(e) if e.slot0.is_some() || e.slot1.is_some() => vec![e.image_number],
         Step::Erase(e) if e.region.is_none() => vec![0],
         Step::ExpectError(e) => step_pairs(&e.action),

@@ -457,6 +457,39 @@ pub enum Step {
     /// network-core firmware version.
     ExpectBootChain(BootChainExpect),
     Sleep(SleepStep),
+    /// A raw SMP request: `{ group, command, op, body, version, expect }`; without `expect`
+    /// the answer is recorded in the evidence.
+    Smp(crate::raw_smp::SmpStep),
+    /// nRF Connect Device Manager's update sequence (Android `FirmwareUpgradeManager` task
+    /// order): bootloader info, image list, upload unless slot1 already holds the image,
+    /// erase settings (group 63; NOT_SUPPORTED and group errors ignored), confirm / test, reset.
+    DeviceManager(DeviceManagerStep),
+}
+
+/// `device-manager: { image: X, mode: confirm-only, erase-settings: true }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeviceManagerStep {
+    /// The fixture the phone app sends.
+    pub image: String,
+    #[serde(default)]
+    pub mode: DeviceManagerMode,
+    /// The app's "Erase application settings" option (on by default in the app).
+    #[serde(default = "yes")]
+    pub erase_settings: bool,
+}
+
+/// Device Manager's upgrade modes (`FirmwareUpgradeManager.Mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceManagerMode {
+    /// Test, reset, then confirm after the reset.
+    #[default]
+    TestAndConfirm,
+    /// Confirm (without testing), then reset.
+    ConfirmOnly,
+    /// Test, then reset; the image must confirm itself.
+    TestOnly,
 }
 
 impl Step {
@@ -479,6 +512,8 @@ impl Step {
             Step::Include(_) => "include",
             Step::ExpectBootChain(_) => "expect-boot-chain",
             Step::Sleep(_) => "sleep",
+            Step::Smp(_) => "smp",
+            Step::DeviceManager(_) => "device-manager",
         }
     }
 
@@ -567,6 +602,16 @@ impl Step {
                 format!("expect-boot-chain {}", parts.join(", "))
             }
             Step::Sleep(s) => format!("sleep {} ms", s.ms),
+            Step::Smp(r) => crate::raw_smp::summary(r.group, r.command, r.op, r.version),
+            Step::DeviceManager(d) => format!(
+                "device-manager {} ({})",
+                d.image,
+                match d.mode {
+                    DeviceManagerMode::TestAndConfirm => "test-and-confirm",
+                    DeviceManagerMode::ConfirmOnly => "confirm-only",
+                    DeviceManagerMode::TestOnly => "test-only",
+                }
+            ),
         }
     }
 }

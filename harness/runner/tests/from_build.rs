@@ -217,6 +217,7 @@ fn tree(tool: &Path) -> Tree {
             image_index: Some(0),
         }],
         elfs: Default::default(),
+        versions: Default::default(),
     };
     Tree {
         dir: tmp.path().to_owned(),

@@ -138,6 +138,7 @@ fn fixture() -> Fixture {
         files: BTreeMap::new(),
         images: Vec::new(),
         elfs: BTreeMap::new(),
+        versions: Default::default(),
     };
     Fixture { dir, build }
 }

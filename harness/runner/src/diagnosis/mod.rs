@@ -29,6 +29,29 @@ pub struct Facts<'a> {
     pub device_error: Option<String>,
     /// The step that failed was an upload.
     pub during_upload: bool,
+    /// The SMP exchanges of the run, oldest first: which request got which answer.
+    pub smp: Vec<SmpFact>,
+}
+
+/// One SMP request and the kind of answer it got (from the client's transcript).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmpFact {
+    pub group: u16,
+    pub command: u8,
+    pub write: bool,
+    /// A bare `{"rc": N}` with N != 0.
+    pub rc: Option<u32>,
+    /// A group error `{"err": {"group", "rc"}}`.
+    pub group_err: Option<(u16, u32)>,
+    /// Any answer came back (a timeout has none).
+    pub answered: bool,
+}
+
+impl SmpFact {
+    /// Answered without any error.
+    pub fn ok(&self) -> bool {
+        self.answered && self.rc.is_none() && self.group_err.is_none()
+    }
 }
 
 pub(crate) fn logged(log: &[String], needle: &str) -> bool {
@@ -107,6 +130,69 @@ mod tests {
             ..Facts::default()
         };
         assert!(diagnose(&f).unwrap().contains("CONFIG_MCUMGR_GRP_IMG"));
+        // The transcript says it was the image state read that got rc 8, with no image-group
+        // answer before: the image group is missing.
+        let f = Facts {
+            device_error: Some("NOT_SUPPORTED".into()),
+            smp: vec![fact(1, 0, false, Some(8))],
+            ..Facts::default()
+        };
+        assert!(diagnose(&f).unwrap().contains("CONFIG_MCUMGR_GRP_IMG"));
+    }
+
+    fn fact(group: u16, command: u8, write: bool, rc: Option<u32>) -> SmpFact {
+        SmpFact {
+            group,
+            command,
+            write,
+            rc,
+            group_err: None,
+            answered: true,
+        }
+    }
+
+    #[test]
+    fn not_supported_erase_storage_names_zbasic_not_img() {
+        // Case 4: the image list answered, then g63/c0 got rc 8.
+        let f = Facts {
+            device_error: Some("NOT_SUPPORTED".into()),
+            smp: vec![
+                fact(0, 6, false, None),
+                fact(1, 0, false, None),
+                fact(63, 0, true, Some(8)),
+            ],
+            ..Facts::default()
+        };
+        let d = diagnose(&f).unwrap();
+        assert!(d.contains("CONFIG_MCUMGR_GRP_ZBASIC_STORAGE_ERASE"), "{d}");
+        assert!(!d.contains("is not compiled in"), "{d}");
+        assert!(d.contains("CONFIG_MCUMGR_GRP_IMG is set"), "{d}");
+        assert!(d.contains("group 63"), "{d}");
+    }
+
+    #[test]
+    fn not_supported_img_command_when_img_group_answered() {
+        // Near miss for the missing-group rule: the image group answered before, so only this
+        // command is missing.
+        let f = Facts {
+            device_error: Some("NOT_SUPPORTED".into()),
+            smp: vec![fact(1, 0, false, None), fact(1, 5, true, Some(8))],
+            ..Facts::default()
+        };
+        let d = diagnose(&f).unwrap();
+        assert!(d.contains("answered earlier"), "{d}");
+        assert!(!d.contains("is not compiled in"), "{d}");
+    }
+
+    #[test]
+    fn rc_8_only_counts_when_the_error_was_not_supported() {
+        // Near miss: an rc 8 earlier in the run, but the step failed with another error.
+        let f = Facts {
+            device_error: Some("HASH_NOT_FOUND".into()),
+            smp: vec![fact(63, 0, true, Some(8))],
+            ..Facts::default()
+        };
+        assert_eq!(diagnose(&f), None);
     }
 
     #[test]

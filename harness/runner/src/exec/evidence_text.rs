@@ -43,6 +43,7 @@ impl Ctx<'_> {
             primary_head,
             device_error,
             during_upload: matches!(step, Step::Upload(_)),
+            smp: smp_facts(self.client.transcript()),
         };
         crate::diagnosis::diagnose(&facts)
             .or_else(|| crate::evidence::flash_areas::note(&self.device_log, self.layout))
@@ -189,6 +190,36 @@ pub(super) fn slots_line(slots: &[SlotState], name: impl Fn(&[u8]) -> String) ->
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// What the diagnosis needs of each exchange: request group/command/op and the answer's kind.
+fn smp_facts(t: &[dfu_hil_smp::Exchange]) -> Vec<crate::diagnosis::SmpFact> {
+    t.iter()
+        .map(|x| {
+            let h = &x.request.header;
+            let body = x.response.as_ref().map(|p| &p.body);
+            let rc = body
+                .and_then(|b| dfu_hil_smp::map_uint(b, "rc"))
+                .filter(|&r| r != 0)
+                .map(|r| r as u32);
+            let group_err = body
+                .and_then(|b| dfu_hil_smp::map_get(b, "err"))
+                .and_then(|e| {
+                    Some((
+                        dfu_hil_smp::map_uint(e, "group")? as u16,
+                        dfu_hil_smp::map_uint(e, "rc")? as u32,
+                    ))
+                });
+            crate::diagnosis::SmpFact {
+                group: h.group,
+                command: h.id,
+                write: h.op == dfu_hil_smp::Op::Write,
+                rc,
+                group_err,
+                answered: x.response.is_some(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

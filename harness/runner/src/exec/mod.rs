@@ -11,6 +11,7 @@
 //! matching of device errors against a scenario's words.
 
 mod at_cut;
+mod device_manager;
 mod evidence_text;
 mod smp_errors;
 mod steps;

@@ -327,7 +327,64 @@ impl Ctx<'_> {
                 self.past_deadline()?;
                 Ok(format!("slept {} ms", s.ms))
             }
+            Step::Smp(r) => self.raw_smp(r),
+            Step::DeviceManager(d) => self.device_manager(d, events),
         }
+    }
+
+    /// A raw SMP request; its answer (error answers included) is checked against `expect` or
+    /// only recorded (the transcript holds the exchange either way).
+    pub(super) fn raw_smp(&mut self, r: &crate::raw_smp::SmpStep) -> Result<String, Failure> {
+        use crate::raw_smp::{check, error_body, to_cbor, to_json};
+        let version = match r.version {
+            None => None,
+            Some(1) => Some(dfu_hil_smp::Version::V1),
+            Some(2) => Some(dfu_hil_smp::Version::V2),
+            Some(v) => {
+                return Err(Failure::board(
+                    BoardFailureKind::Scenario,
+                    format!("smp: version {v} does not exist (1 or 2)"),
+                ))
+            }
+        };
+        let body = r
+            .body
+            .as_ref()
+            .map(to_cbor)
+            .unwrap_or_else(|| dfu_hil_smp::Value::Map(vec![]));
+        let mut smp = self.smp();
+        let saved = smp.version();
+        if let Some(v) = version {
+            smp.set_version(v);
+        }
+        let answer = smp.request(r.op.op(), r.group, r.command, body);
+        smp.set_version(saved);
+        drop(smp);
+        let answer = match answer {
+            Ok(v) => v,
+            Err(dfu_hil_smp::SmpError::Device(d)) => {
+                self.last_device_error = Some(d.name());
+                error_body(&d)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let json = to_json(&answer);
+        let label = crate::raw_smp::summary(r.group, r.command, r.op, r.version);
+        if let Some(e) = &r.expect {
+            let diffs = check(&json, e);
+            if !diffs.is_empty() {
+                let fields: Vec<expect::Field> = diffs
+                    .into_iter()
+                    .map(|(what, expected, actual)| expect::Field {
+                        what,
+                        expected,
+                        actual,
+                    })
+                    .collect();
+                return Err(Failure::Mismatch(Mismatch::from_fields(&fields)));
+            }
+        }
+        Ok(format!("{label} → {json}"))
     }
 
     fn expect(&mut self, e: &crate::scenario::ExpectStep) -> Result<String, Failure> {

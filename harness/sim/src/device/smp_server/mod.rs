@@ -19,9 +19,14 @@ use dfu_hil_smp::header::{group, img_cmd, os_cmd, Header, Op, RawHeader, Version
 use dfu_hil_smp::packet::Packet;
 use sha2::{Digest, Sha256};
 
+mod basic;
+pub mod versions;
+
 /// `MGMT_ERR_*` codes the server itself produces.
 mod mgmt {
+    pub const EUNKNOWN: u32 = 1;
     pub const EINVAL: u32 = 3;
+    pub const EBADSTATE: u32 = 6;
     pub const ENOTSUP: u32 = 8;
     pub const ECORRUPT: u32 = 9;
     pub const UNSUPPORTED_TOO_NEW: u32 = 13;
@@ -89,6 +94,8 @@ enum Answer {
     Body(Vec<(Value, Value)>),
     Mgmt(u32),
     Img(u32),
+    /// Another group's error (`smp_add_cmd_err`).
+    Group(u16, u32),
 }
 
 #[derive(Debug, Default)]
@@ -222,6 +229,7 @@ impl SmpServer {
                 Answer::Body(m) => Packet::response_to(&hdr, Value::Map(m)).encode_zephyr(),
                 Answer::Mgmt(rc) => error_packet(&hdr, rc),
                 Answer::Img(rc) => group_error_packet(&hdr, group::IMAGE, rc),
+                Answer::Group(g, rc) => group_error_packet(&hdr, g, rc),
             });
             if stop {
                 return reply;
@@ -256,6 +264,7 @@ impl SmpServer {
             (group::IMAGE, img_cmd::STATE, true) => self.state_write(view, body),
             (group::IMAGE, img_cmd::UPLOAD, true) => self.upload(view, body),
             (group::IMAGE, img_cmd::ERASE, true) => self.erase(view, body),
+            (group::ZEPHYR_BASIC, basic::ERASE_STORAGE, true) => Ok(basic::erase_storage(view)),
             _ => Err(mgmt::ENOTSUP),
         };
         r.unwrap_or_else(Answer::Mgmt)
@@ -448,6 +457,9 @@ impl SmpServer {
             return Err(mgmt::ENOTSUP);
         }
         require_map(body)?;
+        if versions::state_write_sets_pending_directly(&view.app.release) {
+            return self.state_write_before_3_4_99(view, body);
+        }
         let hash = bytes(body, "hash")?;
         let confirm = boolean(body, "confirm")?.unwrap_or(false);
         let image = view.active_image;
@@ -517,6 +529,62 @@ impl SmpServer {
         match rc {
             Ok(()) => Ok(self.state_read(view)),
             Err(code) => Ok(Answer::Img(code)),
+        }
+    }
+
+    /// `img_mgmt_state_write` as Zephyr had it up to 3.4.0 (NCS <= 2.4, sdk-zephyr 3.3.99):
+    /// a slot other than the running one goes through `img_mgmt_state_set_pending` →
+    /// `boot_request_upgrade_multi` → MCUboot `boot_set_pending_multi`, which writes nothing
+    /// when the secondary's magic is already good ("swap already scheduled") and returns 0, so
+    /// the answer is the image list with the slot still pending (and not permanent). Errors
+    /// are the legacy `MGMT_ERR_*` (EINVAL for a bad or unknown hash, EBADSTATE for a
+    /// confirmed slot other than 0 or a confirm of the running image while a test is pending).
+    fn state_write_before_3_4_99(
+        &mut self,
+        view: &mut AppView<'_>,
+        body: &Value,
+    ) -> Result<Answer, u32> {
+        let hash = bytes(body, "hash")?;
+        let confirm = boolean(body, "confirm")?.unwrap_or(false);
+        let image = view.active_image;
+        let (slot_image, slot) = match hash.filter(|h| !h.is_empty()) {
+            None if confirm => (image, 0u32),
+            None => return Err(mgmt::EINVAL),
+            Some(h) => {
+                let mut found = None;
+                for i in 0..view.flash.layout.images.len() {
+                    if let Some(s) = Self::slots(view, i).into_iter().find(|s| s.hash == h) {
+                        found = Some((i, s.slot));
+                        break;
+                    }
+                }
+                found.ok_or(mgmt::EINVAL)?
+            }
+        };
+        let st = Self::swap_type(view, slot_image);
+        if slot == 0 && confirm {
+            // img_mgmt_state_confirm: refused while a test (or a permanent swap) is pending.
+            if matches!(st, SwapType::Test | SwapType::Perm) {
+                return Err(mgmt::EBADSTATE);
+            }
+            let (pri, _) = Self::pair_parts(view, slot_image).expect("image exists");
+            return match self.set_confirmed(view, &pri) {
+                Ok(()) => Ok(self.state_read(view)),
+                Err(_) => Err(mgmt::EUNKNOWN),
+            };
+        }
+        let active = if slot_image == image { 0 } else { u32::MAX };
+        if img_mgmt_flags(st, slot, active).confirmed && slot != 0 {
+            return Err(mgmt::EBADSTATE);
+        }
+        if slot == 0 {
+            // Test of the running slot: nothing to schedule (not modelled further).
+            return Ok(self.state_read(view));
+        }
+        let (_, sec) = Self::pair_parts(view, slot_image).expect("image exists");
+        match self.set_pending(view, &sec, slot_image, confirm) {
+            Ok(()) => Ok(self.state_read(view)),
+            Err(_) => Err(mgmt::EUNKNOWN),
         }
     }
 
