@@ -46,14 +46,21 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Reserve without --wait first, so the token is known before any waiting: a `reserve --wait`
+# killed by the timeout leaves its reservation queued in the coordinator, which then takes the
+# next free place from everyone else (found against labgrid 26's coordinator by test-real.sh).
 # `--shell` prints `export LG_TOKEN=…` for eval.
-if ! reservation=$(timeout "$timeout_s" labgrid-client reserve --wait --shell "${filters[@]}"); then
-    echo "reserve.sh: no place matching ${filters[*]} within ${timeout_s}s" >&2
+if ! reservation=$(labgrid-client reserve --shell "${filters[@]}"); then
+    echo "reserve.sh: labgrid-client reserve ${filters[*]} failed" >&2
     exit 98
 fi
 eval "$reservation"
 if [ -z "$LG_TOKEN" ]; then
     echo "reserve.sh: labgrid-client reserve gave no token: $reservation" >&2
+    exit 98
+fi
+if ! timeout "$timeout_s" labgrid-client wait "$LG_TOKEN" >/dev/null; then
+    echo "reserve.sh: no place matching ${filters[*]} within ${timeout_s}s (reservation $LG_TOKEN cancelled)" >&2
     exit 98
 fi
 if ! labgrid-client -p "+$LG_TOKEN" lock; then

@@ -22,7 +22,7 @@ use crate::error::{CliError, CliResult};
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("link").required(true).args(["port", "udp", "ble"])))]
 pub struct SmpArgs {
-    /// Serial port or PTY, e.g. /dev/serial/by-id/usb-SEGGER_J-Link_000683…-if00.
+    /// Serial port or PTY, e.g. /dev/serial/by-id/usb-SEGGER_J-Link_000683…-if00, or a port behind ser2net: rfc2217://host:port, tcp://host:port.
     #[arg(long, value_name = "PATH")]
     pub port: Option<String>,
     /// UDP target (port 1337 when omitted).

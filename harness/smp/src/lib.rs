@@ -18,9 +18,11 @@ pub mod faulty;
 pub mod header;
 pub mod limits;
 pub mod mem;
+pub mod netport;
 pub mod packet;
 pub mod port;
 pub mod serial;
+pub mod telnet;
 pub mod transport;
 pub mod udp;
 
@@ -36,6 +38,7 @@ pub use errors::{
 };
 pub use header::{group, img_cmd, os_cmd, zephyr_cmd, Header, Op, RawHeader, Version, HEADER_LEN};
 pub use limits::{LineLimits, LineSetting};
+pub use netport::{NetPortAddr, NetProtocol, NetSerialStream};
 pub use packet::{map, map_bool, map_bytes, map_get, map_int, map_text, map_uint, uint, Packet};
 pub use port::{open_serial, SerialPortStream};
 pub use serial::{DeviceLineDecoder, LineDecoder, SerialEvent};
