@@ -27,13 +27,21 @@ pub(super) fn diagnose(f: &Facts<'_>, boot: &[String]) -> Option<String> {
                 .into(),
         );
     }
-    if logged(boot, "monotonic counter slots used") {
-        return Some(
-            "NSIB's monotonic counter has no free slot left: a newer MCUboot can no longer be \
-             recorded and b0 keeps booting the old one — provision more counter slots \
-             (CONFIG_SB_MONOTONIC_COUNTER_SLOTS) on new devices"
-                .into(),
-        );
+    if let Some(line) = boot
+        .iter()
+        .find(|l| l.contains("is smaller than monotonic counter"))
+    {
+        return Some(format!(
+            "b0 (NSIB) refused an MCUboot build whose CONFIG_FW_INFO_FIRMWARE_VERSION is below \
+             the version its monotonic counter records (\"{}\") and invalidated it for good — \
+             raise CONFIG_FW_INFO_FIRMWARE_VERSION in the MCUboot build with every MCUboot \
+             update (the counter has CONFIG_SB_NUM_VER_COUNTER_SLOTS slots, default 240; one is \
+             used per higher version)",
+            line.trim()
+        ));
+    }
+    if let Some(d) = nsib_wrong_variant_pending(f, boot) {
+        return Some(d);
     }
     if logged(boot, "Failed reading sectors") {
         return Some(
@@ -62,4 +70,129 @@ pub(super) fn diagnose(f: &Facts<'_>, boot: &[String]) -> Option<String> {
         );
     }
     None
+}
+
+/// NCS ≤ 2.7 MCUboot behind b0: an MCUboot update linked for the s0/s1 slot b0 is running has
+/// its reset vector in neither primary, so `boot_validated_swap_type` returns NONE for image 0
+/// and image 1 before `boot_swap_type_multi` logs anything: the trailer stays, slot1 pending.
+/// Evidence: b0 booted this chain ("Attempting to boot slot N."), slot1's trailer is pending,
+/// and MCUboot printed no swap type for image 0.
+fn nsib_wrong_variant_pending(f: &Facts<'_>, boot: &[String]) -> Option<String> {
+    let slot = boot.iter().rev().find_map(|l| {
+        l.trim()
+            .strip_prefix("Attempting to boot slot ")
+            .and_then(|r| r.trim_end_matches('.').parse::<u8>().ok())
+    })?;
+    let pending = f.trailers.get(1).is_some_and(|(_, t)| {
+        t.magic == MagicState::Good && t.image_ok == Flag::Unset && t.copy_done == Flag::Unset
+    });
+    if !pending || logged(boot, "Image index: 0, Swap type") || logged(boot, "unreachable") {
+        return None;
+    }
+    let other = 1 - slot.min(1);
+    Some(format!(
+        "b0 runs MCUboot from s{slot}, and the update in slot1 stays pending with no swap type \
+         for image 0: it is the MCUboot variant linked for s{slot} — the running slot. MCUboot \
+         before NCS 2.8 ignores it (swap type NONE, trailer left, pending forever; NCS 2.8+ \
+         erases it with \"Image in slot is for wrong s0/s1 image\"). Upload the variant for the \
+         inactive slot: signed_by_mcuboot_and_b0_s{other}_image_update.bin"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dfu_hil_mcuboot::trailer::Trailer;
+
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn trailer(magic: MagicState) -> Trailer {
+        Trailer {
+            magic,
+            magic_raw: [0xff; 16],
+            image_ok: Flag::Unset,
+            image_ok_raw: 0xff,
+            copy_done: Flag::Unset,
+            copy_done_raw: 0xff,
+            swap_info: None,
+            swap_size: None,
+            status: Vec::new(),
+            erased: 0xff,
+        }
+    }
+
+    fn pending() -> Trailer {
+        trailer(MagicState::Good)
+    }
+
+    #[test]
+    fn counter_rule_fires_on_b0_line_only() {
+        let l = lines(&[
+            "*** Booting nRF Secure Immutable Bootloader (b0) ***",
+            "Attempting to boot slot 1.",
+            "Firmware version (2) is smaller than monotonic counter (3).",
+            "Failed to validate, permanently invalidating!",
+        ]);
+        let f = Facts {
+            log: &l,
+            ..Facts::default()
+        };
+        let d = diagnose(&f, &l).unwrap();
+        assert!(d.contains("CONFIG_FW_INFO_FIRMWARE_VERSION"), "{d}");
+        assert!(d.contains("CONFIG_SB_NUM_VER_COUNTER_SLOTS"), "{d}");
+        assert!(!d.contains("SB_MONOTONIC_COUNTER_SLOTS"), "{d}");
+        // Near miss: a higher version booted normally.
+        let l = lines(&["Attempting to boot slot 1.", "Firmware version 3"]);
+        let f = Facts {
+            log: &l,
+            ..Facts::default()
+        };
+        assert!(diagnose(&f, &l).is_none());
+    }
+
+    #[test]
+    fn wrong_variant_pending_needs_b0_pending_and_no_image0_swap_type() {
+        let l = lines(&[
+            "*** Booting nRF Secure Immutable Bootloader (b0) ***",
+            "Attempting to boot slot 0.",
+            "Firmware version 1",
+            "*** Booting MCUboot ***",
+            "I: Jumping to the first image slot",
+        ]);
+        let f = Facts {
+            log: &l,
+            trailers: vec![
+                ("slot0".into(), trailer(MagicState::Unset)),
+                ("slot1".into(), pending()),
+            ],
+            ..Facts::default()
+        };
+        let d = diagnose(&f, &l).unwrap();
+        assert!(
+            d.contains("signed_by_mcuboot_and_b0_s1_image_update.bin"),
+            "{d}"
+        );
+        // Near miss: MCUboot did decide a swap type for image 0 (an app update it skipped).
+        let mut l2 = l.clone();
+        l2.insert(4, "I: Image index: 0, Swap type: none".into());
+        let f2 = Facts {
+            log: &l2,
+            trailers: f.trailers.clone(),
+            ..Facts::default()
+        };
+        assert!(!diagnose(&f2, &l2).unwrap_or_default().contains("variant"));
+        // Near miss: no b0 in the chain.
+        let l3 = lines(&[
+            "*** Booting MCUboot ***",
+            "I: Jumping to the first image slot",
+        ]);
+        let f3 = Facts {
+            log: &l3,
+            trailers: f.trailers.clone(),
+            ..Facts::default()
+        };
+        assert!(diagnose(&f3, &l3).is_none());
+    }
 }
