@@ -43,23 +43,48 @@ pub(super) fn diagnose(f: &Facts<'_>, boot: &[String]) -> Option<String> {
     if let Some(d) = nsib_wrong_variant_pending(f, boot) {
         return Some(d);
     }
-    if logged(boot, "Failed reading sectors") {
-        return Some(
-            "MCUboot could not read the slot's sector list: BOOT_MAX_IMG_SECTORS is smaller than \
-             the number of sectors in a slot (typical after moving slot1 to external flash); \
-             raise CONFIG_BOOT_MAX_IMG_SECTORS"
-                .into(),
-        );
-    }
     let secondary_pending = f.trailers.get(1).is_some_and(|(_, t)| {
         t.magic == MagicState::Good && t.image_ok == Flag::Unset && t.copy_done == Flag::Unset
     });
-    if secondary_pending && (logged(boot, "unreachable") || logged(boot, "Swap type: none")) {
+    let sectors = boot.iter().find(|l| l.contains("Failed reading sectors"));
+    let unreachable = boot
+        .iter()
+        .find(|l| l.contains("is unreachable. Treat it as empty"));
+    if secondary_pending && (sectors.is_some() || unreachable.is_some()) {
+        let region = &f.trailers[1].0;
+        let (cause, other) = match (sectors, unreachable) {
+            (Some(l), _) => (
+                format!(
+                    "MCUboot logged \"{}\": CONFIG_BOOT_MAX_IMG_SECTORS is below the slot's \
+                     sector count — raise it to at least slot size / sector size",
+                    l.trim()
+                ),
+                "(the driver is present: MCUboot read the slot's sectors)",
+            ),
+            (None, Some(l)) => (
+                format!(
+                    "MCUboot logged \"{}\": it has no flash-map entry for the secondary — \
+                     the external flash driver is not in MCUboot's build; check MCUboot's \
+                     (child image's) .config for CONFIG_SPI_NOR (SPI) or \
+                     CONFIG_NORDIC_QSPI_NOR (QSPI) and CONFIG_PM_EXTERNAL_FLASH_HAS_DRIVER",
+                    l.trim()
+                ),
+                "(if the driver is there, the other documented cause is \
+                 CONFIG_BOOT_MAX_IMG_SECTORS below slot size / sector size, which MCUboot \
+                 reports as \"Failed reading sectors\")",
+            ),
+            (None, None) => return None,
+        };
+        return Some(format!(
+            "{region} was marked for test (magic good, image_ok unset) but after reset the swap \
+             type stayed NONE and the trailer is unchanged, so it stays pending: {cause} {other}"
+        ));
+    }
+    if secondary_pending && logged(boot, "Swap type: none") {
         let region = &f.trailers[1].0;
         return Some(format!(
             "{region} was marked for test (magic good, image_ok unset) but after reset the swap \
-             type stayed NONE and the trailer is unchanged: the bootloader did not see the \
-             secondary slot — is it on external flash without the driver in MCUboot?"
+             type stayed NONE and the trailer is unchanged: MCUboot did not take the request"
         ));
     }
     if logged(boot, "Swap type: revert") {
@@ -147,6 +172,55 @@ mod tests {
         let l = lines(&["Attempting to boot slot 1.", "Firmware version 3"]);
         let f = Facts {
             log: &l,
+            ..Facts::default()
+        };
+        assert!(diagnose(&f, &l).is_none());
+    }
+
+    #[test]
+    fn external_secondary_pending_names_the_cause_the_log_shows() {
+        let t = vec![
+            ("slot0".into(), trailer(MagicState::Unset)),
+            ("slot1".into(), pending()),
+        ];
+        let l = lines(&[
+            "*** Booting MCUboot ***",
+            "I: Secondary image of image pair (0.) is unreachable. Treat it as empty",
+            "I: Image index: 0, Swap type: none",
+        ]);
+        let f = Facts {
+            log: &l,
+            trailers: t.clone(),
+            ..Facts::default()
+        };
+        let d = diagnose(&f, &l).unwrap();
+        assert!(
+            d.contains("CONFIG_SPI_NOR") && d.contains("CONFIG_BOOT_MAX_IMG_SECTORS"),
+            "{d}"
+        );
+        let l = lines(&[
+            "*** Booting MCUboot ***",
+            "W: Failed reading sectors; BOOT_MAX_IMG_SECTORS=128 - too small?",
+            "W: Cannot upgrade: not a compatible amount of sectors",
+        ]);
+        let f = Facts {
+            log: &l,
+            trailers: t.clone(),
+            ..Facts::default()
+        };
+        let d = diagnose(&f, &l).unwrap();
+        assert!(
+            d.contains("BOOT_MAX_IMG_SECTORS=128") && !d.contains("CONFIG_SPI_NOR"),
+            "{d}"
+        );
+        // Near miss: the same log but slot1 not pending (nothing was requested).
+        let t2 = vec![
+            ("slot0".into(), trailer(MagicState::Unset)),
+            ("slot1".into(), trailer(MagicState::Unset)),
+        ];
+        let f = Facts {
+            log: &l,
+            trailers: t2,
             ..Facts::default()
         };
         assert!(diagnose(&f, &l).is_none());

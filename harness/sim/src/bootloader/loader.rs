@@ -588,7 +588,7 @@ impl<'a> Bootloader<'a> {
             // boot_validated_swap_type: the table, then the secondary must be valid.
             if sec.is_none() {
                 self.info(format!(
-                    "Secondary image of image pair ({}) is unreachable. Treat it as empty",
+                    "Secondary image of image pair ({}.) is unreachable. Treat it as empty",
                     pair.image
                 ));
             }

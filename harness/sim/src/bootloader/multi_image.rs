@@ -229,7 +229,7 @@ impl Bootloader<'_> {
         };
         if !pair.sec_readable {
             self.info(format!(
-                "Secondary image of image pair ({}) is unreachable. Treat it as empty",
+                "Secondary image of image pair ({}.) is unreachable. Treat it as empty",
                 pair.image
             ));
             return Ok((decision, Status::reset()));
