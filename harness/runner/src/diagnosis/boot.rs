@@ -97,6 +97,37 @@ pub(super) fn diagnose(f: &Facts<'_>, boot: &[String]) -> Option<String> {
     None
 }
 
+/// NCS ≤ 2.2 MCUboot behind b0 with `mcuboot_secondary` on external flash: the s0/s1 check in
+/// `boot_validated_swap_type` read the header through `(struct image_header *)fa_off`, i.e.
+/// from internal flash, so image 0 took an MCUboot update as an app update and swapped it into
+/// the app's primary (fixed by sdk-mcuboot 68b46483, NCS 2.3). Evidence: the CPU is in a fault
+/// loop and the image in the app's primary carries b0's `fw_info` (magic at `hdr_size` +
+/// `CONFIG_FW_INFO_OFFSET` 0x200): an MCUboot build, not an app. Checked before the fault rules,
+/// which would otherwise read that image's header as an app's.
+pub(super) fn nsib_mcuboot_in_app_slot(f: &Facts<'_>) -> Option<String> {
+    if !matches!(f.core, Some(CoreState::FaultLoop { .. })) {
+        return None;
+    }
+    let head = f.primary_head.as_deref()?;
+    if le32(head, 0)? != dfu_hil_mcuboot::image::IMAGE_MAGIC {
+        return None;
+    }
+    let hdr_size = u16::from_le_bytes([*head.get(8)?, *head.get(9)?]) as usize;
+    if le32(head, hdr_size + 0x200)? != dfu_hil_firmware::fw_info::FW_INFO_MAGIC_COMMON {
+        return None;
+    }
+    Some(
+        "MCUboot installed an MCUboot update (an image with b0's fw_info) in the app's primary \
+         slot and the CPU faulted running it: the NCS MCUboot took it for an app update. With \
+         mcuboot_secondary on external flash, sdk-mcuboot up to NCS 2.2 reads the candidate's \
+         header and reset vector from internal flash at the slot's offset \
+         (boot_validated_swap_type), so it cannot tell an MCUboot update from an app — update \
+         to NCS 2.3 or later or apply sdk-mcuboot commit 68b46483; a reset reverts this \
+         unconfirmed test swap"
+            .into(),
+    )
+}
+
 /// NCS ≤ 2.7 MCUboot behind b0: an MCUboot update linked for the s0/s1 slot b0 is running has
 /// its reset vector in neither primary, so `boot_validated_swap_type` returns NONE for image 0
 /// and image 1 before `boot_swap_type_multi` logs anything: the trailer stays, slot1 pending.
@@ -150,6 +181,42 @@ mod tests {
 
     fn pending() -> Trailer {
         trailer(MagicState::Good)
+    }
+
+    #[test]
+    fn mcuboot_in_app_slot_needs_fault_and_fw_info() {
+        let mut head = vec![0u8; 0x1000];
+        head[0..4].copy_from_slice(&dfu_hil_mcuboot::image::IMAGE_MAGIC.to_le_bytes());
+        head[8] = 0x00;
+        head[9] = 0x02; // hdr_size 0x200
+        head[0x400..0x404]
+            .copy_from_slice(&dfu_hil_firmware::fw_info::FW_INFO_MAGIC_COMMON.to_le_bytes());
+        let fault = Some(CoreState::FaultLoop {
+            pc: 0x1a2c,
+            symbol: None,
+        });
+        let f = Facts {
+            core: fault.clone(),
+            primary_head: Some(head.clone()),
+            ..Facts::default()
+        };
+        assert!(nsib_mcuboot_in_app_slot(&f).unwrap().contains("68b46483"));
+        // Near miss: an ordinary app image (no fw_info) that faults.
+        let mut app = head.clone();
+        app[0x400..0x404].copy_from_slice(&[0; 4]);
+        let f = Facts {
+            core: fault,
+            primary_head: Some(app),
+            ..Facts::default()
+        };
+        assert!(nsib_mcuboot_in_app_slot(&f).is_none());
+        // Near miss: the same image but the CPU runs (no fault).
+        let f = Facts {
+            core: Some(CoreState::Running),
+            primary_head: Some(head),
+            ..Facts::default()
+        };
+        assert!(nsib_mcuboot_in_app_slot(&f).is_none());
     }
 
     #[test]
