@@ -155,7 +155,7 @@ fn external_secondary_without_driver_stays_pending() {
     }
     assert!(logged(
         &b,
-        "Secondary image of image pair (0) is unreachable"
+        "Secondary image of image pair (0.) is unreachable"
     ));
     // With the driver the same flash upgrades.
     let mut b = board_with(lay, &build(), &v1);

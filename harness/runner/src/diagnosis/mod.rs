@@ -75,6 +75,9 @@ pub(crate) fn le32(b: &[u8], off: usize) -> Option<u32> {
 
 pub fn diagnose(f: &Facts<'_>) -> Option<String> {
     let boot = last_boot(f.log);
+    if let Some(d) = boot::nsib_mcuboot_in_app_slot(f) {
+        return Some(d);
+    }
     if let Some(d) = fault::diagnose(f, boot) {
         return Some(d);
     }

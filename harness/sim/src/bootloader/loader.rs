@@ -82,8 +82,11 @@ pub(crate) enum NsibSecondary {
     NotMcuboot,
     /// An MCUboot update for the inactive s0/s1 slot.
     ForInactiveSlot,
-    /// An MCUboot update for the running slot: erased.
+    /// An MCUboot update for the running slot: erased (NCS ≥ 2.8).
     Cleaned,
+    /// An MCUboot update for the running slot, NCS ≤ 2.7: the reset vector is in neither
+    /// primary, so both images get `BOOT_SWAP_TYPE_NONE` and the trailer stays.
+    NoneForEither,
 }
 
 /// Why a boot stopped early. A power cut is not an error of MCUboot's but ends the run.
@@ -262,6 +265,7 @@ impl<'a> Bootloader<'a> {
                         nsib_candidate = true;
                         (ImageDecision::none(image), Status::reset())
                     }
+                    NsibSecondary::NoneForEither => (ImageDecision::none(image), Status::reset()),
                     NsibSecondary::Cleaned => (
                         ImageDecision {
                             image,
@@ -293,7 +297,8 @@ impl<'a> Bootloader<'a> {
             self.decisions.push(decision.clone());
         }
         if nsib_candidate && self.nsib_update(flash)? {
-            self.info("Rebooting to let NSIB pick the new MCUboot");
+            // NCS MCUboot resets the SoC after copying itself (no log line of its own), so
+            // b0 can choose the new s0/s1 build.
             return Ok(BootOutcome::Reboot);
         }
         // Loop 4: validate the other images' primaries, raise their security counters.
@@ -583,7 +588,7 @@ impl<'a> Bootloader<'a> {
             // boot_validated_swap_type: the table, then the secondary must be valid.
             if sec.is_none() {
                 self.info(format!(
-                    "Secondary image of image pair ({}) is unreachable. Treat it as empty",
+                    "Secondary image of image pair ({}.) is unreachable. Treat it as empty",
                     pair.image
                 ));
             }

@@ -8,16 +8,43 @@
 //!   the netcore's own flash ([`crate::bootloader::HwState::netcore`]);
 //! * MCUboot as NSIB's second stage: an MCUboot update shares the app's secondary slot; the
 //!   reset vector of the image there says whether it is for the inactive s0/s1 slot (copied
-//!   there by `nsib_swap_run`, then MCUboot reboots so b0 can pick it), for the active one
-//!   ("Image in slot is for wrong s0/s1 image", erased), or an app image.
+//!   there by `nsib_swap_run`, then MCUboot reboots so b0 can pick it), for the active one,
+//!   or an app image. What MCUboot does with a variant for the active slot, and how it reads
+//!   the header, depend on the sdk-mcuboot release (`BootloaderBuild.release`, see
+//!   `docs/nsib.md`):
+//!   - NCS ≤ 2.7: the reset vector is in neither primary, `boot_validated_swap_type` returns
+//!     `BOOT_SWAP_TYPE_NONE` for both images, silently: the trailer stays, "pending" forever;
+//!   - NCS ≥ 2.8 (sdk-mcuboot v2.1.0-ncs2): "Image in slot is for wrong s0/s1 image", the slot
+//!     is cleaned, `BOOT_SWAP_TYPE_FAIL`;
+//!   - NCS ≤ 2.2 (sdk-mcuboot ≤ v1.9.99-ncs3): the header and reset vector are read by
+//!     dereferencing the secondary's `fa_off` as a memory address; with the secondary on
+//!     external flash that reads internal flash at that offset (fixed by sdk-mcuboot
+//!     68b46483, NCS 2.3).
 
 use crate::bootloader::loader::NsibSecondary;
 use crate::bootloader::swap_status::Status;
 use crate::bootloader::{Bootloader, ImageDecision, NetcoreFw, Pair, Stop};
 use crate::device::flash_map::FlashMap;
 use dfu_hil_firmware::nsib::SLOTS;
+use dfu_hil_firmware::release::Release;
 use dfu_hil_mcuboot::image::{Image, ImageHeader, IMAGE_MAGIC};
+use dfu_hil_mcuboot::layout::DeviceKind;
 use dfu_hil_mcuboot::trailer::SwapType;
+
+/// sdk-mcuboot ≤ v1.9.99-ncs3 (NCS ≤ 2.2) read the secondary's header through a pointer made
+/// of `fa_off` (`loader.c` `boot_validated_swap_type`); commit 68b46483 "[nrf noup] loader: Fix
+/// reading reset addr to support ext flash" (v1.9.99-ncs4 = NCS 2.3) reads it with
+/// `flash_area_read`. Upstream MCUboot has no NSIB patch; a release without NCS follows the fix.
+pub(crate) fn reads_header_by_pointer(r: &Release) -> bool {
+    r.ncs_before(2, 3)
+}
+
+/// sdk-mcuboot v2.1.0-ncs2 (NCS 2.8) logs "Image in slot is for wrong s0/s1 image", erases the
+/// secondary and returns `BOOT_SWAP_TYPE_FAIL`; before it the reset-vector check just returned
+/// `BOOT_SWAP_TYPE_NONE` and left the slot (and its trailer) alone.
+pub(crate) fn cleans_wrong_variant(r: &Release) -> bool {
+    !r.ncs_before(2, 8)
+}
 
 fn is_upgrade(st: SwapType) -> bool {
     matches!(st, SwapType::Test | SwapType::Perm | SwapType::Revert)
@@ -41,6 +68,39 @@ impl Bootloader<'_> {
         Ok(Some(
             u32::from_le_bytes(v[..4].try_into().expect("4 bytes")) & !1,
         ))
+    }
+
+    /// NCS ≤ 2.2 `boot_validated_swap_type`: `(struct image_header *)secondary_fa->fa_off`,
+    /// then `vtable[1]`: the CPU reads its own (internal) flash at the number `fa_off`, which
+    /// for an external secondary is an offset inside the external chip. Returns the reset
+    /// vector found there if the bytes at that address happen to start with the image magic.
+    fn reset_vector_by_pointer(flash: &FlashMap, part: &str) -> Result<Option<u32>, Stop> {
+        let Ok(p) = flash.partition(part) else {
+            return Ok(None);
+        };
+        let addr = p.offset;
+        let internal = |a: u32, len: u32| -> Option<Vec<u8>> {
+            let q = flash.layout.partitions.iter().find(|q| {
+                let base = flash.layout.address(q);
+                flash.layout.device_of(q).kind == DeviceKind::Internal
+                    && a >= base
+                    && a + len <= base + q.size
+            })?;
+            flash.read(&q.name, a - flash.layout.address(q), len).ok()
+        };
+        let Some(h) = internal(addr, 32) else {
+            return Ok(None);
+        };
+        let Ok(hdr) = ImageHeader::parse(&h) else {
+            return Ok(None);
+        };
+        if hdr.magic != IMAGE_MAGIC {
+            return Ok(None);
+        }
+        Ok(internal(addr + hdr.hdr_size as u32 + 4, 4).and_then(|v| {
+            v.get(..4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) & !1)
+        }))
     }
 
     /// Partition range check by absolute address.
@@ -76,13 +136,27 @@ impl Bootloader<'_> {
         if pair.image != 0 || !pair.sec_readable {
             return Ok(NsibSecondary::NotMcuboot);
         }
-        let Some(addr) = Self::reset_vector(flash, &pair.secondary)? else {
+        let release = self.build.release;
+        let external = flash
+            .partition(&pair.secondary)
+            .is_ok_and(|p| flash.layout.device_of(p).kind != DeviceKind::Internal);
+        let vector = if reads_header_by_pointer(&release) && external {
+            Self::reset_vector_by_pointer(flash, &pair.secondary)?
+        } else {
+            Self::reset_vector(flash, &pair.secondary)?
+        };
+        let Some(addr) = vector else {
+            // No magic where the check looked: the patch is skipped and image 0 takes the
+            // secondary as an app update (with the ≤ 2.2 pointer read, even an MCUboot update).
             return Ok(NsibSecondary::NotMcuboot);
         };
         if Self::targets(flash, inactive, addr) {
             return Ok(NsibSecondary::ForInactiveSlot);
         }
         if Self::targets(flash, active, addr) {
+            if !cleans_wrong_variant(&release) {
+                return Ok(NsibSecondary::NoneForEither);
+            }
             self.err("Image in slot is for wrong s0/s1 image");
             flash.erase_all(&pair.secondary)?;
             self.err(format!("Cleaned-up secondary slot of image {}", pair.image));
@@ -126,7 +200,6 @@ impl Bootloader<'_> {
     /// `nsib_swap_run`: erase the inactive slot, copy the secondary over it, scrub the
     /// secondary's trailer and its first `slot + 1 sector` bytes. No flags, no revert.
     fn nsib_swap_run(&mut self, flash: &mut FlashMap, pair: &Pair) -> Result<(), Stop> {
-        self.info("Starting swap using nsib algorithm.");
         let pri_size = pair.pri_layout.slot_size;
         flash.erase_all(&pair.primary)?;
         let len = pri_size.min(pair.sec_layout.slot_size);
@@ -156,7 +229,7 @@ impl Bootloader<'_> {
         };
         if !pair.sec_readable {
             self.info(format!(
-                "Secondary image of image pair ({}) is unreachable. Treat it as empty",
+                "Secondary image of image pair ({}.) is unreachable. Treat it as empty",
                 pair.image
             ));
             return Ok((decision, Status::reset()));

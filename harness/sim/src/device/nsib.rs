@@ -18,8 +18,16 @@
 //! `CONFIG_FW_INFO_OFFSET` (0x200), not at every allowed offset; the validation info stores the
 //! public key as PEM (NCS stores the raw point); a key that verifies does not invalidate the
 //! lower-index keys; the nRF52 provision layout has no OTP-reserved LCS/implementation-ID
-//! words; b0's own log wording for a full counter is the simulator's (NCS only returns
-//! `-ENOMEM` from `set_monotonic_version` and skips the slot).
+//! words.
+//!
+//! The counter (`CONFIG_SB_NUM_VER_COUNTER_SLOTS`, default 240) gets one slot per MCUboot
+//! boot with a higher `CONFIG_FW_INFO_FIRMWARE_VERSION`; a version below the counter fails
+//! validation ("Firmware version (%u) is smaller than monotonic counter (%u)."). When no slot
+//! is left, `set_monotonic_version` returns -ENOMEM and b0 prints nothing about it. NCS 1.x
+//! ignored the return value (`samples/bootloader/src/main.c` `validate_and_boot`) and booted the
+//! new MCUboot unrecorded; sdk-nrf PR #25402 (NCS 3.2.0, "image booting despite available
+//! monotonic counter slot count being exceeded") made b0 give up on that slot and try the
+//! other one ([`refuses_when_counter_full`]).
 
 use crate::device::flash_map::{FlashMap, MapError};
 use dfu_hil_firmware::fw_info::{
@@ -31,6 +39,12 @@ use dfu_hil_firmware::provision::{key_hash16, Counter, Provision, PROVISION_PART
 use dfu_hil_firmware::{read_bootloader_code, BootloaderBuild};
 use dfu_hil_mcuboot::keys::PublicKey;
 use sha2::{Digest, Sha256};
+
+/// NCS ≥ 3.2.0 (sdk-nrf PR #25402): a slot whose version cannot be recorded is not booted. Before
+/// it b0 booted it anyway. A release without an NCS version follows current NCS.
+pub fn refuses_when_counter_full(r: &dfu_hil_firmware::release::Release) -> bool {
+    !r.ncs_before(3, 2)
+}
 
 /// The provision partition as b0 reads it at boot.
 pub fn read_provision(flash: &FlashMap) -> Option<Provision> {
@@ -175,27 +189,6 @@ impl B0 {
             return Ok(None);
         }
         self.say(format!("Firmware version {}", info.version));
-        if info.version > counter.version() as u32 {
-            // set_monotonic_version(version, slot): (version << 1) | !slot, next free slot.
-            let value = ((info.version as u16) << 1) | (slot == 0) as u16;
-            if value <= counter.value {
-                self.say(format!(
-                    "Failed to set monotonic version {}: -22 (not greater than stored {})",
-                    info.version,
-                    counter.version()
-                ));
-                return Ok(None);
-            }
-            if counter.used >= counter.total {
-                self.say(format!(
-                    "Failed to set monotonic version {}: -12 (all {} monotonic counter slots \
-                     used); not booting slot {slot}",
-                    info.version, counter.total
-                ));
-                return Ok(None);
-            }
-            self.write_counter_slot(flash, prov, counter.used, value)?;
-        }
         let Some((part, off)) = Self::slot_image(flash, prov, slot) else {
             return Ok(None);
         };
@@ -211,6 +204,22 @@ impl B0 {
             })
             .flatten()
             .and_then(|code| read_bootloader_code(&code));
+        // `if (fw_info->version > stored) set_monotonic_version(version, slot)`: one 16-bit
+        // slot per higher version, `(version << 1) | !slot`. With every slot used
+        // `set_monotonic_version` returns -ENOMEM without a log line; what b0 then does
+        // depends on its release (read from the MCUboot build it is about to boot, b0 and
+        // MCUboot being built from one NCS tree).
+        if info.version > counter.version() as u32 {
+            let value = ((info.version as u16) << 1) | (slot == 0) as u16;
+            if counter.used >= counter.total {
+                let release = build.as_ref().map(|b| b.release).unwrap_or_default();
+                if refuses_when_counter_full(&release) {
+                    return Ok(None);
+                }
+            } else {
+                self.write_counter_slot(flash, prov, counter.used, value)?;
+            }
+        }
         self.say(format!("Booting (0x{:x}).", info.address));
         let Some(build) = build else {
             // Valid signature but no MCUboot in it: the CPU runs whatever that is.
