@@ -87,6 +87,15 @@ fn room(build: &Build, app: &AppFacts) -> Room {
     }
 }
 
+/// The header room the build's application was linked for: its size (the app's vector table
+/// is at `slot + size`), the setting that gives it (`mcuboot_pad` or
+/// `CONFIG_ROM_START_OFFSET`) and where that is written. `None` without the app's `.config`.
+pub fn linked_header_room(build: &Build) -> Option<(u32, &'static str, String)> {
+    let app = build.app.as_ref()?;
+    let r = room(build, app);
+    Some((r.size(), r.name(), r.evidence().at()))
+}
+
 fn extra_args(app: &AppFacts) -> (Vec<String>, Evidence) {
     let ev = match &app.extra_imgtool_args {
         Some(f) => kconfig_evidence(f, &app.config, "CONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS"),

@@ -29,6 +29,9 @@ pub struct Facts<'a> {
     pub device_error: Option<String>,
     /// The step that failed was an upload.
     pub during_upload: bool,
+    /// Where the app in the primary slot was linked to start, from the slot's start, and what
+    /// says so (the fixture's `rom-start-offset`, the build's `mcuboot_pad`).
+    pub link_offset: Option<(u32, String)>,
 }
 
 pub(crate) fn logged(log: &[String], needle: &str) -> bool {
