@@ -88,12 +88,17 @@ fn room(build: &Build, app: &AppFacts) -> Room {
 }
 
 /// The header room the build's application was linked for: its size (the app's vector table
-/// is at `slot + size`), the setting that gives it (`mcuboot_pad` or
-/// `CONFIG_ROM_START_OFFSET`) and where that is written. `None` without the app's `.config`.
-pub fn linked_header_room(build: &Build) -> Option<(u32, &'static str, String)> {
+/// is at `slot + size` when `CONFIG_ROM_START_OFFSET` is 0 in a Partition Manager build), the
+/// setting that gives it (`mcuboot_pad=…` or `CONFIG_ROM_START_OFFSET=…`) and where that is
+/// written. `None` without the app's `.config`.
+pub fn linked_header_room(build: &Build) -> Option<(u32, String, String)> {
     let app = build.app.as_ref()?;
     let r = room(build, app);
-    Some((r.size(), r.name(), r.evidence().at()))
+    Some((
+        r.size(),
+        format!("{}={:#x}", r.name(), r.size()),
+        r.evidence().at(),
+    ))
 }
 
 fn extra_args(app: &AppFacts) -> (Vec<String>, Evidence) {
