@@ -465,6 +465,7 @@ fn cmd_inspect(a: InspectArgs, out: &mut dyn Write) -> CliResult {
             write_size: a.write_size.or(slot.map(|s| s.write_size)),
             max_sectors: a.max_sectors.or(build.as_ref().map(|b| b.max_sectors)),
             erased: a.erased.or(slot.map(|s| s.erased)),
+            sector_size: None,
         };
         let mut report = inspect::inspect(&item.bytes, &opts);
         if let Some(b) = &build {
