@@ -3,6 +3,7 @@
 //! `BOOT_MAX_IMG_SECTORS` and key (from `mcuboot/zephyr/.config`), and the room the app left
 //! for the header (`CONFIG_ROM_START_OFFSET` in the app's `.config`).
 
+use dfu_hil_build::doctor::header::linked_header_room;
 use dfu_hil_build::facts::Fact;
 use dfu_hil_build::Build;
 use dfu_hil_mcuboot::inspect::{Diagnosis, Report, Severity};
@@ -128,18 +129,32 @@ impl BuildFacts {
         let (Some(app), Some(h)) = (app, &report.header) else {
             return;
         };
-        let Fact { value, source } = &app.rom_start_offset;
-        if u32::from(h.hdr_size) != *value {
-            let at = source
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_else(|| format!("{} (Kconfig default)", app.config.display()));
+        // The app links its vector table at slot + the header room: Partition Manager's
+        // mcuboot_pad in NCS builds (CONFIG_ROM_START_OFFSET is 0 there), else
+        // CONFIG_ROM_START_OFFSET (see dfu_hil_build::doctor::header).
+        // A PM build with a non-zero CONFIG_ROM_START_OFFSET is flagged by the doctor
+        // (header-rom-offset-with-pad); here it is compared as written.
+        let room = linked_header_room(&self.build)
+            .filter(|r| r.1.starts_with("mcuboot_pad") && app.rom_start_offset.value == 0);
+        let (linked, name, at) = match (index, room) {
+            (0, Some(room)) => room,
+            _ => {
+                let Fact { value, source } = &app.rom_start_offset;
+                let at = source
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| format!("{} (Kconfig default)", app.config.display()));
+                (*value, format!("CONFIG_ROM_START_OFFSET={value:#x}"), at)
+            }
+        };
+        let hdr = u32::from(h.hdr_size);
+        if hdr != linked {
             report.diagnoses.push(Diagnosis {
                 severity: Severity::Error,
                 code: "header-size-vs-rom-start-offset",
                 message: format!(
-                    "the image header is {:#x} bytes but the app is linked for CONFIG_ROM_START_OFFSET={value:#x} ({at}): MCUboot jumps to the vector table at hdr_size, which is not where the app put it",
-                    h.hdr_size
+                    "the image header is {hdr:#x} bytes but the app was linked for a {linked:#x}-byte header room ({name}, {at}): MCUboot jumps to the vector table at slot + hdr_size, which is not where the app put it. Sign with `imgtool sign --header-size {linked:#x} --pad-header …` (`west sign -t imgtool -- --header-size {linked} --pad-header`){}",
+                    if name.starts_with("CONFIG_ROM_START_OFFSET") { " — or without --pad-header when the binary already starts with that many zero bytes (plain Zephyr)" } else { "" }
                 ),
             });
         }

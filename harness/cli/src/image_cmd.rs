@@ -465,10 +465,20 @@ fn cmd_inspect(a: InspectArgs, out: &mut dyn Write) -> CliResult {
             write_size: a.write_size.or(slot.map(|s| s.write_size)),
             max_sectors: a.max_sectors.or(build.as_ref().map(|b| b.max_sectors)),
             erased: a.erased.or(slot.map(|s| s.erased)),
+            sector_size: None,
         };
         let mut report = inspect::inspect(&item.bytes, &opts);
         if let Some(b) = &build {
             b.check_header_room(&mut report, item.image_index);
+        } else if elf.is_none() && report.header.is_some() {
+            // Nothing says where the app was linked: the header size cannot be checked
+            // against it (case 1 of issue #15: a --pad-header image with a plausible vector
+            // table looks fine on its own).
+            report.diagnoses.push(inspect::Diagnosis {
+                severity: inspect::Severity::Warning,
+                code: "header-check-not-possible",
+                message: "header check not possible: neither --build (the app's .config, Partition Manager's mcuboot_pad) nor --elf says where the app was linked, so hdr_size cannot be compared with the header room the app expects".into(),
+            });
         }
         errors |= report.has_errors();
         reports.push((item.label.clone(), report));

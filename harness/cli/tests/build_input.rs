@@ -289,6 +289,13 @@ fn image_inspect_checks_the_builds_images_and_reads_hex() {
     let hex = p.join("build/myapp/zephyr/zephyr.signed.hex");
     let o = dfu_hil(&["image", "inspect", hex.to_str().unwrap()], tmp.path());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Without --build or --elf nothing says where the app was linked: said, not "no problems".
+    assert!(
+        text(&o).contains("header check not possible"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("no problems found"), "{}", text(&o));
     // An app linked for another ROM_START_OFFSET than the header: an error finding.
     let tmp2 = tempfile::tempdir().unwrap();
     let p = project(&tool, tmp2.path(), "0x800");

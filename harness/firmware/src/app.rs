@@ -57,6 +57,17 @@ pub struct AppDescriptor {
     /// behaviour (img_mgmt, error encodings) follows it.
     #[serde(default)]
     pub release: crate::release::Release,
+    /// Where the app's vector table is linked, from the start of its slot, when the build says
+    /// (NCS with Partition Manager: `mcuboot_pad`, i.e. `mcuboot_primary_app` − slot; plain
+    /// Zephyr: `CONFIG_ROM_START_OFFSET`). Only a model of a real image carries it: the
+    /// simulated board then knows whether MCUboot's jump to `slot + hdr_size` lands on the
+    /// vector table the code was linked with. `None` = unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_offset: Option<u32>,
+    /// Set only on a model of a real image the simulator cannot run: what the model was taken
+    /// from (`the build's .config (…)`, or Zephyr's defaults). Evidence and boot log say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modelled_from: Option<String>,
 }
 
 fn default_groups() -> Vec<u16> {
@@ -95,6 +106,8 @@ impl AppDescriptor {
             uart_rx_buf_count: default_uart_rx_buf_count(),
             reset_ms: default_reset_ms(),
             release: crate::release::Release::default(),
+            link_offset: None,
+            modelled_from: None,
         }
     }
 }
@@ -137,6 +150,22 @@ pub fn build_app(
 pub fn read_app(code: &[u8]) -> Option<AppDescriptor> {
     descriptor::decode(code, APP_MAGIC)
 }
+
+/// Where a simulated app's code really is in `bytes` (a slot's contents): the offset of its
+/// descriptor, and the descriptor. The simulated board uses it as the evidence of where the
+/// synthetic app's code was placed when the reset vector does not land on it (the code was
+/// linked for another header room), the way a real app's ELF would tell.
+pub fn find_app(bytes: &[u8]) -> Option<(usize, AppDescriptor)> {
+    bytes
+        .windows(APP_MAGIC.len())
+        .enumerate()
+        .filter(|(_, w)| *w == APP_MAGIC)
+        .find_map(|(o, _)| read_app(&bytes[o..]).map(|d| (o, d)))
+}
+
+/// Offset of the reset handler from the vector table in a simulated app (what its reset
+/// vector points at, less the Thumb bit).
+pub const RESET_HANDLER_OFFSET: u32 = CODE_OFFSET;
 
 #[cfg(test)]
 mod tests {

@@ -22,7 +22,7 @@ pub mod nsib;
 pub mod provision;
 pub mod release;
 
-pub use app::{build_app, read_app, AppDescriptor, RAM_END, RAM_START};
+pub use app::{build_app, find_app, read_app, AppDescriptor, RAM_END, RAM_START};
 pub use mcuboot_build::{
     build_bootloader, read_bootloader, read_bootloader_code, BootloaderBuild, BOOT_ARCH_SYSTEM_HALT,
 };

@@ -44,6 +44,9 @@ pub struct InspectOptions {
     pub write_size: Option<u32>,
     /// `BOOT_MAX_IMG_SECTORS`; default 128.
     pub max_sectors: Option<u32>,
+    /// Flash sector (erase unit) of the slots; default 4 KiB (nRF52/nRF53 internal flash).
+    /// The swap modes reserve whole sectors for the trailer (and swap-move one more).
+    pub sector_size: Option<u32>,
     /// Erased value of the flash; `None` = guess from the padding of a padded image, else 0xff.
     pub erased: Option<u8>,
 }
@@ -697,7 +700,19 @@ fn check_fit_and_trailer(r: &mut Report, img: &Image, bytes: &[u8], opts: &Inspe
         if l.trailer_size() >= slot_size {
             continue;
         }
-        let max = max_image_size(&l);
+        // MCUboot's own arithmetic, as the simulated MCUboot and the build doctor use it.
+        let max = crate::fit::max_image_size(
+            mode,
+            &crate::fit::SlotGeometry {
+                primary_size: slot_size,
+                primary_sector: opts.sector_size.unwrap_or(0x1000),
+                secondary_size: slot_size,
+                secondary_sector: opts.sector_size.unwrap_or(0x1000),
+                write_size: l.write_size,
+                max_align: l.max_align,
+                max_sectors: l.max_sectors,
+            },
+        );
         r.fit.push(FitReport {
             mode,
             max_image_size: max,

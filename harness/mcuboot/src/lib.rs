@@ -2,6 +2,7 @@
 //! the swap-type decision and flash layouts. No I/O beyond reading files the caller names.
 
 pub mod derive;
+pub mod fit;
 pub mod image;
 pub mod inspect;
 pub mod keys;

@@ -142,6 +142,22 @@ impl FromBuild {
         if let Some(app) = &self.build.app {
             apply_app_facts(&mut d, app);
         }
+        d.link_offset = dfu_hil_build::doctor::header::linked_header_room(&self.build)
+            .filter(|_| {
+                self.build
+                    .app
+                    .as_ref()
+                    .is_some_and(|a| a.bootloader_mcuboot.value)
+            })
+            .map(|(size, _, _)| size);
+        d.modelled_from = Some(format!(
+            "the build's .config ({})",
+            self.build
+                .app
+                .as_ref()
+                .map(|a| a.config.display().to_string())
+                .unwrap_or_else(|| "not found".into())
+        ));
         d
     }
 

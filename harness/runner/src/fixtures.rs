@@ -42,6 +42,10 @@ pub struct Built {
     /// The image hash TLV (what `image list` shows and `image test` takes); None for MCUboot.
     pub image_hash: Option<Vec<u8>>,
     pub version: Option<String>,
+    /// Where the app in this image was linked to start, from its slot's start (the header room
+    /// its build expected: `rom-start-offset` of a synthetic app, the build's `mcuboot_pad` /
+    /// `CONFIG_ROM_START_OFFSET`); the fault diagnosis compares it with the image's `hdr_size`.
+    pub link_offset: Option<u32>,
 }
 
 pub fn load_manifest(path: &Path) -> Result<Manifest, FixtureError> {
@@ -150,9 +154,15 @@ impl Builder<'_> {
             ));
         }
         let (spec, dir) = self.spec(name)?;
+        let mut link_offset = match spec {
+            FixtureSpec::App(app) => Some(app.rom_start_offset),
+            FixtureSpec::Build(_) => self.build.and_then(|b| b.app_model().link_offset),
+            _ => None,
+        };
         let bytes = match spec {
             FixtureSpec::Derived(d) => {
                 let base = self.build_depth(&d.from, depth + 1)?;
+                link_offset = base.link_offset;
                 if let (Some(b), true) = (self.build, self.is_build_image(&d.from, 0)) {
                     if b.key.is_none() {
                         return Err(Self::err(
@@ -227,6 +237,7 @@ impl Builder<'_> {
                 .and_then(|i| i.hash_tlv().map(<[u8]>::to_vec)),
             version: image.map(|i| i.header.version.to_string()),
             bytes,
+            link_offset,
         })
     }
 

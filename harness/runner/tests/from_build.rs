@@ -294,7 +294,10 @@ fn the_builds_image_and_a_v2_derived_from_it_update_on_the_sim_board() {
     assert!(failed.is_empty(), "{failed:?}\n{}", r.device_log.join("\n"));
     // The simulated board says it ran a model of the real image.
     let log = shared.lock().unwrap().log().join("\n");
-    assert!(log.contains("peripheral_lbs 1.1.0 (a real image"), "{log}");
+    assert!(
+        log.contains("peripheral_lbs 1.1.0: the application is modelled from the build's .config"),
+        "{log}"
+    );
     let ev = r.evidence.expect("evidence written");
     let build_txt = std::fs::read_to_string(ev.join("build.txt")).unwrap();
     assert!(

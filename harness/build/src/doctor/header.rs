@@ -87,6 +87,20 @@ fn room(build: &Build, app: &AppFacts) -> Room {
     }
 }
 
+/// The header room the build's application was linked for: its size (the app's vector table
+/// is at `slot + size` when `CONFIG_ROM_START_OFFSET` is 0 in a Partition Manager build), the
+/// setting that gives it (`mcuboot_pad=…` or `CONFIG_ROM_START_OFFSET=…`) and where that is
+/// written. `None` without the app's `.config`.
+pub fn linked_header_room(build: &Build) -> Option<(u32, String, String)> {
+    let app = build.app.as_ref()?;
+    let r = room(build, app);
+    Some((
+        r.size(),
+        format!("{}={:#x}", r.name(), r.size()),
+        r.evidence().at(),
+    ))
+}
+
 fn extra_args(app: &AppFacts) -> (Vec<String>, Evidence) {
     let ev = match &app.extra_imgtool_args {
         Some(f) => kconfig_evidence(f, &app.config, "CONFIG_MCUBOOT_EXTRA_IMGTOOL_ARGS"),

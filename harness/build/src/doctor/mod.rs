@@ -11,7 +11,7 @@
 //! directory or layout that cannot be read → 96; otherwise (clean, warnings, infos) → 0.
 
 mod fit;
-mod header;
+pub mod header;
 mod nsib;
 mod pm_text;
 mod signature;

@@ -31,6 +31,9 @@ pub struct Facts<'a> {
     pub during_upload: bool,
     /// The SMP exchanges of the run, oldest first: which request got which answer.
     pub smp: Vec<SmpFact>,
+    /// Where the app in the primary slot was linked to start, from the slot's start, and what
+    /// says so (the fixture's `rom-start-offset`, the build's `mcuboot_pad`).
+    pub link_offset: Option<(u32, String)>,
 }
 
 /// One SMP request and the kind of answer it got (from the client's transcript).

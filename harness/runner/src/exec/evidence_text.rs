@@ -35,8 +35,19 @@ impl Ctx<'_> {
             .images
             .first()
             .and_then(|p| self.probe.read(&p.primary, 0, 0x1000).ok());
+        // The fixture the primary slot holds (same first bytes): where its app was linked.
+        let link_offset = primary_head.as_deref().and_then(|head| {
+            self.fixtures.values().find_map(|b| {
+                let n = head.len().min(b.bytes.len());
+                (n >= 64 && b.bytes[..n] == head[..n])
+                    .then_some(b.link_offset)
+                    .flatten()
+                    .map(|o| (o, format!("fixture `{}`", b.name)))
+            })
+        });
         self.collect_log();
         let facts = crate::diagnosis::Facts {
+            link_offset,
             core,
             log: &self.device_log,
             trailers,

@@ -617,9 +617,23 @@ impl SimBoard {
         self.flash.read(partition, off, len)
     }
 
-    /// `do_boot`: load SP and reset vector from `slot + hdr_size` and jump. A bad vector
-    /// faults inside MCUboot (VTOR still points at MCUboot's table), which Zephyr's fatal error
-    /// handler ends in `arch_system_halt`.
+    /// `do_boot` (`boot/zephyr/main.c`): load SP and reset vector from `slot + hdr_size` and
+    /// jump. Nothing checks the vector table before the jump, so the simulated CPU concludes a
+    /// fault only from evidence it can check (see docs/simulated-board.md, "The handoff"):
+    ///
+    /// - the initial SP outside the chip's RAM, or a reset vector that is not Thumb or not in
+    ///   the slot's code: the first instruction or stack push faults;
+    /// - the reset vector lands on code linked for another header room: known for our
+    ///   synthetic apps (their descriptor is elsewhere in the slot) and for a real image when
+    ///   the build says where the app was linked (`AppDescriptor::link_offset`).
+    ///
+    /// A fault right after the jump is taken before the app set VTOR, so MCUboot's handler runs
+    /// and Zephyr's fatal error handler ends in `arch_system_halt` (the user's "endless loop";
+    /// a plain reset then boots MCUboot again, which reverts an unconfirmed test swap).
+    ///
+    /// A real image (no simulated-app descriptor anywhere) is never executed in pretence: the
+    /// board runs a model of the app — from the build's `.config`, else Zephyr's defaults —
+    /// and says so in the boot log.
     fn handoff(
         &mut self,
         partition: &str,
@@ -627,37 +641,33 @@ impl SimBoard {
         boot_base: u32,
         build: &BootloaderBuild,
     ) -> CoreState {
-        let part = self
-            .flash
-            .partition(partition)
-            .expect("bootloader jumped to an existing partition")
-            .clone();
-        let base = self.flash.layout.address(&part);
-        let vt = self
-            .flash
-            .read(partition, hdr_size as u32, 8)
-            .unwrap_or_default();
-        let sp = u32::from_le_bytes(vt[..4].try_into().unwrap_or([0; 4]));
-        let pc = u32::from_le_bytes(vt[4..8].try_into().unwrap_or([0; 4]));
-        let target = pc & !1;
-        let in_slot = target >= base && target < base + part.size;
-        let sp_ok = (firmware::RAM_START..=firmware::RAM_END).contains(&sp);
-        let fault = |this: &mut Self, what: &str| {
-            this.emit("E: ***** USAGE FAULT *****".into());
-            this.emit(format!("E:   {what}"));
-            this.emit(format!("E: r15/pc: 0x{pc:08x}  sp: 0x{sp:08x}"));
-            this.emit("E: >>> ZEPHYR FATAL ERROR 0: CPU exception on CPU 0".into());
-            this.emit("E: Halting system".into());
-            CoreState::FaultLoop {
-                pc: boot_base + firmware::BOOT_ARCH_SYSTEM_HALT,
-                symbol: Some("arch_system_halt".into()),
-            }
+        let Ok(part) = self.flash.partition(partition).cloned() else {
+            return CoreState::LockedUp;
         };
+        let base = self.flash.layout.address(&part);
+        let hdr = u32::from(hdr_size);
+        let vt = self.flash.read(partition, hdr, 8).unwrap_or_default();
+        let word = |o: usize| {
+            vt.get(o..o + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .unwrap_or(0)
+        };
+        let (sp, pc) = (word(0), word(4));
+        let target = pc & !1;
+        let code_start = base + hdr;
+        let in_slot = target >= code_start && target < base + part.size;
+        let sp_ok = (firmware::RAM_START..=firmware::RAM_END).contains(&sp);
         if pc & 1 == 0 {
-            return fault(self, "Illegal use of the EPSR");
+            // BX to an even address: INVSTATE, stacked PC = the branch target.
+            return self.fault(boot_base, "Illegal use of the EPSR", target);
         }
         if !in_slot || !sp_ok {
-            return fault(self, "Attempt to execute undefined instruction");
+            return self.fault(
+                boot_base,
+                "Attempt to execute undefined instruction",
+                target,
+            );
         }
         let code = self
             .flash
@@ -667,21 +677,39 @@ impl SimBoard {
                 (base + part.size - target).min(4096),
             )
             .unwrap_or_default();
-        let (app, modelled) = match firmware::read_app(&code) {
-            Some(app) => (app, false),
-            None => match self.stand_in(partition, hdr_size, build) {
-                Some(app) => (app, true),
-                None => return fault(self, "Attempt to execute undefined instruction"),
-            },
+        let app = match firmware::read_app(&code) {
+            Some(app) => app,
+            None => {
+                let window = part.size.min(0x1_0000);
+                let slot = self.flash.read(partition, 0, window).unwrap_or_default();
+                if firmware::find_app(&slot).is_some() {
+                    // Our app is in the slot, but not where the reset vector points: its code
+                    // was linked for another offset, and the CPU executes whatever is there.
+                    return self.fault(
+                        boot_base,
+                        "Attempt to execute undefined instruction",
+                        target,
+                    );
+                }
+                let app = self.stand_in(partition, hdr_size, build);
+                if app.link_offset.is_some_and(|l| l != hdr) {
+                    return self.fault(
+                        boot_base,
+                        "Attempt to execute undefined instruction",
+                        target,
+                    );
+                }
+                app
+            }
         };
         self.emit("*** Booting Zephyr OS build v4.2.0 ***".into());
-        if modelled {
-            self.emit(format!(
-                "{} {} (a real image: the simulator runs a model of its SMP server from the build's .config)",
+        match &app.modelled_from {
+            Some(from) => self.emit(format!(
+                "{} {}: the application is modelled from {from}, not run (the simulator \
+                 cannot execute a real image)",
                 app.name, app.version
-            ));
-        } else {
-            self.emit(format!("{} {} (sim)", app.name, app.version));
+            )),
+            None => self.emit(format!("{} {} (sim)", app.name, app.version)),
         }
         let running = CoreState::Running {
             partition: partition.to_owned(),
@@ -696,24 +724,53 @@ impl SimBoard {
         running
     }
 
-    /// The model of a real application image (see `BootloaderBuild::stand_in_app`), with the
-    /// version of the image header in `partition`: only when the code at the reset vector is
-    /// not a simulated app and the bootloader descriptor carries a model.
-    fn stand_in(
-        &self,
-        partition: &str,
-        hdr_size: u16,
-        build: &BootloaderBuild,
-    ) -> Option<AppDescriptor> {
-        let mut app = build.stand_in_app.clone()?;
-        let header = self
-            .flash
-            .read(partition, 0, u32::from(hdr_size).max(32))
-            .ok()?;
-        if let Ok(h) = dfu_hil_mcuboot::image::ImageHeader::parse(&header) {
-            app.version = h.version.to_string();
+    /// A fault right after MCUboot's jump, as Zephyr's ARM fault handler reports it
+    /// (`arch/arm/core/cortex_m/fault.c`: the fault kind, then `esf_dump`'s "Faulting
+    /// instruction address (r15/pc)" — the stacked PC, always even: the Thumb bit lives in
+    /// xPSR, not in the PC), then `z_fatal_error` and `arch_system_halt`.
+    fn fault(&mut self, boot_base: u32, what: &str, stacked_pc: u32) -> CoreState {
+        self.emit("E: ***** USAGE FAULT *****".into());
+        self.emit(format!("E:   {what}"));
+        self.emit(format!(
+            "E: Faulting instruction address (r15/pc): 0x{:08x}",
+            stacked_pc & !1
+        ));
+        self.emit("E: >>> ZEPHYR FATAL ERROR 0: CPU exception on CPU 0".into());
+        self.emit("E: Halting system".into());
+        CoreState::FaultLoop {
+            pc: boot_base + firmware::BOOT_ARCH_SYSTEM_HALT,
+            symbol: Some("arch_system_halt".into()),
         }
-        Some(app)
+    }
+
+    /// The model of a real application image, with the version of the image header in
+    /// `partition`: the build's model (`BootloaderBuild::stand_in_app`, from its `.config`)
+    /// when there is one, else an smp_svr-like app with Zephyr's defaults. Either way it is
+    /// marked as a model (`modelled_from`).
+    fn stand_in(&self, partition: &str, hdr_size: u16, build: &BootloaderBuild) -> AppDescriptor {
+        let mut app = match build.stand_in_app.clone() {
+            Some(mut app) => {
+                app.modelled_from
+                    .get_or_insert_with(|| "the build's .config".into());
+                app
+            }
+            None => {
+                let mut app = AppDescriptor::new("app", "0.0.0");
+                app.release = build.release;
+                app.modelled_from = Some(
+                    "Zephyr's defaults (no build given: an smp_svr-like app with the OS and \
+                     image groups, CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE 384, no self-confirm)"
+                        .into(),
+                );
+                app
+            }
+        };
+        if let Ok(header) = self.flash.read(partition, 0, u32::from(hdr_size).max(32)) {
+            if let Ok(h) = dfu_hil_mcuboot::image::ImageHeader::parse(&header) {
+                app.version = h.version.to_string();
+            }
+        }
+        app
     }
 
     fn app_confirm_self(&mut self, app: &AppDescriptor, build: &BootloaderBuild) {
