@@ -245,4 +245,74 @@ mod tests {
         assert_eq!(last_idx(0x1000, 0x1000), 1);
         assert_eq!(last_idx(0x1001, 0x1000), 2);
     }
+
+    /// The simulated MCUboot and `image inspect` / the build doctor must agree on the largest
+    /// image at the boundary, per mode: both follow `bootutil_max_image_size`.
+    #[test]
+    fn max_image_size_agrees_with_the_fit_check() {
+        use crate::bootloader::loader::{Bootloader, Pair};
+        use dfu_hil_firmware::BootloaderBuild;
+        use dfu_hil_mcuboot::fit::{max_image_size, SlotGeometry};
+        for mode in [
+            UpgradeMode::SwapMove,
+            UpgradeMode::SwapOffset,
+            UpgradeMode::OverwriteOnly,
+        ] {
+            for (slot, sector, write, align, sectors) in [
+                (0x7a000u32, 0x1000u32, 4u32, 8u32, 128u32),
+                (0x76000, 0x1000, 4, 8, 128),
+                (0x40000, 0x2000, 8, 8, 64),
+                (0x20000, 0x1000, 16, 16, 32),
+                (0xdb000, 0x1000, 1, 8, 256),
+            ] {
+                let layout = TrailerLayout {
+                    slot_size: slot,
+                    max_align: align,
+                    write_size: write,
+                    erased: 0xff,
+                    max_sectors: sectors,
+                    mode,
+                };
+                let pair = Pair {
+                    image: 0,
+                    primary: "slot0".into(),
+                    secondary: "slot1".into(),
+                    pri_layout: layout,
+                    sec_layout: layout,
+                    sector,
+                    sec_readable: true,
+                };
+                let build = BootloaderBuild {
+                    mode,
+                    max_align: align,
+                    max_sectors: sectors,
+                    ..BootloaderBuild::default()
+                };
+                let boot = Bootloader::new(&build);
+                let sim = match mode {
+                    UpgradeMode::SwapMove => boot.max_image_size_move(&pair),
+                    UpgradeMode::SwapOffset => boot
+                        .max_image_size_offset(&pair, false)
+                        .min(boot.max_image_size_offset(&pair, true)),
+                    _ => boot.max_image_size_overwrite(&pair),
+                };
+                let fit = max_image_size(
+                    mode,
+                    &SlotGeometry {
+                        primary_size: slot,
+                        primary_sector: sector,
+                        secondary_size: slot,
+                        secondary_sector: sector,
+                        write_size: write,
+                        max_align: align,
+                        max_sectors: sectors,
+                    },
+                );
+                assert_eq!(
+                    sim, fit,
+                    "{mode:?} slot {slot:#x} sector {sector:#x} write {write}: sim {sim:#x} vs fit {fit:#x}"
+                );
+            }
+        }
+    }
 }
