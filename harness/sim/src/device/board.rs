@@ -702,7 +702,12 @@ impl SimBoard {
                 app
             }
         };
-        self.emit("*** Booting Zephyr OS build v4.2.0 ***".into());
+        // Zephyr's boot banner (`kernel/banner.c`) names the kernel version the app was built
+        // from; NCS releases print their own banner too, which is not modelled.
+        self.emit(format!(
+            "*** Booting Zephyr OS build v{} ***",
+            app.release.zephyr
+        ));
         match &app.modelled_from {
             Some(from) => self.emit(format!(
                 "{} {}: the application is modelled from {from}, not run (the simulator \
