@@ -122,6 +122,7 @@ fn bench_image(root: &Path, layout_name: &str, size: u32) -> anyhow::Result<(Pat
         bootloader: &bootloader,
         build: None,
         release: Default::default(),
+        transport: Default::default(),
     };
     let built = builder.build("bench")?;
     let path = std::env::temp_dir().join(format!("dfu-hil-bench-{}.bin", std::process::id()));

@@ -198,6 +198,7 @@ pub fn build_fixtures(
         bootloader: &bootloader,
         build: None,
         release: Default::default(),
+        transport: Default::default(),
     };
     let mut out = BTreeMap::new();
     for n in names {
@@ -258,6 +259,7 @@ fn build_board(args: &ServeArgs, root: &Path, dir: &Path) -> anyhow::Result<(Sim
         bootloader: &spec,
         build: Some(&from),
         release: Default::default(),
+        transport: Default::default(),
     };
     let mcuboot = builder.build("mcuboot")?;
     let image = builder.build(&app)?;

@@ -521,3 +521,25 @@ fn ble_upload_runs_over_the_gatt_link() {
         "{junit}"
     );
 }
+
+/// A BLE app is built as Bluetooth DFU apps are (Zephyr `smp_svr` overlay-bt, NCS OTA DFU):
+/// net_buf 2475 × 4 at ATT MTU 498, never Zephyr's serial-sized 384 at that MTU; over serial the
+/// same fixture keeps Zephyr's default.
+#[test]
+fn a_ble_app_reports_the_buffers_of_a_bluetooth_dfu_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (transport, buf) in [("ble", 2475), ("serial", 384)] {
+        let path = tmp.path().join(format!("params-{transport}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "name: params-{transport}\nlayout: nrf52840-internal\ntransport: {transport}\nsteps:\n  \
+                 - flash: {{ mcuboot: mcuboot, slot0: app-v1 }}\n  \
+                 - smp: {{ group: 0, command: 6, op: read, expect: {{ fields: {{ buf_size: {buf}, buf_count: 4 }} }} }}\n"
+            ),
+        )
+        .unwrap();
+        let o = dfu_hil(&["scenario", path.to_str().unwrap()], tmp.path());
+        assert_eq!(o.status.code(), Some(0), "{transport}: {}", text(&o));
+    }
+}

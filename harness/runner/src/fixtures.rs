@@ -72,7 +72,18 @@ pub struct Builder<'a> {
     /// The release the simulated firmware follows (`firmware:`, else the build's, else
     /// upstream's): written into every app and bootloader descriptor.
     pub release: dfu_hil_firmware::Release,
+    /// The SMP transport the scenario uses: a BLE app without a stated `netbuf-size` is built
+    /// as Bluetooth DFU apps are configured (see [`BLE_NETBUF_SIZE`]).
+    pub transport: crate::scenario::TransportKind,
 }
+
+/// `CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE` of a Bluetooth DFU app: Zephyr's `smp_svr`
+/// `overlay-bt.conf` and NCS's `NCS_SAMPLE_MCUMGR_BT_OTA_DFU` (NCS 2.3–3.1) both pair
+/// `CONFIG_BT_L2CAP_TX_MTU=498` with a net_buf of one SMP packet split into five writes at that
+/// MTU, (498 − 3) × 5 = 2475 bytes. Zephyr's plain default (384) with MTU 498 is a pairing no
+/// such build produces, so the simulated BLE link (ATT MTU 498) gets 2475 unless the fixture or
+/// the build says otherwise.
+pub const BLE_NETBUF_SIZE: u32 = 2475;
 
 /// The bytes of an image file as a fixture takes them: a raw `.bin` as it is; Intel HEX
 /// (`zephyr.signed.hex`) and `dfu_application.zip` through the build crate's image reader,
@@ -402,6 +413,8 @@ impl Builder<'_> {
         }
         if let Some(n) = app.netbuf_size {
             desc.buf_size = n;
+        } else if self.transport == crate::scenario::TransportKind::Ble {
+            desc.buf_size = BLE_NETBUF_SIZE;
         }
         if let Some(n) = app.netbuf_count {
             desc.buf_count = n;

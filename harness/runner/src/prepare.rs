@@ -233,6 +233,7 @@ pub fn prepare(
         bootloader: &s.scenario.bootloader,
         build: s.scenario.from_build.as_deref(),
         release: crate::build_input::release(&s.scenario),
+        transport: s.scenario.transport,
     };
     check_build_key(s, &builder)?;
     let mut built = BTreeMap::new();
