@@ -315,4 +315,66 @@ mod tests {
             }
         }
     }
+
+    /// Swap-scratch reads the secondary's sector size from the flash map: checked on the
+    /// bundled scratch layout, whose trailer spills into a second sector's worth of scratch.
+    #[test]
+    fn scratch_max_image_size_agrees_with_the_fit_check() {
+        use crate::bootloader::loader::{Bootloader, Pair};
+        use crate::device::flash_map::FlashMap;
+        use dfu_hil_firmware::BootloaderBuild;
+        use dfu_hil_mcuboot::fit::{max_image_size, SlotGeometry};
+        use dfu_hil_mcuboot::layout::Layout;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../partitions/nrf52840-scratch.yaml");
+        for (write, align, sectors) in [(4u32, 8u32, 128u32), (8, 8, 256), (16, 16, 64)] {
+            let mut layout = Layout::load(&path).unwrap();
+            for d in &mut layout.flash {
+                d.write_size = write;
+            }
+            let slot = layout.partition("slot0").unwrap().size;
+            let sector = layout.flash[0].sector_size;
+            let flash = FlashMap::new(layout);
+            let trailer = TrailerLayout {
+                slot_size: slot,
+                max_align: align,
+                write_size: write,
+                erased: 0xff,
+                max_sectors: sectors,
+                mode: UpgradeMode::SwapScratch,
+            };
+            let pair = Pair {
+                image: 0,
+                primary: "slot0".into(),
+                secondary: "slot1".into(),
+                pri_layout: trailer,
+                sec_layout: trailer,
+                sector,
+                sec_readable: true,
+            };
+            let build = BootloaderBuild {
+                mode: UpgradeMode::SwapScratch,
+                max_align: align,
+                max_sectors: sectors,
+                ..BootloaderBuild::default()
+            };
+            let sim = Bootloader::new(&build).max_image_size_scratch(&flash, &pair);
+            let fit = max_image_size(
+                UpgradeMode::SwapScratch,
+                &SlotGeometry {
+                    primary_size: slot,
+                    primary_sector: sector,
+                    secondary_size: slot,
+                    secondary_sector: sector,
+                    write_size: write,
+                    max_align: align,
+                    max_sectors: sectors,
+                },
+            );
+            assert_eq!(
+                sim, fit,
+                "write {write} align {align}: sim {sim:#x} vs fit {fit:#x}"
+            );
+        }
+    }
 }
