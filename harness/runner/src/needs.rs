@@ -51,6 +51,14 @@ pub fn needs(s: &LoadedScenario, layout: &Layout) -> Vec<Need> {
         at: None,
         why: format!("`transport: {}`", transport.as_str()),
     });
+    if !s.scenario.geometry.is_default() {
+        out.push(Need {
+            capability: Capability::FlashGeometry,
+            file: s.path.clone(),
+            at: None,
+            why: "a flash geometry chosen by `matrix:` or a variant".into(),
+        });
+    }
     for (i, st) in s.scenario.steps.iter().enumerate() {
         let mut caps = Vec::new();
         walk(&st.value, layout, &mut caps);

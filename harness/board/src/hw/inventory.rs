@@ -351,6 +351,13 @@ impl Inventory {
                     ));
                 }
             }
+            if b.capabilities.add.contains(&Capability::FlashGeometry) {
+                return Err(invalid(
+                    &b.id,
+                    "capability `flash-geometry` is the simulated board's: a real board's flash has one program unit, erased value and sector size"
+                        .into(),
+                ));
+            }
             if b.capabilities.add.contains(&Capability::FlashOpCut) {
                 return Err(invalid(
                     &b.id,

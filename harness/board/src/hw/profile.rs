@@ -50,6 +50,10 @@ pub enum Capability {
     /// simulated board do; a native_sim pair does not (its app is a host executable, whatever
     /// the slot holds).
     ExecutesImage,
+    /// The flash's program unit, erased value and sector size can be chosen per scenario
+    /// (`matrix:` / variant geometry). Only the simulated board: real flash has the geometry
+    /// its silicon has, and a native_sim pair loads its layout by name.
+    FlashGeometry,
 }
 
 impl Capability {
@@ -65,6 +69,7 @@ impl Capability {
         Capability::FlashOpCut,
         Capability::BootChain,
         Capability::ExecutesImage,
+        Capability::FlashGeometry,
     ];
 
     /// The YAML spelling.
@@ -81,6 +86,7 @@ impl Capability {
             Capability::FlashOpCut => "flash-op-cut",
             Capability::BootChain => "boot-chain",
             Capability::ExecutesImage => "executes-image",
+            Capability::FlashGeometry => "flash-geometry",
         }
     }
 }
